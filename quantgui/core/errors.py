@@ -1,0 +1,13 @@
+"""Exceptions the engine raises on purpose.
+
+`UserError` is a problem with what the user gave us (a file, a recipe, a parameter): the CLI
+turns it into exit code 2 and one line, the GUI into a dialog. Anything else is a bug (exit 1).
+"""
+
+
+class UserError(Exception):
+    """Bad input: a missing or corrupt file, an invalid recipe, mismatched data."""
+
+
+class Cancelled(Exception):
+    """Raised by a cancel check; the work in flight is abandoned and nothing is kept."""

@@ -1,0 +1,44 @@
+"""What opening a model gives back: the module, facts about it, and the data that goes with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from torch import nn
+
+from .data import Dataset
+from .inputs import Inputs
+
+
+@dataclass
+class ModelInfo:
+    source: str                    # what the user opened: "example:digits-cnn", a path
+    format: str                    # "example", "torchscript", "exported", "state_dict",
+                                   # "pickled", "huggingface"
+    name: str                      # class name (or HF model type)
+    parameters: int
+    size_bytes: int                # serialized size of the model as it would be saved
+    layer_counts: dict[str, int]   # leaf module type -> count
+    example_input: str             # e.g. "(8, 1, 8, 8) float32"
+    #: technique name -> None when it applies, else the reason it does not.
+    applicability: dict[str, Optional[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "format": self.format, "name": self.name,
+                "parameters": self.parameters, "size_bytes": self.size_bytes,
+                "layer_counts": dict(self.layer_counts), "example_input": self.example_input,
+                "applicability": dict(self.applicability), "notes": list(self.notes)}
+
+
+@dataclass
+class LoadedModel:
+    module: nn.Module              # eval mode; never modified by the engine
+    info: ModelInfo
+    example: Inputs                # example input (its batch size is the default batch size)
+    test: Optional[Dataset] = None   # evaluation data (labels give accuracy)
+    train: Optional[Dataset] = None  # calibration / QAT data
+    #: How to rebuild the architecture outside QuantGUI, for exports:
+    #: {"arch": "path/file.py:Factory", "kwargs": {...}, "weights": "path"} or None.
+    origin: dict[str, Any] = field(default_factory=dict)

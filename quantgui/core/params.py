@@ -1,0 +1,152 @@
+"""Technique parameters as dataclass fields with the metadata a form needs.
+
+    @dataclass
+    class Params:
+        amount: float = param(0.5, "Fraction of weights to zero.", min=0.0, max=0.95, step=0.05)
+        method: str = param("l1_unstructured", "How weights are chosen.",
+                            choices=("l1_unstructured", "ln_structured"))
+
+The GUI builds a widget per field from this metadata (spin boxes with ranges, combos for
+choices, tooltips from help), the CLI parses `key=value` with it and recipes validate with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Optional, Sequence
+
+from .errors import UserError
+
+
+def param(default: Any, help: str, *, min: Optional[float] = None, max: Optional[float] = None,
+          step: Optional[float] = None, choices: Optional[Sequence[Any]] = None,
+          label: Optional[str] = None) -> Any:
+    meta = {"help": help, "min": min, "max": max, "step": step,
+            "choices": tuple(choices) if choices is not None else None, "label": label}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter as a form or a parser sees it."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    min: Optional[float] = None
+    max: Optional[float] = None
+    step: Optional[float] = None
+    choices: Optional[tuple] = None
+    label: Optional[str] = None
+    optional: bool = False  # None is allowed (e.g. "auto")
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "type": self.type.__name__, "default": self.default,
+                "help": self.help, "min": self.min, "max": self.max, "step": self.step,
+                "choices": list(self.choices) if self.choices else None,
+                "optional": self.optional}
+
+
+def _resolve_type(annotation: Any) -> tuple[type, bool]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], True
+    import types
+    if isinstance(annotation, types.UnionType):
+        args = [a for a in annotation.__args__ if a is not type(None)]
+        return args[0], True
+    return annotation, False
+
+
+def specs(params_cls: type) -> list[ParamSpec]:
+    hints = typing.get_type_hints(params_cls)
+    out = []
+    for f in fields(params_cls):
+        typ, optional = _resolve_type(hints[f.name])
+        meta = f.metadata
+        default = f.default if f.default is not MISSING else None
+        out.append(ParamSpec(f.name, typ, default, meta.get("help", ""), meta.get("min"),
+                             meta.get("max"), meta.get("step"), meta.get("choices"),
+                             meta.get("label"), optional))
+    return out
+
+
+def _coerce(spec: ParamSpec, value: Any, where: str) -> Any:
+    if value is None:
+        if spec.optional:
+            return None
+        raise UserError(f"{where}: parameter '{spec.name}' may not be empty")
+    if isinstance(value, str) and spec.optional and value.lower() in ("auto", "none", ""):
+        return None
+    try:
+        if spec.type is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    value = True
+                elif low in ("0", "false", "no", "off"):
+                    value = False
+                else:
+                    raise ValueError(value)
+            elif not isinstance(value, bool):
+                raise ValueError(value)
+        elif spec.type is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            value = int(value)
+        elif spec.type is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            value = float(value)
+        elif spec.type is str:
+            value = str(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: parameter '{spec.name}' must be {spec.type.__name__}, "
+                        f"got {value!r}") from None
+    if spec.choices is not None and value not in spec.choices:
+        raise UserError(f"{where}: parameter '{spec.name}' must be one of "
+                        f"{', '.join(map(str, spec.choices))}; got {value!r}")
+    if spec.min is not None and value < spec.min:
+        raise UserError(f"{where}: parameter '{spec.name}' = {value} is below its minimum {spec.min}")
+    if spec.max is not None and value > spec.max:
+        raise UserError(f"{where}: parameter '{spec.name}' = {value} is above its maximum {spec.max}")
+    return value
+
+
+def build(params_cls: type, values: Optional[dict], where: str = "step") -> Any:
+    """Validated instance of `params_cls` from a dict (strings are parsed); UserError otherwise."""
+    values = dict(values or {})
+    by_name = {s.name: s for s in specs(params_cls)}
+    unknown = sorted(set(values) - set(by_name))
+    if unknown:
+        raise UserError(f"{where}: unknown parameter(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(by_name) or 'none'}")
+    kwargs = {name: _coerce(by_name[name], v, where) for name, v in values.items()}
+    return params_cls(**kwargs)
+
+
+def to_dict(params: Any) -> dict:
+    return dataclasses.asdict(params)
+
+
+def parse_kv(text: str, where: str = "step") -> dict:
+    """'a=1,b=x' -> {'a': '1', 'b': 'x'} (values are coerced later by `build`)."""
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise UserError(f"{where}: expected key=value, got {part!r}")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out

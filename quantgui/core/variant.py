@@ -1,0 +1,73 @@
+"""A runnable model variant: the module plus how it must be called.
+
+Some optimizations change the module (quantization, pruning, casting); others change how it is
+called (grad mode, autocast, input dtype, memory format). A `Variant` carries both, so the
+timer, the evaluator and the exporter all call it the same way. Outputs come back as float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Optional
+
+import torch
+
+from .inputs import Inputs, call, primary_output
+
+
+@dataclass
+class Variant:
+    module: Callable[..., Any]
+    #: Floating-point inputs are cast to this dtype before the call (bf16/fp16 casts).
+    input_dtype: Optional[torch.dtype] = None
+    #: 4-D inputs are converted to channels-last before the call.
+    channels_last: bool = False
+    #: "no_grad" (the baseline: a sensible user's eval call) or "inference_mode".
+    grad_mode: str = "no_grad"
+    #: Run under torch.autocast("cpu", dtype) when set.
+    autocast_dtype: Optional[torch.dtype] = None
+    #: Free-form facts steps leave for later steps, the verdict and the exporter,
+    #: e.g. {"quantized_api": "torch.ao eager", "engine": "onednn", "compiled": True}.
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def baseline(cls, module: Callable[..., Any]) -> "Variant":
+        return cls(module=module)
+
+    def evolve(self, **changes: Any) -> "Variant":
+        return replace(self, tags=dict(self.tags), **changes)
+
+    def prepare(self, inputs: Inputs) -> Inputs:
+        def conv(t: torch.Tensor) -> torch.Tensor:
+            if self.input_dtype is not None and t.is_floating_point():
+                t = t.to(self.input_dtype)
+            if self.channels_last and t.dim() == 4:
+                t = t.contiguous(memory_format=torch.channels_last)
+            return t
+        if self.input_dtype is None and not self.channels_last:
+            return inputs
+        return inputs.map(conv)
+
+    def context(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode() if self.grad_mode == "inference_mode"
+                            else torch.no_grad())
+        if self.autocast_dtype is not None:
+            stack.enter_context(torch.autocast("cpu", dtype=self.autocast_dtype))
+        return stack
+
+    def run_prepared(self, prepared: Inputs) -> Any:
+        """Call on inputs already passed through `prepare` (what the timer measures)."""
+        with self.context():
+            return call(self.module, prepared)
+
+    def __call__(self, inputs: Inputs) -> torch.Tensor:
+        """Call and reduce to one float32 tensor (what quality is measured on)."""
+        out = primary_output(self.run_prepared(self.prepare(inputs)))
+        return out.detach().float() if out.is_floating_point() else out.detach()
+
+    def copy(self) -> "Variant":
+        """A deep copy of the module; what steps receive so the original is never touched."""
+        return self.evolve(module=copy.deepcopy(self.module))

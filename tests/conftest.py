@@ -1,0 +1,19 @@
+import os
+
+# Before any QApplication exists: Qt must run headless in CI and in tests.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Cache the trained examples once per machine, outside the user's own cache during CI.
+os.environ.setdefault("QUANTGUI_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "quantgui-tests"))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# Two cores: keep every test on the same thread count the measurements assume.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """{name: (model, train, test)} for all built-in examples (trained once, then cached)."""
+    from quantgui.core import examples
+    return {name: examples.build(name) for name in examples.EXAMPLES}
