@@ -17,6 +17,18 @@ import torch
 from .inputs import Inputs, call, primary_output
 
 
+@contextlib.contextmanager
+def quantized_engine(name: str):
+    previous = torch.backends.quantized.engine
+    if previous != name:
+        torch.backends.quantized.engine = name
+    try:
+        yield
+    finally:
+        if torch.backends.quantized.engine != previous:
+            torch.backends.quantized.engine = previous
+
+
 @dataclass
 class Variant:
     module: Callable[..., Any]
@@ -28,6 +40,9 @@ class Variant:
     grad_mode: str = "no_grad"
     #: Run under torch.autocast("cpu", dtype) when set.
     autocast_dtype: Optional[torch.dtype] = None
+    #: torch.backends.quantized.engine the module's packed weights were made for; it is a
+    #: process-wide setting, so it is set around every call (before/after interleave).
+    quantized_engine: Optional[str] = None
     #: Free-form facts steps leave for later steps, the verdict and the exporter,
     #: e.g. {"quantized_api": "torch.ao eager", "engine": "onednn", "compiled": True}.
     tags: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +71,8 @@ class Variant:
                             else torch.no_grad())
         if self.autocast_dtype is not None:
             stack.enter_context(torch.autocast("cpu", dtype=self.autocast_dtype))
+        if self.quantized_engine is not None:
+            stack.enter_context(quantized_engine(self.quantized_engine))
         return stack
 
     def run_prepared(self, prepared: Inputs) -> Any:
