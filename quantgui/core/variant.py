@@ -76,9 +76,27 @@ class Variant:
         return stack
 
     def run_prepared(self, prepared: Inputs) -> Any:
-        """Call on inputs already passed through `prepare` (what the timer measures)."""
-        with self.context():
-            return call(self.module, prepared)
+        """Call on inputs already passed through `prepare` (what the timer measures).
+
+        Without autocast the ExitStack of `context()` is skipped: at batch 1 a model call can
+        take ~0.1 ms, and its few microseconds per call measured 3-10% slower than the same
+        model called by hand (tests/benchmarks/bench.py --batch 1).
+        """
+        if self.autocast_dtype is not None:
+            with self.context():
+                return call(self.module, prepared)
+        grad = torch.inference_mode if self.grad_mode == "inference_mode" else torch.no_grad
+        engine = self.quantized_engine
+        previous = torch.backends.quantized.engine if engine is not None else None
+        if previous == engine:  # no engine, or already the right one
+            with grad():
+                return call(self.module, prepared)
+        torch.backends.quantized.engine = engine
+        try:
+            with grad():
+                return call(self.module, prepared)
+        finally:
+            torch.backends.quantized.engine = previous
 
     def __call__(self, inputs: Inputs) -> torch.Tensor:
         """Call and reduce to one float32 tensor (what quality is measured on)."""

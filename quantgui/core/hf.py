@@ -1,0 +1,151 @@
+"""Hugging Face model folders (config.json + weights), opened offline.
+
+Only local files are read (`local_files_only=True`): QuantGUI never downloads. A folder whose
+config asks for custom code (`auto_map`) runs that code, so it needs the same explicit trust as a
+pickled model. The example input is realistic when the folder has a tokenizer (a few sentences,
+padded to a fixed length, batch 8); otherwise random token ids of shape (8, 128).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from .errors import UserError
+from .inputs import Inputs
+
+BATCH = 8
+SEQ_LEN = 128
+INSTALL_HINT = "pip install quantgui[hf]"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
+                   "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Quantization makes a model smaller and often faster on a CPU.",
+    "I loved this film, the acting was wonderful and the story moving.",
+    "The service was slow and the food arrived cold.",
+    "Please send the quarterly report before Friday afternoon.",
+    "A small model that answers quickly is often good enough.",
+    "Rain is expected tomorrow across most of the northern region.",
+    "Measure before and after; never trust a speedup you did not time.",
+)
+
+
+@dataclass
+class HFModel:
+    module: nn.Module
+    example: Inputs
+    origin: dict[str, Any]
+    name: str
+    vocab_size: Optional[int]
+    accepted: tuple[str, ...]          # keyword arguments forward() accepts
+    notes: list[str] = field(default_factory=list)
+
+    def random_ids(self, shape: Sequence[int]) -> Inputs:
+        """Token ids of a given shape (what --input-shape means for a language model)."""
+        return Inputs((), {"input_ids": _ids(tuple(shape), self.vocab_size)})
+
+
+def is_hf_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def _ids(shape: tuple, vocab: Optional[int]) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    # Skip the lowest ids: most vocabularies put [PAD]/[UNK]/special tokens there.
+    high = max(2, vocab or 1000)
+    low = min(high - 1, 5)
+    return torch.randint(low, high, shape, generator=gen, dtype=torch.long)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _read_config(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise UserError(f"{folder / 'config.json'}: not a readable JSON config "
+                        f"({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _tokenized(folder: Path, module: nn.Module, config: Any, accepted: tuple[str, ...]
+               ) -> Optional[Inputs]:
+    if not any((folder / f).exists() for f in TOKENIZER_FILES):
+        return None
+    from transformers import AutoTokenizer
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception:
+        return None  # a broken tokenizer only costs the realistic example, not the model
+    if tok.pad_token is None:
+        if tok.eos_token is None:
+            return None
+        tok.pad_token = tok.eos_token  # GPT-style vocabularies have no pad token
+    length = min(SEQ_LEN, getattr(config, "max_position_embeddings", None) or SEQ_LEN)
+    try:
+        enc = tok(list(SENTENCES[:BATCH]), padding="max_length", truncation=True,
+                  max_length=length, return_tensors="pt")
+    except Exception:
+        return None
+    kwargs = {k: v for k, v in dict(enc).items()
+              if isinstance(v, torch.Tensor) and (not accepted or k in accepted)}
+    return Inputs((), kwargs) if "input_ids" in kwargs else None
+
+
+def load(folder: Path, trust: bool, trust_error: type) -> HFModel:
+    """Open a Hugging Face folder; `trust_error` is raised for custom-code models not trusted."""
+    raw = _read_config(folder)
+    if raw.get("auto_map") and not trust:
+        raise trust_error(
+            f"{folder}: this Hugging Face model ships its own Python code (auto_map in "
+            f"config.json) and opening it runs that code; only if you trust where it came "
+            f"from, open it with --trust (CLI) or confirm in the dialog (GUI)")
+    try:
+        import transformers
+        from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+    except ImportError:
+        raise UserError(f"{folder}: opening a Hugging Face model needs the transformers "
+                        f"package: {INSTALL_HINT}") from None
+    try:
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True,
+                                            trust_remote_code=trust)
+    except Exception as exc:
+        raise UserError(f"{folder}: cannot read the Hugging Face config "
+                        f"({type(exc).__name__}: {_first_line(exc)})") from None
+    archs = list(getattr(config, "architectures", None) or [])
+    auto = (AutoModelForSequenceClassification
+            if any(a.endswith("ForSequenceClassification") for a in archs) else AutoModel)
+    try:
+        module = auto.from_pretrained(str(folder), local_files_only=True,
+                                      trust_remote_code=trust)
+    except Exception as exc:
+        raise UserError(f"{folder}: cannot load the Hugging Face model "
+                        f"({type(exc).__name__}: {_first_line(exc)})") from None
+    module.eval()
+    try:
+        accepted = tuple(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):
+        accepted = ()
+    notes = [f"Hugging Face {getattr(config, 'model_type', '?')} model "
+             f"(transformers {transformers.__version__}), loaded as {type(module).__name__}"]
+    example = _tokenized(folder, module, config, accepted)
+    vocab = getattr(config, "vocab_size", None)
+    if example is not None:
+        notes.append(f"example input: {BATCH} sentences from the folder's tokenizer")
+    else:
+        length = min(SEQ_LEN, getattr(config, "max_position_embeddings", None) or SEQ_LEN)
+        example = Inputs((), {"input_ids": _ids((BATCH, length), vocab)})
+        notes.append(f"example input: random token ids ({BATCH}, {length}) "
+                     f"(no usable tokenizer in the folder)")
+    origin = {"path": str(folder.resolve()), "class": type(module).__name__,
+              "model_type": getattr(config, "model_type", None)}
+    return HFModel(module, example, origin, type(module).__name__, vocab, accepted, notes)

@@ -1,0 +1,485 @@
+"""Open a plain PyTorch model as it is: `open_model(source, ...) -> LoadedModel`.
+
+Sources (told apart by content, not by extension):
+
+- `example:NAME`: a built-in digits example (trained once, then cached); its example input is
+  the first `EXAMPLE_BATCH` (64) test digits, `test`/`train` are its fixed splits.
+- a TorchScript archive (torch.jit.save): a zip with `code/` and `constants.pkl` entries.
+- a torch.export program (torch.export.save, usually `.pt2`): a zip with `archive_format`;
+  its example input is the one it was exported with.
+- a state_dict (torch.save, or `.safetensors`) plus an architecture `arch`
+  (`file.py:Factory` or `package.module:Factory`, see arch.py) with `arch_kwargs`.
+- a whole pickled nn.Module (torch.save(model)): unpickling runs code from the file, so it is
+  only done with `trust=True`; detection never unpickles (a weights-only load is tried first and
+  its refusal of a non-tensor GLOBAL is what marks the file as needing trust).
+- a Hugging Face folder (config.json + weights), offline (see hf.py).
+
+Example input, first that applies: the one the model carries (examples, exported programs), an
+`example_input` file (tensor / tuple / dict of tensors), `input_shape` (randn, seed 0; token ids
+for a Hugging Face model), the first `DATA_EXAMPLE_BATCH` (8) samples of `data`, a Hugging Face
+folder's own (tokenized sentences). Its batch size is the default batch size of a run.
+
+`data` (see data.py) becomes `test`; when the model has no training split of its own (every
+source but the examples) it is also `train`, i.e. calibration/QAT run on the evaluation data,
+which a note in ModelInfo says. Every failure caused by the input is a one-line `UserError`.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import arch as arch_specs
+from . import examples, hf
+from .data import Dataset, load_data_file
+from .errors import UserError
+from .inputs import Inputs, call, primary_output
+from .inspection import model_info
+from .model import LoadedModel
+from .progress import Task, quiet_task
+
+EXAMPLE_BATCH = 64          # built-in examples: the first 64 test digits
+DATA_EXAMPLE_BATCH = 8      # example input taken from a data file
+INPUT_SHAPE_SEED = 0
+NO_EXAMPLE = "no example input: give --example-input FILE.pt or --input-shape 8,3,224,224 or --data"
+ARCH_HINT = ("--arch path/to/model.py:ClassName (and --arch-kwargs '{\"width\": 64}' if it takes "
+             "arguments) on the command line, or choose the architecture file in the dialog")
+TRUST_HINT = "--trust on the command line, or confirm in the dialog"
+# Keys under which training checkpoints commonly keep the model's weights.
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
+
+
+class TrustRequired(UserError):
+    """The file can only be opened by running code from it (unpickling); the user must agree."""
+
+
+class ArchitectureRequired(UserError):
+    """The file holds only weights; the user must say which architecture they belong to."""
+
+
+@dataclass
+class _Opened:
+    """A module plus what its source told us, before the example input is settled."""
+    module: nn.Module
+    format: str
+    origin: dict[str, Any]
+    carried: Optional[Inputs] = None        # an example input that comes with the model
+    hf_model: Optional[hf.HFModel] = None
+    train: Optional[Dataset] = None
+    test: Optional[Dataset] = None
+    name: Optional[str] = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+def _reason(exc: BaseException) -> str:
+    """One short line out of an exception (torch's messages run to paragraphs)."""
+    if isinstance(exc, pickle.UnpicklingError):
+        return "not a valid pickle"
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    text = re.split(r"(?<=[.:])\s+(?=This |If |Please )", text)[0]
+    return text[:200]
+
+
+def _unreadable(path: Path, exc: BaseException) -> UserError:
+    return UserError(f"{path}: cannot read this file: corrupt, truncated or not a PyTorch model "
+                     f"({type(exc).__name__}: {_reason(exc)})")
+
+
+def _few(keys: Sequence[str], n: int = 4) -> str:
+    shown = ", ".join(keys[:n])
+    return shown + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return (isinstance(obj, Mapping) and len(obj) > 0
+            and all(isinstance(k, str) for k in obj)
+            and any(isinstance(v, torch.Tensor) for v in obj.values())
+            and not any(isinstance(v, Mapping) for v in obj.values()))
+
+
+def _describe_object(obj: Any) -> str:
+    if isinstance(obj, Mapping):
+        return f"a dict with keys {_few([str(k) for k in obj])}"
+    return f"a {type(obj).__name__}"
+
+
+# --- sniffing ---------------------------------------------------------------------------------
+
+def _sniff(path: Path) -> str:
+    """'torchscript', 'exported', 'torch_save' or 'safetensors', from the file's content."""
+    size = path.stat().st_size
+    if size == 0:
+        raise UserError(f"{path}: the file is empty")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except Exception as exc:
+            raise _unreadable(path, exc) from None
+        if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
+            return "torchscript"
+        if any(n.endswith("/archive_format") or n == "archive_format" for n in names):
+            return "exported"
+        if any(n.endswith("data.pkl") for n in names):
+            return "torch_save"
+        raise UserError(f"{path}: a zip archive, but not one PyTorch wrote (no TorchScript code, "
+                        f"export program or torch.save data inside)")
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header.
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
+        return "safetensors"
+    if path.suffix == ".safetensors":
+        raise UserError(f"{path}: not a valid safetensors file (bad header)")
+    return "torch_save"  # legacy (non-zip) torch.save, or garbage: torch.load tells which
+
+
+# --- the formats --------------------------------------------------------------------------------
+
+def _open_example(source: str, task: Task) -> _Opened:
+    name = source.split(":", 1)[1].strip()
+    module, train, test = examples.build(name, task)
+    cls = type(module).__name__
+    return _Opened(module.eval(), "example",
+                   {"example": name, "arch": f"quantgui.core.example_models:{cls}", "kwargs": {}},
+                   carried=test.head(EXAMPLE_BATCH).inputs, train=train, test=test,
+                   notes=[f"built-in example {name}: example input is the first "
+                          f"{EXAMPLE_BATCH} test digits"])
+
+
+def _open_torchscript(path: Path) -> _Opened:
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise _unreadable(path, exc) from None
+    return _Opened(module.eval(), "torchscript", {"path": str(path.resolve())})
+
+
+def _frozen_mode(self: nn.Module, mode: bool = True) -> nn.Module:
+    return self
+
+
+def _frozen_eval(self: nn.Module) -> nn.Module:
+    return self
+
+
+def _open_exported(path: Path) -> _Opened:
+    try:
+        program = torch.export.load(str(path))
+        module = program.module()
+    except Exception as exc:
+        raise _unreadable(path, exc) from None
+    # An exported graph is fixed in the mode it was exported in and torch raises on eval();
+    # make eval()/train() harmless so the engine can treat it like any module.
+    module.eval = _frozen_eval.__get__(module)
+    module.train = _frozen_mode.__get__(module)
+    carried = None
+    if program.example_inputs is not None:
+        args, kwargs = program.example_inputs
+        carried = Inputs(tuple(args), dict(kwargs or {}))
+    notes = ["exported program: runs in the mode it was exported in, with the shapes it was "
+             "exported for"]
+    return _Opened(module, "exported", {"path": str(path.resolve())}, carried=carried,
+                   notes=notes)
+
+
+def _strip_prefix(state: Mapping, model: nn.Module) -> tuple[dict, Optional[str]]:
+    """Weights saved from DataParallel / DDP carry a 'module.' prefix the bare model lacks."""
+    state = dict(state)
+    expected = model.state_dict()
+    if (state and all(k.startswith("module.") for k in state)
+            and not any(k.startswith("module.") for k in expected)):
+        return {k[len("module."):]: v for k, v in state.items()}, \
+            "removed the 'module.' prefix (weights saved from DataParallel)"
+    return state, None
+
+
+def _load_strict(model: nn.Module, state: dict, path: Path, arch: str) -> None:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)} in the model"
+              for k, v in expected.items()
+              if k in state and isinstance(v, torch.Tensor) and isinstance(state[k], torch.Tensor)
+              and state[k].shape != v.shape]
+    parts = []
+    if missing:
+        parts.append(f"missing keys {_few(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys {_few(unexpected)}")
+    if shapes:
+        parts.append(f"shape mismatch {_few(shapes, 2)}")
+    if parts:
+        raise UserError(f"{path}: the weights do not match {arch}: {'; '.join(parts)}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise UserError(f"{path}: the weights do not match {arch} ({_reason(exc)})") from None
+
+
+def _from_state_dict(state: Mapping, path: Path, arch: Optional[str],
+                     arch_kwargs: Optional[dict], notes: list[str]) -> _Opened:
+    if not arch:
+        raise ArchitectureRequired(
+            f"{path}: holds only weights (a state_dict of {len(state)} entries), not a model; "
+            f"say which architecture they belong to: {ARCH_HINT}")
+    model, canonical = arch_specs.build(arch, arch_kwargs)
+    state, note = _strip_prefix(state, model)
+    if note:
+        notes.append(note)
+    _load_strict(model, state, path, arch)
+    origin = {"arch": canonical, "kwargs": dict(arch_kwargs or {}), "weights": str(path.resolve())}
+    return _Opened(model.eval(), "state_dict", origin, notes=notes)
+
+
+def _open_safetensors(path: Path, arch: Optional[str], arch_kwargs: Optional[dict]) -> _Opened:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise UserError(f"{path}: reading .safetensors needs the safetensors package: "
+                        f"{hf.INSTALL_HINT}") from None
+    try:
+        state = load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise _unreadable(path, exc) from None
+    if not state:
+        raise UserError(f"{path}: the safetensors file holds no tensors")
+    return _from_state_dict(state, path, arch, arch_kwargs, ["weights from a safetensors file"])
+
+
+def _needs_code(exc: BaseException) -> Optional[str]:
+    """The class/function a weights-only load refused, if that is why it failed (else None:
+    the file is simply unreadable)."""
+    text = str(exc)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return found.group(1)
+    if "Unsupported class" in text:
+        return "a Python class"
+    return None
+
+
+def _unpickle_trusted(path: Path) -> Any:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except (AttributeError, ModuleNotFoundError, ImportError) as exc:
+        raise UserError(f"{path}: the pickled model's code cannot be imported ({_reason(exc)}); "
+                        f"run from the project that defines it, or save a state_dict and open "
+                        f"it with --arch") from None
+    except Exception as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _open_torch_save(path: Path, arch: Optional[str], arch_kwargs: Optional[dict],
+                     trust: bool) -> _Opened:
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        needed = _needs_code(exc)
+        if needed is None:
+            raise _unreadable(path, exc) from None
+        if not trust:
+            raise TrustRequired(
+                f"{path}: a pickled Python object such as a whole saved model (it references "
+                f"{needed}); unpickling it runs code stored in the file, which can do anything, "
+                f"so open it only if you trust where it came from: {TRUST_HINT}") from None
+        obj = _unpickle_trusted(path)
+    except Exception as exc:
+        raise _unreadable(path, exc) from None
+
+    origin = {"path": str(path.resolve())}
+    if isinstance(obj, nn.Module):
+        notes = ["whole pickled model, unpickled because you trusted it"]
+        if arch:
+            notes.append("--arch ignored: the file holds the whole model")
+        return _Opened(obj.eval(), "pickled", origin, notes=notes)
+    if _is_state_dict(obj):
+        return _from_state_dict(obj, path, arch, arch_kwargs, [])
+    if isinstance(obj, Mapping):
+        for key in CHECKPOINT_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, nn.Module):
+                return _Opened(inner.eval(), "pickled", {**origin, "key": key},
+                               notes=[f"the model stored under '{key}' in the checkpoint"])
+            if _is_state_dict(inner):
+                return _from_state_dict(inner, path, arch, arch_kwargs,
+                                        [f"weights from the '{key}' entry of the checkpoint"])
+    raise UserError(f"{path}: holds {_describe_object(obj)}, not a model or a state_dict")
+
+
+def _open_path(path: Path, arch: Optional[str], arch_kwargs: Optional[dict],
+               trust: bool) -> _Opened:
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if not hf.is_hf_folder(path):
+            raise UserError(f"{path}: a folder, but not a Hugging Face model (no config.json)")
+        model = hf.load(path, trust, TrustRequired)
+        return _Opened(model.module, "huggingface", model.origin, hf_model=model,
+                       name=model.name, notes=list(model.notes))
+    kind = _sniff(path)
+    if kind in ("torchscript", "exported"):
+        opened = _open_torchscript(path) if kind == "torchscript" else _open_exported(path)
+        if arch:
+            opened.notes.append("--arch ignored: the file carries its own architecture")
+        return opened
+    if kind == "safetensors":
+        return _open_safetensors(path, arch, arch_kwargs)
+    return _open_torch_save(path, arch, arch_kwargs, trust)
+
+
+# --- example input and data -------------------------------------------------------------------
+
+def load_example_file(path: str | Path) -> Inputs:
+    """A tensor, tuple/list or dict of tensors saved with torch.save (or an .npz of arrays)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such example input file")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: torch.from_numpy(z[k]) for k in z.files}
+            value: Any = next(iter(arrays.values())) if len(arrays) == 1 else arrays
+        else:
+            value = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"{path}: cannot read the example input ({type(exc).__name__}: "
+                        f"{_reason(exc)}); save a tensor, a tuple or a dict of tensors "
+                        f"with torch.save") from None
+    items = (value.values() if isinstance(value, Mapping)
+             else value if isinstance(value, (tuple, list)) else [value])
+    if not items or not all(isinstance(t, torch.Tensor) for t in items):
+        raise UserError(f"{path}: the example input must be a tensor, a tuple or a dict of "
+                        f"tensors, not {_describe_object(value)}")
+    if isinstance(value, Mapping) and not all(isinstance(k, str) for k in value):
+        raise UserError(f"{path}: a dict example input needs string keys (argument names)")
+    return Inputs.of(dict(value) if isinstance(value, Mapping) else value)
+
+
+def _shape(input_shape: Sequence[int]) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise UserError(f"input shape {input_shape!r}: expected whole numbers like 8,3,224,224") \
+            from None
+    if not shape or any(d <= 0 for d in shape):
+        raise UserError(f"input shape {shape}: every dimension must be a positive number")
+    return shape
+
+
+def _resolve_example(opened: _Opened, source: str, example_input: Any,
+                     input_shape: Optional[Sequence[int]], data: Optional[Dataset]) -> Inputs:
+    if opened.carried is not None:
+        if example_input is not None or input_shape is not None:
+            opened.notes.append("the model carries its own example input; the one given was "
+                                "not used")
+        return opened.carried
+    if example_input is not None:
+        opened.notes.append(f"example input from {example_input}")
+        return load_example_file(example_input)
+    if input_shape is not None:
+        shape = _shape(input_shape)
+        if opened.hf_model is not None:
+            return opened.hf_model.random_ids(shape)
+        gen = torch.Generator().manual_seed(INPUT_SHAPE_SEED)
+        opened.notes.append(f"example input: random normal values of shape {shape} (seed "
+                            f"{INPUT_SHAPE_SEED})")
+        return Inputs((torch.randn(shape, generator=gen),), {})
+    if data is not None:
+        opened.notes.append(f"example input: the first {DATA_EXAMPLE_BATCH} samples of "
+                            f"{data.name}")
+        return data.head(DATA_EXAMPLE_BATCH).inputs
+    if opened.hf_model is not None:
+        return opened.hf_model.example
+    raise UserError(f"{source}: {NO_EXAMPLE}")
+
+
+def _check_example(module: nn.Module, example: Inputs, source: str) -> None:
+    """Run the model once: a wrong input shape is caught now, with a clear message."""
+    try:
+        with torch.no_grad():
+            out = call(module, example)
+    except Exception as exc:
+        raise UserError(f"{source}: the model fails on the example input {example.describe()} "
+                        f"({type(exc).__name__}: {_reason(exc)}); give a matching "
+                        f"--example-input or --input-shape") from None
+    try:
+        primary_output(out)
+    except TypeError as exc:
+        raise UserError(f"{source}: {exc}") from None
+
+
+def _check_data(module: nn.Module, data: Dataset, path: Any, samples: int) -> None:
+    head = data.head(samples)
+    try:
+        with torch.no_grad():
+            out = primary_output(call(module, head.inputs))
+    except Exception as exc:
+        raise UserError(f"{path}: the model fails on this data's inputs "
+                        f"{head.inputs.describe()} ({type(exc).__name__}: {_reason(exc)})") \
+            from None
+    if data.labels is None or len(data.labels) == 0:
+        return
+    low, high = int(data.labels.min()), int(data.labels.max())
+    if low < 0:
+        raise UserError(f"{path}: labels must be class indices from 0 (found {low})")
+    if out.dim() >= 2 and high >= out.shape[-1]:
+        n = int(out.shape[-1])
+        raise UserError(f"{path}: labels do not match the model's {n} outputs "
+                        f"(labels go up to {high})")
+
+
+# --- the entry point ----------------------------------------------------------------------------
+
+def open_model(source: str | Path, arch: Optional[str] = None,
+               arch_kwargs: Optional[dict] = None, trust: bool = False,
+               example_input: Optional[str | Path] = None,
+               input_shape: Optional[Sequence[int]] = None,
+               data: Optional[str | Path] = None, task: Optional[Task] = None) -> LoadedModel:
+    task = task or quiet_task()
+    source = str(source)
+    task.report("load", 0, None, f"opening {source}")
+    if arch_kwargs is not None and not isinstance(arch_kwargs, dict):
+        raise UserError("architecture arguments must be a JSON object like {\"width\": 64}")
+    if source.startswith("example:"):
+        opened = _open_example(source, task)
+    else:
+        opened = _open_path(Path(source).expanduser(), arch, arch_kwargs, trust)
+    task.check()
+
+    dataset = load_data_file(data) if data is not None else None
+    example = _resolve_example(opened, source, example_input, input_shape, dataset)
+    _check_example(opened.module, example, source)
+    test, train = opened.test, opened.train
+    if dataset is not None:
+        # An exported graph is specialised to its example's shapes, batch included.
+        samples = example.batch_size if opened.format == "exported" else 2
+        _check_data(opened.module, dataset, data, samples)
+        test = dataset
+        if train is None:
+            train = dataset
+            opened.notes.append(f"no separate training split: {dataset.name} is used both for "
+                                f"calibration/QAT and for evaluation")
+    task.check()
+    task.report("load", 0, None, "inspecting the model")
+    info = model_info(opened.module, source, opened.format, example, name=opened.name,
+                      notes=opened.notes)
+    task.report("load", 1, 1, f"opened {info.name}")
+    return LoadedModel(opened.module, info, example, test=test, train=train,
+                       origin=opened.origin)
+
+
+__all__ = ["open_model", "load_example_file", "TrustRequired", "ArchitectureRequired",
+           "EXAMPLE_BATCH", "DATA_EXAMPLE_BATCH"]

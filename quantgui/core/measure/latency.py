@@ -1,0 +1,194 @@
+"""Interleaved before/after latency with a bootstrap confidence interval on the speedup.
+
+Absolute CPU times drift by tens of percent within minutes (frequency scaling, other
+processes), while ratios measured side by side hold. So before and after are timed in the same
+process, alternating A B / B A each round on the same prepared batch, and the speedup is judged
+by a 95% CI from resampling whole rounds (pairs stay paired, so drift cancels).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from ..inputs import Inputs
+from ..progress import Task, quiet_task
+from ..variant import Variant
+
+#: (p90 - p10) / median above this on either side makes the measurement "noisy".
+NOISY_SPREAD = 0.25
+#: CI width relative to the speedup above this is also "noisy".
+NOISY_CI_WIDTH = 0.2
+
+
+@dataclass
+class LatencyStats:
+    """Per-call latency of one side, from samples of `calls_per_sample` calls each."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    mean_ms: float
+    samples: int
+    calls_per_sample: int
+    first_call_ms: Optional[float] = None
+    values_ms: list[float] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, values_ms: list[float], calls_per_sample: int,
+           first_call_ms: Optional[float] = None) -> "LatencyStats":
+        arr = np.asarray(values_ms, dtype=float)
+        p10, med, p90 = np.percentile(arr, [10, 50, 90])
+        return cls(float(med), float(p10), float(p90), float(arr.mean()), len(arr),
+                   calls_per_sample, first_call_ms, [float(v) for v in arr])
+
+    @property
+    def spread(self) -> float:
+        return (self.p90_ms - self.p10_ms) / self.median_ms if self.median_ms > 0 else math.inf
+
+    def to_json(self) -> dict[str, Any]:
+        return {"median": self.median_ms, "p10": self.p10_ms, "p90": self.p90_ms,
+                "mean": self.mean_ms, "samples": self.samples,
+                "calls_per_sample": self.calls_per_sample, "first_call": self.first_call_ms,
+                "values": list(self.values_ms)}
+
+
+@dataclass
+class Timing:
+    before: LatencyStats
+    after: LatencyStats
+    speedup: float                   # median(before) / median(after)
+    ci95: tuple[float, float]
+    rounds: int
+    threads: int
+    batch_size: int
+    noisy: bool = False
+    noisy_reason: Optional[str] = None
+
+    def speedup_json(self) -> dict[str, Any]:
+        return {"median": self.speedup, "ci95": list(self.ci95), "rounds": self.rounds}
+
+
+def bootstrap_ratio_ci(before_ms, after_ms, resamples: int = 1000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of median(before)/median(after), resampling paired rounds."""
+    b = np.asarray(before_ms, dtype=float)
+    a = np.asarray(after_ms, dtype=float)
+    if len(b) != len(a) or len(b) == 0:
+        raise ValueError("before and after need the same, non-zero number of rounds")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(b), size=(resamples, len(b)))
+    ratios = np.median(b[idx], axis=1) / np.median(a[idx], axis=1)
+    tail = (1.0 - level) / 2 * 100
+    lo, hi = np.percentile(ratios, [tail, 100 - tail])
+    point = float(np.median(b) / np.median(a))
+    # The bootstrap distribution of a median is lumpy with few rounds and its percentile
+    # interval can miss the point estimate by a hair; widen rather than report that.
+    return float(min(lo, point)), float(max(hi, point))
+
+
+def _noisy(before: LatencyStats, after: LatencyStats, speedup: float,
+           ci: tuple[float, float]) -> Optional[str]:
+    reasons = []
+    for side, stats in (("before", before), ("after", after)):
+        if stats.spread > NOISY_SPREAD:
+            reasons.append(f"{side} p10-p90 spread is {stats.spread:.0%} of its median")
+    width = (ci[1] - ci[0]) / speedup if speedup > 0 else math.inf
+    if width > NOISY_CI_WIDTH:
+        reasons.append(f"the speedup's 95% CI is {width:.0%} wide")
+    return "; ".join(reasons) or None
+
+
+def _time_calls(variant: Variant, prepared: Inputs, calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        variant.run_prepared(prepared)
+    return time.perf_counter() - t0
+
+
+def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
+                     budget_s: float = 3.5, min_rounds: int = 10, max_rounds: int = 200,
+                     warmup: int = 3, min_sample_s: float = 1e-3, resamples: int = 1000,
+                     seed: int = 0, task: Optional[Task] = None) -> Timing:
+    """Time `before` and `after` on the same batch, interleaved; see the module docstring.
+
+    Rounds are chosen so the timed part fits `budget_s`, but never fewer than `min_rounds`
+    (a slow model takes longer than the budget rather than giving a meaningless CI).
+    """
+    task = task or quiet_task()
+    # Preparing (dtype casts, channels-last copies) is part of feeding the model, not of the
+    # model's latency, and happens once per batch in deployment too.
+    sides = {"before": (before, before.prepare(inputs)), "after": (after, after.prepare(inputs))}
+    first_ms: dict[str, float] = {}
+    per_call: dict[str, float] = {}
+    for name, (variant, prepared) in sides.items():
+        task.check()
+        # The first call may compile (seconds) and allocates; it is reported on its own.
+        first_ms[name] = _time_calls(variant, prepared, 1) * 1e3
+        # Freshly copied weights and allocator pools make the next calls slow too (tens of ms
+        # on a VM touching new pages), so warm for a share of the budget, not just N calls.
+        warm: list[float] = []
+        spent = 0.0
+        while len(warm) < max(1, warmup) or (spent < 0.1 * budget_s and len(warm) < 200):
+            task.check()
+            warm.append(_time_calls(variant, prepared, 1))
+            spent += warm[-1]
+        per_call[name] = float(np.median(warm[len(warm) // 2:]))
+
+    # Fast calls (< min_sample_s) are timed in groups so perf_counter's overhead and
+    # resolution vanish; both sides use the same count so a sample is the same kind of thing.
+    fastest = max(min(per_call.values()), 1e-7)
+    calls = max(1, min(10_000, math.ceil(min_sample_s / fastest)))
+    # The other side's call evicts this side's weights from the caches, so the first call of
+    # a sample runs cold; timed alone (torch.utils.benchmark) the same model measured 4-13%
+    # faster. For short calls one untimed call before each sample re-warms them; calls of
+    # 20 ms and more hardly notice and are not doubled.
+    rewarm = fastest < 0.02
+    round_s = (calls + rewarm) * (per_call["before"] + per_call["after"])
+    rounds = int(max(min_rounds, min(max_rounds, budget_s // max(round_s, 1e-9))))
+    if calls > 1:  # let the extra calls settle caches and allocator before timing
+        for name, (variant, prepared) in sides.items():
+            task.check()
+            _time_calls(variant, prepared, calls)
+
+    values: dict[str, list[float]] = {"before": [], "after": []}
+    total = 2 * rounds
+    done = 0
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection landing in one side's sample is noise, not latency
+    started = time.perf_counter()
+    try:
+        for r in range(rounds):
+            # The plan came from warm-up estimates; if they were far off (the machine got
+            # busy), stop at a round boundary once well past the budget.
+            if r >= min_rounds and time.perf_counter() - started > 2 * budget_s:
+                rounds = r
+                break
+            order = ("before", "after") if r % 2 == 0 else ("after", "before")
+            for name in order:
+                task.check()
+                variant, prepared = sides[name]
+                if rewarm:
+                    variant.run_prepared(prepared)
+                ms = _time_calls(variant, prepared, calls) / calls * 1e3
+                values[name].append(ms)
+                done += 1
+                task.report("time", done, total, f"timing {name}", which=name, latency_ms=ms)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+    b = LatencyStats.of(values["before"], calls, first_ms["before"])
+    a = LatencyStats.of(values["after"], calls, first_ms["after"])
+    speedup = b.median_ms / a.median_ms
+    ci = bootstrap_ratio_ci(values["before"], values["after"], resamples, seed)
+    reason = _noisy(b, a, speedup, ci)
+    return Timing(b, a, speedup, ci, rounds, torch.get_num_threads(), inputs.batch_size,
+                  reason is not None, reason)

@@ -1,0 +1,188 @@
+"""Accuracy on labeled data and fidelity to the original's outputs.
+
+Fidelity is always measured, labels or not: users without labeled data still need to know
+whether the optimized model says the same thing (top-1 agreement, cosine, max error, SQNR).
+Statistics are accumulated batch by batch, so large evaluation sets never sit in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+import torch
+
+from ..errors import UserError
+from ..inputs import Inputs
+from ..progress import Task, quiet_task
+from ..variant import Variant
+
+
+@dataclass
+class Fidelity:
+    top1_agreement: Optional[float]  # None when the output has no class axis
+    cosine: float                    # mean over samples of the flattened outputs
+    cosine_min: float
+    max_abs_error: float
+    sqnr_db: float                   # math.inf when the outputs are identical
+    samples: int
+    nonfinite: int = 0               # NaN/Inf values in the optimized outputs
+
+    def to_json(self) -> dict[str, Any]:
+        # JSON has no Infinity/NaN: an infinite SQNR (identical outputs) becomes None, and
+        # max_abs_error == 0 says why.
+        def num(x: Optional[float]) -> Optional[float]:
+            return None if x is None or not math.isfinite(x) else float(x)
+        return {"top1_agreement": self.top1_agreement, "cosine": num(self.cosine),
+                "cosine_min": num(self.cosine_min), "max_abs_error": num(self.max_abs_error),
+                "sqnr_db": num(self.sqnr_db), "samples": self.samples,
+                "nonfinite": self.nonfinite}
+
+
+class FidelityAccumulator:
+    """Adds up agreement, cosine, error and signal/noise power batch by batch."""
+
+    def __init__(self) -> None:
+        self.agree = 0
+        self.positions = 0
+        self.cos_sum = 0.0
+        self.cos_min = math.inf
+        self.samples = 0
+        self.max_err = 0.0
+        self.signal = 0.0
+        self.noise = 0.0
+        self.nonfinite = 0
+
+    def add(self, ref: torch.Tensor, out: torch.Tensor) -> Optional[float]:
+        """Add one batch; returns the running top-1 agreement (None without a class axis)."""
+        ref, out = ref.detach().double(), out.detach().double()
+        if ref.shape != out.shape:
+            raise RuntimeError(f"the optimized model returns shape {tuple(out.shape)}, "
+                               f"the original {tuple(ref.shape)}")
+        self.nonfinite += int((~torch.isfinite(out)).sum())
+        if ref.dim() >= 2 and ref.shape[-1] > 1:
+            # Argmax over the last axis: the class for logits, the token for per-token outputs.
+            self.agree += int((ref.argmax(-1) == out.argmax(-1)).sum())
+            self.positions += ref.argmax(-1).numel()
+        r = ref.reshape(ref.shape[0], -1) if ref.dim() > 0 else ref.reshape(1, 1)
+        o = out.reshape(r.shape)
+        rn, on = r.norm(dim=1), o.norm(dim=1)
+        cos = (r * o).sum(dim=1) / (rn * on).clamp_min(1e-300)
+        # Two all-zero outputs are the same output, not orthogonal ones.
+        cos = torch.where((rn == 0) & (on == 0), torch.ones_like(cos), cos)
+        self.cos_sum += float(cos.sum())
+        self.cos_min = min(self.cos_min, float(cos.min())) if cos.numel() else self.cos_min
+        self.samples += cos.numel()
+        diff = ref - out
+        if diff.numel():
+            self.max_err = max(self.max_err, float(diff.abs().max()))
+        self.signal += float((ref * ref).sum())
+        self.noise += float((diff * diff).sum())
+        return self.agree / self.positions if self.positions else None
+
+    def result(self) -> Fidelity:
+        if self.noise == 0:
+            sqnr = math.inf
+        elif self.signal == 0 or not math.isfinite(self.noise):
+            sqnr = -math.inf if self.signal == 0 else math.nan
+        else:
+            sqnr = 10 * math.log10(self.signal / self.noise)
+        n = max(self.samples, 1)
+        return Fidelity(self.agree / self.positions if self.positions else None,
+                        self.cos_sum / n, self.cos_min if self.samples else math.nan,
+                        self.max_err, sqnr, self.samples, self.nonfinite)
+
+
+def fidelity(ref: torch.Tensor, out: torch.Tensor) -> Fidelity:
+    acc = FidelityAccumulator()
+    acc.add(ref, out)
+    return acc.result()
+
+
+class AccuracyCounter:
+    def __init__(self, where: str = "data") -> None:
+        self.correct = 0
+        self.count = 0
+        self.where = where
+
+    def check(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """UserError unless `labels` are class indices the output `logits` can score."""
+        if logits.dim() != 2:  # per-token or flat outputs: no one class row per label
+            raise UserError(f"{self.where}: one label per sample, but the model returns "
+                            f"outputs shaped {tuple(logits.shape)}")
+        classes = logits.shape[-1]
+        if len(labels):
+            lo, hi = int(labels.min()), int(labels.max())
+            if lo < 0 or hi >= classes:
+                raise UserError(f"{self.where}: label {hi if hi >= classes else lo} is out of "
+                                f"range for a model with {classes} outputs")
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor) -> float:
+        self.check(logits, labels)
+        if logits.shape[0] != len(labels):
+            raise UserError(f"{self.where}: {len(labels)} labels for {logits.shape[0]} outputs")
+        pred = logits.argmax(-1)
+        self.correct += int((pred == labels).sum())
+        self.count += len(labels)
+        return self.correct / self.count
+
+    @property
+    def value(self) -> Optional[float]:
+        return self.correct / self.count if self.count else None
+
+
+@dataclass
+class Evaluation:
+    before_accuracy: Optional[float]
+    after_accuracy: Optional[float]
+    fidelity: Fidelity
+    samples: int
+
+
+def evaluate(before: Variant, after: Variant,
+             batches: Iterable[tuple[Inputs, Optional[torch.Tensor]]], total: Optional[int] = None,
+             where: str = "data", task: Optional[Task] = None) -> Evaluation:
+    """One pass over the batches: accuracy of both (when labeled) and fidelity of after to before."""
+    task = task or quiet_task()
+    fid = FidelityAccumulator()
+    acc_b, acc_a = AccuracyCounter(where), AccuracyCounter(where)
+    labeled = False
+    for i, (inputs, labels) in enumerate(batches, 1):
+        task.check()
+        try:
+            ref = before(inputs)
+        except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+            # The original is the user's own model, untouched: if it cannot run on these
+            # inputs, the inputs do not fit it.
+            raise UserError(f"{where}: the original model cannot run on these inputs "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+        task.check()
+        out = after(inputs)
+        agreement = fid.add(ref, out)
+        a_b = a_a = None
+        if labels is not None:
+            labeled = True
+            a_b, a_a = acc_b.add(ref, labels), acc_a.add(out, labels)
+        task.report("evaluate", i, total, "evaluating before", which="before", accuracy=a_b,
+                    agreement=None)
+        task.report("evaluate", i, total, "evaluating after", which="after", accuracy=a_a,
+                    agreement=agreement)
+    result = fid.result()
+    return Evaluation(acc_b.value if labeled else None, acc_a.value if labeled else None,
+                      result, result.samples)
+
+
+def accuracy(variant: Variant, batches: Iterable[tuple[Inputs, torch.Tensor]],
+             total: Optional[int] = None, which: str = "after", where: str = "data",
+             task: Optional[Task] = None) -> Optional[float]:
+    """Top-1 accuracy of one variant, reporting the running value per batch."""
+    task = task or quiet_task()
+    counter = AccuracyCounter(where)
+    for i, (inputs, labels) in enumerate(batches, 1):
+        task.check()
+        if labels is None:
+            return None
+        running = counter.add(variant(inputs), labels)
+        task.report("evaluate", i, total, f"evaluating {which}", which=which, accuracy=running)
+    return counter.value

@@ -1,0 +1,128 @@
+"""Shared helpers of the INT8/INT4 techniques: choosing a quantized engine by measuring it,
+importing torchao quietly, and counting what a quantization pass actually converted.
+
+Why measure: the fastest `torch.backends.quantized.engine` depends on the CPU, the batch size
+and the thread count (on one AVX512-VNNI EPYC, dynamic INT8 on a 1024-wide MLP was fastest with
+fbgemm at batch 64 while an AMX box preferred onednn; x86 wins at batch 1 on both). So a step
+quantizes a copy per candidate, times a few interleaved calls on `ctx.example` (the user's
+batch), keeps the fastest and notes the numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from ..inputs import Inputs
+from ..progress import Task
+from ..variant import Variant
+
+#: Every engine a user may force; `auto_engines()` is the subset worth measuring.
+ENGINE_CHOICES = ("x86", "fbgemm", "onednn", "qnnpack")
+
+
+def auto_engines() -> list[str]:
+    """Engines worth timing on this machine. qnnpack is an ARM/mobile engine: on x86 it is
+    5-10x slower than the others (measured), so it is only a candidate off x86."""
+    supported = list(torch.backends.quantized.supported_engines)
+    x86_cpu = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+    wanted = ("x86", "fbgemm", "onednn") if x86_cpu else ("qnnpack", "x86", "onednn")
+    return [e for e in wanted if e in supported]
+
+
+def check_engine(engine: str) -> None:
+    from ..errors import UserError
+    if engine not in torch.backends.quantized.supported_engines:
+        raise UserError(f"quantized engine '{engine}' is not available in this torch build; "
+                        f"available: {', '.join(e for e in torch.backends.quantized.supported_engines if e != 'none')}")
+
+
+def time_variants(candidates: dict[str, Variant], example: Inputs, task: Optional[Task] = None,
+                  budget_s: float = 1.2, rounds: int = 7) -> dict[str, float]:
+    """Best-of-rounds milliseconds per call of each candidate, timed in interleaved rounds.
+
+    Interleaving spreads slow phases of the machine over all candidates; taking each one's
+    fastest round (not the median) discards interference from other processes, which only
+    ever adds time: on a shared 2-core box medians swung 10x while minima held. The total
+    stays near `budget_s`."""
+    prepared = {label: v.prepare(example) for label, v in candidates.items()}
+    single: dict[str, float] = {}
+    for label, v in candidates.items():
+        v.run_prepared(prepared[label])  # warm-up: first calls allocate and pack
+        start = time.perf_counter()
+        v.run_prepared(prepared[label])
+        single[label] = max(time.perf_counter() - start, 1e-6)
+        if task is not None:
+            task.check()
+    per_round = sum(single.values())
+    calls = int(max(1, min(20, budget_s / (rounds * per_round))))
+    if per_round * rounds > budget_s:  # slow model: fewer rounds rather than a long wait
+        rounds = max(2, int(budget_s / per_round))
+    samples: dict[str, list[float]] = {label: [] for label in candidates}
+    for _ in range(rounds):
+        for label, v in candidates.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                v.run_prepared(prepared[label])
+            samples[label].append((time.perf_counter() - start) / calls * 1e3)
+            if task is not None:
+                task.check()
+    return {label: min(s) for label, s in samples.items()}
+
+
+def fastest(timings: dict[str, float], exclude: tuple[str, ...] = ()) -> str:
+    return min((k for k in timings if k not in exclude), key=timings.__getitem__)
+
+
+def describe_choice(what: str, chosen: str, timings: dict[str, float], batch: int,
+                    baseline: Optional[float] = None) -> str:
+    """E.g. 'engine fbgemm chosen: 1.01 ms vs onednn 1.35 ms, x86 1.68 ms at batch 64
+    (FP32 6.76 ms)'."""
+    others = ", ".join(f"{k} {v:.3g} ms" for k, v in sorted(timings.items(), key=lambda kv: kv[1])
+                       if k != chosen)
+    text = f"{what} {chosen} chosen by measurement: {timings[chosen]:.3g} ms"
+    if others:
+        text += f" vs {others}"
+    text += f" at batch {batch}"
+    if baseline is not None:
+        text += f" (FP32 {baseline:.3g} ms, {baseline / timings[chosen]:.2g}x)"
+    return text
+
+
+def time_baseline_and(candidates: dict[str, Variant], original: Callable, example: Inputs,
+                      task: Optional[Task] = None) -> tuple[dict[str, float], float]:
+    """Times the candidates together with the unquantized module (so the note can say
+    whether INT8 is faster at all); returns (candidate timings, FP32 ms)."""
+    label = "\0fp32"
+    timings = time_variants({**candidates, label: Variant(original)}, example, task)
+    baseline = timings.pop(label)
+    return timings, baseline
+
+
+def import_torchao():
+    """torchao, imported without its harmless 'Failed to load ..._C_cutlass' CUDA-library
+    warnings (they are logged on import on CPU-only machines)."""
+    logger = logging.getLogger("torchao")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        import torchao  # noqa: F401
+        import torchao.quantization  # noqa: F401
+    finally:
+        logger.setLevel(level)
+    return torchao
+
+
+def modules_of(model: nn.Module, types: tuple[type, ...]) -> list[nn.Module]:
+    return [m for m in model.modules() if type(m) in types]
+
+
+def has_any(model: nn.Module, types: tuple[type, ...]) -> bool:
+    """Exact-type check (subclasses such as MHA's NonDynamicallyQuantizableLinear are not
+    swapped by torch.ao's mappings either). Cheap: one pass over modules, stops early."""
+    return any(type(m) in types for m in model.modules())

@@ -1,0 +1,392 @@
+"""The main window: model dock, optimize dock, results in the middle, session history below.
+
+Nothing here imports torch at module level: the window is shown first and the engine is
+imported by the first job on the worker thread. All engine work goes through one
+`EngineBridge`; slots here run on the GUI thread only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+from typing import Any, Optional
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
+                               QProgressBar, QVBoxLayout, QWidget)
+
+from . import menus, model_dialogs, session
+from .file_actions import FileActions
+from .model_panel import DATA_BUILTIN, DATA_FILE, DATA_NONE, DataChooser, ModelSummary
+from .recipe_panel import OptimizePanel
+from .settings import AppSettings, apply_theme
+from .worker import EngineBridge, Job, JobError
+
+_ORPHANS: list = []  # jobs still running after close timed out: never destroy a live QThread
+
+
+def _load_job(source: str, task: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    """Worker thread: import the engine (torch) and open the model."""
+    from quantgui.core import env, examples
+    from quantgui.core.loading import open_model
+    from quantgui.core.techniques import all_techniques
+    all_techniques()
+    if not source:
+        source = f"example:{examples.DEFAULT_EXAMPLE}"
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    return open_model(source, task=task, **kwargs), env.cpu_capabilities()
+
+
+def _run_job(loaded: Any, recipe: Any, options: Any, task: Any) -> dict:
+    from quantgui.core.run import run_recipe
+    return run_recipe(loaded, recipe, options, task).to_json()
+
+
+def _results_views() -> tuple[QWidget, QWidget]:
+    try:
+        from .plots import HistoryView, ResultsView
+        return ResultsView(), HistoryView()
+    except ImportError:
+        return session.FallbackResults(), session.FallbackHistory()
+
+
+class MainWindow(FileActions, QMainWindow):
+    runStarted = Signal()
+    runProgress = Signal(object)
+    runFinished = Signal(object)   # RunResult.to_json()
+    runFailed = Signal(str)
+    runCancelled = Signal()
+    modelLoaded = Signal(object)   # LoadedModel
+    modelFailed = Signal(str)
+
+    def __init__(self, settings: Optional[QSettings] = None,
+                 run_overrides: Optional[dict] = None) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("QuantGUI")
+        self.setAcceptDrops(True)
+        self.app_settings = AppSettings(settings)
+        self.run_overrides = dict(run_overrides or {})
+        self.bridge = EngineBridge(self)
+        self.bridge.busyChanged.connect(self._on_busy)
+        self.loaded: Any = None
+        self.history: list[tuple[str, dict]] = []
+        self.last_error: Optional[str] = None
+        self.dialog: Any = None  # the last dialog opened (tests inspect it)
+        self._run: Optional[Job] = None
+        self._load: Optional[Job] = None
+        self._load_args: dict = {}
+        self._examples_filled = False
+
+        self.results, self.history_view = _results_views()
+        self.results.setObjectName("resultsView")
+        self.history_view.setObjectName("historyView")
+        self.history_view.variantSelected.connect(self.results.show_result)
+        self.setCentralWidget(self.results)
+
+        self.summary = ModelSummary()
+        self.data_chooser = DataChooser()
+        self.data_chooser.chosen.connect(self._on_data_chosen)
+        model_area = QWidget()
+        model_area.setMinimumWidth(300)
+        lay = QVBoxLayout(model_area)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.data_chooser)
+        self.optimize = OptimizePanel()
+        lay.addWidget(self.optimize.measure_box)
+        lay.addStretch(1)
+        self.optimize.runRequested.connect(self.run)
+        self.optimize.cancelRequested.connect(self.cancel)
+        self.optimize.recipeChanged.connect(self._sync_actions)
+
+        self.actions_by_name = menus.build(self)
+        self._dock("modelDock", "Model", model_area, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("optimizeDock", "Optimize", self.optimize, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("historyDock", "Session history", self.history_view,
+                   Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
+
+        self.phase = QLabel("Starting the engine…")
+        self.phase.setObjectName("phaseLabel")
+        self.progress = QProgressBar()
+        self.progress.setObjectName("progressBar")
+        self.progress.setMaximumWidth(260)
+        self.progress.setTextVisible(True)
+        self.progress.setToolTip("Progress of the current phase")
+        self.progress.hide()
+        self.statusBar().addWidget(self.phase, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+
+        # Side docks take the full height; the history sits under the results only.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.resize(1440, 900)
+        docks = [self.findChild(QDockWidget, n) for n in ("modelDock", "optimizeDock",
+                                                          "historyDock")]
+        self.resizeDocks(docks[:2], [290, 400], Qt.Orientation.Horizontal)
+        self.resizeDocks(docks[2:], [250], Qt.Orientation.Vertical)
+        self.app_settings.restore_window(self)
+        self._sync_actions()
+
+    def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setToolTip(title)
+        self.addDockWidget(area, dock)
+        self.view_menu.addAction(dock.toggleViewAction())
+
+    # -- opening models ---------------------------------------------------------------------
+    def open_source(self, source: Optional[str] = None, arch: Optional[str] = None,
+                    arch_kwargs: Optional[dict] = None, trust: bool = False,
+                    input_shape: Optional[tuple] = None, data: Optional[str] = None) -> bool:
+        """Open a model (path, folder or 'example:NAME'; None: the default example) on the
+        worker. Returns False when refused because engine work is running."""
+        if self.bridge.busy:
+            self.phase.setText("Busy: wait for the current work to finish, or cancel it.")
+            return False
+        self._load_args = dict(source=source, arch=arch, arch_kwargs=arch_kwargs, trust=trust,
+                               input_shape=input_shape, data=data)
+        self.summary.set_loading(f"Opening {model_dialogs.describe_source(source or 'default example')}…")
+        job = self.bridge.submit("load", _load_job, source or "", arch=arch,
+                                 arch_kwargs=arch_kwargs, trust=trust or None,
+                                 input_shape=input_shape, data=data)
+        job.progress.connect(self._on_progress)
+        job.finished.connect(self._on_loaded)
+        job.failed.connect(self._on_load_failed)
+        job.cancelled.connect(lambda: self.phase.setText("Opening cancelled."))
+        job.warned.connect(self._on_warning)
+        self._load = job
+        job.start()
+        return True
+
+    def _on_loaded(self, value: tuple) -> None:
+        loaded, cpu = value
+        # torch, the engine and the model are now hundreds of thousands of long-lived objects;
+        # a full GC pass over them (triggered by any thread's allocations) holds the GIL for
+        # ~100 ms and would stall the event loop mid-run. Freezing them makes passes cheap.
+        gc.freeze()
+        self._fill_examples()
+        self.loaded = loaded
+        source = self._load_args.get("source") or loaded.info.source
+        if not str(source).startswith("example:"):
+            self.app_settings.add_recent(str(source))
+        self.summary.show_model(loaded, cpu)
+        self.data_chooser.set_mode(DATA_FILE if self._load_args.get("data") else DATA_BUILTIN,
+                                   self._load_args.get("data") or "")
+        self.optimize.set_model(loaded)
+        self.setWindowTitle(f"QuantGUI — {model_dialogs.describe_source(loaded.info.source)}")
+        self.phase.setText(f"Ready: {loaded.info.name} ({loaded.info.format}).")
+        self.modelLoaded.emit(loaded)
+
+    def _on_load_failed(self, err: JobError) -> None:
+        self._fill_examples()
+        self.optimize.ensure_techniques()
+        self.optimize.refresh()
+        name = type(err.exception).__name__ if err.exception is not None else ""
+        args = dict(self._load_args)
+        if name == "TrustRequired":
+            box = model_dialogs.trust_box(self, args["source"], err.message)
+            box.accepted.connect(lambda: self.open_source(**{**args, "trust": True}))
+            self._show_dialog(box)
+            self.phase.setText("Waiting for your decision on trusting the file.")
+        elif name == "ArchitectureRequired":
+            dlg = model_dialogs.ArchitectureDialog(self, args["source"], err.message,
+                                                   args.get("arch") or "", args.get("arch_kwargs"))
+            dlg.chosen.connect(lambda arch, kw, shape: self.open_source(
+                **{**args, "arch": arch, "arch_kwargs": kw, "input_shape": shape}))
+            self._show_dialog(dlg)
+            self.phase.setText("Waiting for the model's architecture.")
+        else:
+            self.show_error("Could not open the model", err.message, err.details)
+            self.modelFailed.emit(err.message)
+        if self.loaded is not None:
+            self.summary.show_model(self.loaded, self._cpu())
+        elif name not in ("TrustRequired", "ArchitectureRequired"):
+            self.summary.set_loading("No model open: " + err.message.splitlines()[0])
+
+    def _fill_examples(self) -> None:
+        if self._examples_filled:
+            return
+        from quantgui.core import examples
+        menus.fill_examples(self.examples_menu, [(n, s.description) for n, s in
+                                                 examples.EXAMPLES.items()], self.open_source)
+        self._examples_filled = True
+
+    def _on_data_chosen(self, mode: str) -> None:
+        if self.loaded is None:
+            return
+        args = dict(self._load_args)
+        if mode == DATA_FILE:
+            path, _ = QFileDialog.getOpenFileName(self, "Data file", self.app_settings.last_dir(),
+                                                  model_dialogs.DATA_FILTER)
+            if path:
+                self.open_source(**{**args, "data": path})
+        elif mode == DATA_BUILTIN and args.get("data"):
+            self.open_source(**{**args, "data": None})
+        elif mode == DATA_NONE:
+            self.use_no_data()
+        self.data_chooser.set_mode(mode if self.loaded is not None else DATA_BUILTIN,
+                                   args.get("data") or "")
+
+    def use_no_data(self) -> None:
+        """Drop the labels: accuracy is not measured, fidelity is the quality measure."""
+        def unlabeled(ds: Any) -> Any:
+            return None if ds is None else dataclasses.replace(ds, labels=None)
+        self.loaded = dataclasses.replace(self.loaded, test=unlabeled(self.loaded.test),
+                                          train=unlabeled(self.loaded.train))
+        self.summary.show_model(self.loaded, self._cpu())
+        self.optimize.set_model(self.loaded)
+
+    def _cpu(self) -> list[str]:
+        from quantgui.core import env
+        return env.cpu_capabilities()
+
+    def show_about(self) -> None:
+        from .about import show_about
+        self.dialog = show_about(self)
+
+    def show_error(self, title: str, message: str, details: str = "",
+                   warning: bool = False) -> None:
+        self.last_error = message
+        self.phase.setText(message.splitlines()[0] if message else title)
+        self._show_dialog(model_dialogs.error_box(self, title, message, details, warning))
+
+    def _show_dialog(self, dialog: Any) -> None:
+        self.dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)
+        if not dialog.isVisible():
+            dialog.open()
+
+    # -- the API tests and the demo use -----------------------------------------------------
+    def current_recipe(self) -> Any:
+        return self.optimize.recipe()
+
+    def set_technique_enabled(self, name: str, on: bool = True) -> None:
+        self.optimize.ensure_techniques().panel(name).set_enabled(on)
+
+    def set_param(self, name: str, field: str, value: Any) -> None:
+        self.optimize.ensure_techniques().panel(name).set_value(field, value)
+
+    def set_recipe(self, recipe: Any) -> list[str]:
+        return self.optimize.ensure_techniques().set_recipe(recipe)
+
+    @property
+    def running(self) -> bool:
+        return self._run is not None
+
+    def run(self) -> bool:
+        """Start a run of the current recipe; False (and nothing happens) when refused."""
+        problem = self.optimize.problem_text()
+        if self.bridge.busy or self.loaded is None or problem:
+            self.phase.setText(problem or "Busy: wait for the current work to finish.")
+            return False
+        recipe = self.current_recipe()
+        options = self.optimize.options(**self.run_overrides)
+        self._run_text = recipe.describe()
+        self.results.start_run(self._run_text)
+        job = self.bridge.submit("run", _run_job, self.loaded, recipe, options)
+        job.progress.connect(self._on_progress)
+        job.finished.connect(self._on_run_finished)
+        job.failed.connect(self._on_run_failed)
+        job.cancelled.connect(self._on_run_cancelled)
+        job.warned.connect(self._on_warning)
+        self._run = job
+        self.optimize.set_running(True)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.phase.setText(f"Running {self._run_text}…")
+        job.start()
+        self.runStarted.emit()
+        return True
+
+    def cancel(self) -> None:
+        if self.bridge.busy:
+            self.bridge.cancel_all()
+            self.phase.setText("Cancelling…")
+            self.optimize.cancel_button.setEnabled(False)
+
+    # -- run slots --------------------------------------------------------------------------
+    def _on_progress(self, batch: list) -> None:
+        running = self._run is not None
+        for p in batch:
+            if running:
+                self.results.on_progress(p)
+                self.runProgress.emit(p)
+        last = batch[-1]
+        self.phase.setText(last.describe())
+        if last.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * (last.fraction or 0)))
+            self.progress.setFormat(f"{last.done}/{last.total}")
+        else:
+            self.progress.setRange(0, 0)
+        self.progress.show()
+
+    def _run_ended(self, text: str) -> None:
+        self._run = None
+        self.optimize.set_running(False)
+        self.progress.hide()
+        self.phase.setText(text)
+        self._sync_actions()
+
+    def _on_run_finished(self, result: dict) -> None:
+        text = self._run_text
+        self._run_ended(f"Done: {text} — {(result.get('verdict') or {}).get('label', '')}")
+        self.history.append((text, result))
+        self.results.show_result(result)
+        self.history_view.add(result, text)
+        self.runFinished.emit(result)
+
+    def _on_run_failed(self, err: JobError) -> None:
+        self._run_ended(f"Run failed: {err.message.splitlines()[0]}")
+        self.results.clear()
+        self.show_error("The run failed", err.message, err.details)
+        self.runFailed.emit(err.message)
+
+    def _on_run_cancelled(self) -> None:
+        self._run_ended("Cancelled: nothing was kept.")
+        self.results.clear()
+        self.runCancelled.emit()
+
+    def _on_warning(self, text: str) -> None:
+        self.statusBar().showMessage(f"Warning: {text}", 8000)
+
+    def _on_busy(self, busy: bool) -> None:
+        self._sync_actions()
+        if not busy and self._run is None:
+            self.progress.hide()
+
+    def _sync_actions(self) -> None:
+        busy = self.bridge.busy
+        a = self.actions_by_name
+        a["run"].setEnabled(not busy and self.optimize.run_button.isEnabled())
+        a["cancel"].setEnabled(busy)
+        for key in ("open", "open_folder", "load_recipe"):
+            a[key].setEnabled(not busy)
+        self.examples_menu.setEnabled(not busy)
+        self.recent_menu.setEnabled(not busy)
+        a["export"].setEnabled(bool(self.history))
+
+    # -- window -----------------------------------------------------------------------------
+    def toggle_full_screen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+        self.actions_by_name["fullscreen"].setChecked(self.isFullScreen())
+
+    def set_theme(self, theme: str) -> None:
+        self.app_settings.set_theme(theme)
+        apply_theme(QApplication.instance(), theme)
+
+    def closeEvent(self, event: Any) -> None:
+        if self.bridge.busy:
+            self.phase.setText("Cancelling the running work before closing…")
+            if not self.bridge.shutdown(timeout_ms=60_000):
+                for job in self.bridge.jobs():  # still running: keep it alive past the window
+                    job.setParent(None)
+                    _ORPHANS.append(job)
+        self.app_settings.save_window(self)
+        super().closeEvent(event)

@@ -1,0 +1,212 @@
+"""Dialogs and helpers for opening a model: file filters, drag and drop, the architecture
+question (a state_dict needs its `nn.Module` class) and the explicit trust confirmation that
+unpickling a whole module requires (unpickling runs arbitrary code).
+
+All dialogs are opened with `open()` (window-modal, returns at once) so the event loop, the
+worker and the tests keep running.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import QMimeData, Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
+                               QVBoxLayout, QWidget)
+
+#: Everything the engine's `open_model` reads (a Hugging Face folder is opened as a folder).
+MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".bin", ".ckpt", ".safetensors", ".ts", ".jit",
+                  ".torchscript")
+MODEL_FILTER = ("PyTorch models (" + " ".join(f"*{s}" for s in MODEL_SUFFIXES) + ");;"
+                "All files (*)")
+DATA_FILTER = "Data files (*.npz *.pt *.pth);;All files (*)"
+RECIPE_FILTER = "Recipes (*.json);;All files (*)"
+
+
+def paths_from_mime(mime: QMimeData) -> list[str]:
+    """Local files/folders in a drag (URLs that are not local files are ignored)."""
+    if not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
+
+
+def check_droppable(path: str) -> Optional[str]:
+    """None when `path` looks like something `open_model` can read, else a clear reason."""
+    p = Path(path)
+    if not p.exists():
+        return f"{path}: no such file or folder"
+    if p.is_dir():
+        if (p / "config.json").exists() or any(p.glob("*.safetensors")) or any(p.glob("*.bin")):
+            return None
+        return (f"{p.name}: this folder holds no model (a Hugging Face model folder has a "
+                f"config.json and weights)")
+    if p.suffix.lower() == ".json":
+        return None  # a recipe: the window loads it into the panels
+    if p.suffix.lower() not in MODEL_SUFFIXES:
+        return (f"{p.name}: not a PyTorch model file; QuantGUI opens "
+                f"{', '.join(MODEL_SUFFIXES)} files, Hugging Face folders and .json recipes")
+    return None
+
+
+def ask_open_model(parent: QWidget, start_dir: str = "") -> Optional[str]:
+    path, _ = QFileDialog.getOpenFileName(parent, "Open model", start_dir, MODEL_FILTER)
+    return path or None
+
+
+def ask_open_folder(parent: QWidget, start_dir: str = "") -> Optional[str]:
+    path = QFileDialog.getExistingDirectory(parent, "Open model folder (Hugging Face)", start_dir)
+    return path or None
+
+
+def trust_box(parent: QWidget, source: str, message: str = "") -> QMessageBox:
+    """The confirmation before a pickled module is trusted. Default button: No."""
+    box = QMessageBox(parent)
+    box.setObjectName("trustBox")
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Trust this file?")
+    box.setText(f"<b>{Path(source).name}</b> is a pickled PyTorch module.")
+    box.setInformativeText(
+        "Loading it unpickles the file, and unpickling can run <b>arbitrary code</b> on this "
+        "computer with your permissions. Only continue if you created this file or fully trust "
+        "where it came from.<br><br>Safer: save a state_dict (or TorchScript / torch.export) and "
+        "open that instead.<br><br>Load it anyway?")
+    if message:
+        box.setDetailedText(message)
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.setEscapeButton(QMessageBox.StandardButton.No)
+    box.button(QMessageBox.StandardButton.Yes).setText("Trust and load")
+    box.button(QMessageBox.StandardButton.Yes).setToolTip("Unpickle the file (runs its code)")
+    box.button(QMessageBox.StandardButton.No).setToolTip("Do not load the file")
+    return box
+
+
+class ArchitectureDialog(QDialog):
+    """Asks which `nn.Module` a state_dict belongs to: `file.py:Factory` plus JSON kwargs."""
+
+    chosen = Signal(str, dict, object)  # arch, kwargs, input_shape (tuple or None)
+
+    def __init__(self, parent: QWidget, source: str, message: str = "",
+                 arch: str = "", kwargs: Optional[dict] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("archDialog")
+        self.setWindowTitle("Which architecture?")
+        self.source = source
+        intro = QLabel(f"<b>{Path(source).name}</b> holds weights only (a state_dict). "
+                       "Tell QuantGUI which Python class or factory builds the model.")
+        intro.setWordWrap(True)
+        self.reason = QLabel(message)
+        self.reason.setWordWrap(True)
+        self.reason.setVisible(bool(message))
+        self.reason.setEnabled(False)
+
+        self.arch = QLineEdit(arch)
+        self.arch.setPlaceholderText("path/to/model.py:MyNet")
+        self.arch.setToolTip("A Python file and the class or function in it that returns the "
+                             "model, e.g. models/net.py:Net. The file is imported (runs its code).")
+        browse = QPushButton("Browse…")
+        browse.setToolTip("Pick the Python file that defines the model")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.arch, 1)
+        row.addWidget(browse)
+        self.kwargs = QPlainTextEdit(json.dumps(kwargs or {}))
+        self.kwargs.setToolTip('Keyword arguments for the factory as a JSON object, e.g. '
+                               '{"hidden": 256}')
+        self.kwargs.setFixedHeight(60)
+        self.shape = QLineEdit()
+        self.shape.setPlaceholderText("optional, e.g. 8,3,32,32")
+        self.shape.setToolTip("Example input shape (batch first) when the model needs one to be "
+                              "measured; leave empty to let QuantGUI infer it")
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #c0392b;")
+        self.error.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Architecture:", row)
+        form.addRow("Keyword args (JSON):", self.kwargs)
+        form.addRow("Input shape:", self.shape)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.try_accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(intro)
+        lay.addWidget(self.reason)
+        lay.addLayout(form)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+        self.resize(520, self.sizeHint().height())
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Python file defining the model",
+                                              str(Path(self.source).parent),
+                                              "Python (*.py);;All files (*)")
+        if path:
+            name = self.arch.text().partition(":")[2] or "Model"
+            self.arch.setText(f"{path}:{name}")
+
+    def values(self) -> tuple[str, dict, Optional[tuple]]:
+        """(arch, kwargs, input_shape) or ValueError with what is wrong."""
+        arch = self.arch.text().strip()
+        if ":" not in arch or not all(arch.rsplit(":", 1)):
+            raise ValueError("Architecture must be file.py:ClassOrFactory")
+        text = self.kwargs.toPlainText().strip() or "{}"
+        try:
+            kwargs = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Keyword args are not valid JSON: {exc.msg} "
+                             f"(line {exc.lineno}, column {exc.colno})") from None
+        if not isinstance(kwargs, dict):
+            raise ValueError("Keyword args must be a JSON object such as {\"hidden\": 256}")
+        return arch, kwargs, parse_shape(self.shape.text())
+
+    def try_accept(self) -> None:
+        try:
+            arch, kwargs, shape = self.values()
+        except ValueError as exc:
+            self.error.setText(str(exc))
+            return
+        self.error.clear()
+        self.chosen.emit(arch, kwargs, shape)
+        self.accept()
+
+
+def parse_shape(text: str) -> Optional[tuple]:
+    text = text.strip().strip("()[]")
+    if not text:
+        return None
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise ValueError(f"Input shape must be integers such as 8,3,32,32; got {text!r}") from None
+    if not shape or any(d < 1 for d in shape):
+        raise ValueError(f"Input shape must be positive integers; got {text!r}")
+    return shape
+
+
+def error_box(parent: QWidget, title: str, message: str, details: str = "",
+              warning: bool = False) -> QMessageBox:
+    """A non-blocking error dialog (open(), not exec()); the traceback goes in Details."""
+    box = QMessageBox(parent)
+    box.setObjectName("errorBox")
+    box.setIcon(QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Critical)
+    box.setWindowTitle(title)
+    box.setText(message)
+    if details:
+        box.setDetailedText(details)
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.open()
+    return box
+
+
+def dropped_kind(path: str) -> str:
+    return "recipe" if Path(path).suffix.lower() == ".json" else "model"
+
+
+def describe_source(source: Any) -> str:
+    s = str(source)
+    return s.split(":", 1)[1] if s.startswith("example:") else Path(s).name or s

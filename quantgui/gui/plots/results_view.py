@@ -1,0 +1,242 @@
+"""ResultsView: the size, latency and accuracy plots of one run, live and final.
+
+Progress arrives on the GUI thread many times a second; `on_progress` only buffers it and a
+~30 Hz timer (running only while a run is live) pushes the buffered values into the existing
+plot items, so the window stays responsive however fast the engine reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout,
+                               QWidget)
+
+from . import export as ex
+from .accuracy_plot import AccuracyPlot, LossPlot
+from .base import BasePlot, get, num
+from .latency_plot import LatencyPlot
+from .size_plot import SizePlot
+
+REDRAW_MS = 33
+#: The redraw timer stops itself after this many empty ticks (a run that went quiet, failed or
+#: was cancelled must not leave it running); the next progress event restarts it.
+IDLE_TICKS = 30
+PHASE_TEXT = {"load": "loading", "apply": "applying", "calibrate": "calibrating",
+              "train": "training", "convert": "converting", "compile": "compiling",
+              "time": "timing", "evaluate": "evaluating", "export": "exporting"}
+
+
+class ResultsView(QWidget):
+    """Plots of one run. See docs: start_run -> on_progress* -> show_result; clear()."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.size_plot = SizePlot()
+        self.latency_plot = LatencyPlot()
+        self.accuracy_plot = AccuracyPlot()
+        self.loss_plot = LossPlot()
+        self.loss_plot.hide()
+
+        self.status = QLabel("No run yet. Choose a model and a recipe, then press Run.")
+        self.status.setWordWrap(True)
+        self.status.setToolTip("What the current run is doing, or the recipe of the result shown")
+        grid = QGridLayout()
+        grid.addWidget(self.size_plot, 0, 0)
+        grid.addWidget(self.latency_plot, 0, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.accuracy_plot, 3)
+        bottom.addWidget(self.loss_plot, 2)
+        grid.addLayout(bottom, 1, 0, 1, 2)
+        grid.setColumnStretch(0, 2)
+        grid.setColumnStretch(1, 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.status)
+        layout.addLayout(grid, 1)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+        #: Redraws buffered progress at a bounded rate; active only while a run is live.
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setInterval(REDRAW_MS)
+        self.redraw_timer.timeout.connect(self._flush)
+        self._pending: list[Any] = []
+        self._idle_ticks = 0
+        self._state = "idle"  # idle | running | done
+        self._recipe = ""
+        self._result: Optional[dict] = None
+
+    # -- interface --------------------------------------------------------------------------
+    def plots(self) -> dict[str, BasePlot]:
+        return {"size": self.size_plot, "latency": self.latency_plot,
+                "accuracy": self.accuracy_plot}
+
+    def has_data(self) -> dict[str, bool]:
+        return {name: plot.has_data() for name, plot in self.plots().items()}
+
+    def start_run(self, recipe_text: str) -> None:
+        self._clear_plots()
+        self._recipe = recipe_text or ""
+        self._state = "running"
+        self._set_status(f"Running {self._recipe or 'recipe'}…")
+        self._idle_ticks = 0
+        self.redraw_timer.start()
+
+    def on_progress(self, progress: Any) -> None:
+        if self._state == "done":
+            return  # a late event after the result: the result is what stays on screen
+        if self._state == "idle":
+            self.start_run(self._recipe)
+        self._pending.append(progress)
+        if not self.redraw_timer.isActive():
+            self._idle_ticks = 0
+            self.redraw_timer.start()
+
+    def stop_run(self, message: str = "") -> None:
+        """The run ended without a result (failed/cancelled): keep what was drawn, stop redraws."""
+        if self._state == "running":
+            self._flush()
+            self._state = "done"
+        self.redraw_timer.stop()
+        self._pending.clear()
+        if message:
+            self._set_status(message)
+
+    def show_result(self, result: dict) -> None:
+        result = result if isinstance(result, dict) else {}
+        live = self._state == "running"
+        if live:
+            self._flush()  # keep what was buffered (e.g. the loss curve of this run)
+        self.redraw_timer.stop()
+        self._pending.clear()
+        self._state = "done"
+        self._result = result
+        self.size_plot.set_result(result)
+        self.latency_plot.set_result(result)
+        self.accuracy_plot.set_result(result)
+        if not live:
+            self.loss_plot.set_losses(_losses_from_steps(result))
+        self.loss_plot.setVisible(self.loss_plot.has_data())
+        self._set_status(_summary(result, self._recipe if live else ""))
+
+    def clear(self) -> None:
+        self.redraw_timer.stop()
+        self._clear_plots()
+        self._state = "idle"
+        self._recipe = ""
+        self._set_status("No run yet. Choose a model and a recipe, then press Run.")
+
+    def result(self) -> Optional[dict]:
+        return self._result
+
+    def export_png(self, path: str | Path, which: Optional[str] = None) -> list[Path]:
+        """One PNG per plot: `path` itself for one plot, `stem-NAME.png` for all."""
+        return [ex.export_png(p, out, p.theme.background) for p, out in self._targets(path, which)]
+
+    def export_svg(self, path: str | Path, which: Optional[str] = None) -> list[Path]:
+        return [ex.export_svg(p, out, p.theme.background, f"QuantGUI {p.title}")
+                for p, out in self._targets(path, which)]
+
+    # -- internals --------------------------------------------------------------------------
+    def _targets(self, path: str | Path, which: Optional[str]) -> list[tuple[BasePlot, Path]]:
+        plots = dict(self.plots(), loss=self.loss_plot)
+        if which is not None:
+            if which not in plots:
+                raise ValueError(f"unknown plot {which!r}; choose one of {', '.join(plots)}")
+            return [(plots[which], Path(path))]
+        if not self.loss_plot.has_data():
+            del plots["loss"]
+        return [(plot, ex.suffixed(path, name)) for name, plot in plots.items()]
+
+    def _clear_plots(self) -> None:
+        self._pending.clear()
+        self._result = None
+        for plot in (*self.plots().values(), self.loss_plot):
+            plot.clear_data()
+        self.loss_plot.hide()
+
+    def _set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _flush(self) -> None:
+        """Push everything buffered since the last tick into the plots (one setData each)."""
+        if not self._pending:
+            self._idle_ticks += 1
+            if self._idle_ticks >= IDLE_TICKS:
+                self.redraw_timer.stop()
+            return
+        self._idle_ticks = 0
+        pending, self._pending = self._pending, []
+        samples: list[tuple[str, float]] = []  # in measurement order (before/after interleave)
+        losses: list[tuple[float, Optional[int]]] = []
+        evaluated = False
+        last = None
+        for p in pending:
+            phase = getattr(p, "phase", None)
+            values = getattr(p, "values", None)
+            values = values if isinstance(values, dict) else {}
+            last = p
+            if phase == "time":
+                ms = num(values.get("latency_ms"))
+                if ms is not None and values.get("which") in ("before", "after"):
+                    samples.append((values["which"], ms))
+            elif phase == "evaluate":
+                self.accuracy_plot.add_point(values.get("which"), getattr(p, "done", None),
+                                             values.get("accuracy"), values.get("agreement"))
+                evaluated = True
+            elif phase == "train":
+                loss = num(values.get("loss"))
+                if loss is not None:
+                    epoch = values.get("epoch")
+                    losses.append((loss, epoch if isinstance(epoch, int) else None))
+            elif phase == "size":
+                if "before_bytes" in values or "after_bytes" in values:
+                    self.size_plot.set_sizes(values.get("before_bytes"), values.get("after_bytes"))
+        self.latency_plot.add_samples(samples)
+        if evaluated:
+            self.accuracy_plot.redraw_live()
+        if losses:
+            self.loss_plot.add_losses(losses)
+            self.loss_plot.show()
+        if last is not None:
+            self._show_progress(last)
+
+    def _show_progress(self, p: Any) -> None:
+        phase = getattr(p, "phase", "") or ""
+        desc = getattr(p, "message", "") or PHASE_TEXT.get(phase, phase)
+        step = get(getattr(p, "values", None), "step")
+        if step:
+            desc = f"{desc} {step}"
+        total = num(getattr(p, "total", None))
+        done = num(getattr(p, "done", None)) or 0
+        if total and total > 0:
+            desc += f" {int(min(done, total))}/{int(total)}"
+        self._set_status(f"Running {self._recipe or 'recipe'} — {desc}")
+
+
+def _losses_from_steps(result: dict) -> list[Any]:
+    """A recorded loss curve from the steps' metrics, if a step kept one."""
+    for step in get(result, "steps", default=[]) if isinstance(get(result, "steps"), list) else []:
+        metrics = get(step, "metrics", default={})
+        for key in ("loss_history", "losses", "loss_curve"):
+            if isinstance(get(metrics, key), list):
+                return get(metrics, key)
+    return []
+
+
+def _summary(result: dict, recipe: str) -> str:
+    parts = [f"Result of {recipe}" if recipe else "Result"]
+    label = get(result, "verdict", "label")
+    if isinstance(label, str):
+        parts.append(label)
+    s = num(get(result, "speedup", "median"))
+    if s is not None:
+        parts.append(f"speedup {s:.2f}x")
+    r = num(get(result, "size_ratio"))
+    if r is not None:
+        parts.append(f"size {r:.2f}x")
+    if get(result, "noisy") is True:
+        parts.append("⚠ noisy timing")
+    return " — ".join(parts[:1]) + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")

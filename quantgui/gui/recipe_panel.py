@@ -1,0 +1,191 @@
+"""The Optimize dock: technique panels, measurement options, the recipe in step order, the
+reason a recipe cannot run (shown before Run, with Run disabled), and Run / Cancel.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
+                               QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from .technique_panels import TechniquePanels
+
+
+class OptimizePanel(QWidget):
+    runRequested = Signal()
+    cancelRequested = Signal()
+    recipeChanged = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("optimizePanel")
+        self.techniques: Optional[TechniquePanels] = None
+        self._loaded: Any = None
+        self._running = False
+        self._error: Optional[str] = "The engine is starting…"
+
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        waiting = QLabel("Loading the optimization techniques…")
+        waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        waiting.setEnabled(False)
+        self.scroll.setWidget(waiting)
+
+        self.batch = QSpinBox()
+        self.batch.setObjectName("batchSize")
+        self.batch.setRange(0, 65536)
+        self.batch.setSpecialValueText("auto (example batch)")
+        self.batch.setToolTip("Batch size both models are timed at; auto uses the example "
+                              "input's batch. Speedups depend strongly on it.")
+        self.threads = QSpinBox()
+        self.threads.setObjectName("threads")
+        self.threads.setRange(0, 256)
+        self.threads.setSpecialValueText("auto")
+        self.threads.setToolTip("torch threads for before and after alike; auto keeps "
+                                "torch's setting")
+        self.budget = QDoubleSpinBox()
+        self.budget.setObjectName("timeBudget")
+        self.budget.setRange(0.1, 120.0)
+        self.budget.setSingleStep(0.5)
+        self.budget.setDecimals(1)
+        self.budget.setSuffix(" s")
+        self.budget.setValue(3.0)
+        self.budget.setToolTip("Seconds spent timing before and after (interleaved). Longer "
+                               "gives a tighter confidence interval.")
+        #: The window shows this next to the data chooser (it is about how things are measured).
+        self.measure_box = measure = QGroupBox("Measurement")
+        measure.setObjectName("measurementBox")
+        form = QFormLayout(measure)
+        form.addRow("Batch size:", self.batch)
+        form.addRow("Threads:", self.threads)
+        form.addRow("Time budget:", self.budget)
+
+        self.recipe_label = QLabel()
+        self.recipe_label.setObjectName("recipeText")
+        self.recipe_label.setWordWrap(True)
+        self.recipe_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.recipe_label.setToolTip("The steps in the order they run (stage order)")
+        self.recipe_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.problem = QLabel()
+        self.problem.setObjectName("recipeProblem")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #c0392b;")
+        self.problem.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        recipe_box = QGroupBox("Recipe (step order)")
+        rl = QVBoxLayout(recipe_box)
+        rl.addWidget(self.recipe_label)
+        rl.addWidget(self.problem)
+
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("runButton")
+        self.run_button.setDefault(True)
+        self.run_button.setToolTip("Optimize a copy of the model and measure it against the "
+                                   "original (Ctrl+R)")
+        self.run_button.clicked.connect(self.runRequested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setToolTip("Stop the run; nothing is kept (Esc)")
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button, 2)
+        buttons.addWidget(self.cancel_button, 1)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.scroll, 1)
+        lay.addWidget(recipe_box)
+        lay.addLayout(buttons)
+        self.refresh()
+
+    # -- building ---------------------------------------------------------------------------
+    def ensure_techniques(self) -> TechniquePanels:
+        """Build the panels (needs the engine's technique registry, hence torch, imported)."""
+        if self.techniques is None:
+            self.techniques = TechniquePanels()
+            self.techniques.setObjectName("techniquePanels")
+            self.techniques.changed.connect(self._on_changed)
+            self.scroll.setWidget(self.techniques)
+            self.scroll.setMinimumWidth(min(360, self.techniques.sizeHint().width() + 16))
+        return self.techniques
+
+    def set_model(self, loaded: Any) -> None:
+        self._loaded = loaded
+        panels = self.ensure_techniques()
+        panels.set_applicability(dict(loaded.info.applicability) if loaded is not None else {})
+        self.refresh()
+
+    def set_running(self, running: bool) -> None:
+        self._running = running
+        self.refresh()
+
+    # -- recipe -----------------------------------------------------------------------------
+    def recipe(self) -> Any:
+        if self.techniques is None:
+            from quantgui.core.recipe import Recipe
+            return Recipe([])
+        return self.techniques.recipe()
+
+    def options(self, **overrides: Any) -> Any:
+        from quantgui.core.run import RunOptions
+        opts = RunOptions(batch_size=self.batch.value() or None,
+                          threads=self.threads.value() or None,
+                          time_budget_s=float(self.budget.value()))
+        for key, value in overrides.items():
+            setattr(opts, key, value)
+        return opts
+
+    def problem_text(self) -> Optional[str]:
+        return self._error
+
+    def _validate(self) -> Optional[str]:
+        """Why the current recipe cannot run, or None (Recipe.validate plus model checks)."""
+        if self.techniques is None:
+            return "The engine is starting…"
+        if self._loaded is None:
+            return "Open a model first (File > Open, or an example)."
+        recipe = self.recipe()
+        if not recipe.steps:
+            return "Enable at least one technique."
+        from quantgui.core.errors import UserError
+        try:
+            resolved = recipe.validate()
+        except UserError as exc:
+            return str(exc)
+        info = self._loaded.info
+        for i, (tech, _) in enumerate(resolved, 1):
+            reason = info.applicability.get(tech.name)
+            if reason:
+                return f"step {i} ({tech.name}): does not apply to this model: {reason}"
+            train = self._loaded.train
+            if tech.needs_labels and (train is None or not train.labeled):
+                return (f"step {i} ({tech.name}): needs labeled training data — choose the "
+                        f"built-in split or a data file with labels")
+        return None
+
+    def refresh(self) -> None:
+        self._error = self._validate()
+        recipe = self.recipe()
+        if recipe.steps:
+            panels = self.techniques.panels
+            lines = [f"{i}. {panels[s.name].technique.title}"
+                     + (f" ({', '.join(f'{k}={v}' for k, v in s.params.items())})"
+                        if s.params else "")
+                     for i, s in enumerate(recipe.steps, 1)]
+            self.recipe_label.setText("<br>".join(lines))
+        else:
+            self.recipe_label.setText("<i>No steps: enable a technique above.</i>")
+        self.problem.setText(self._error or "")
+        self.problem.setVisible(bool(self._error))
+        self.run_button.setEnabled(not self._running and self._error is None)
+        self.run_button.setToolTip(self._error or "Optimize a copy of the model and measure it "
+                                   "against the original (Ctrl+R)")
+        self.cancel_button.setEnabled(self._running)
+
+    def _on_changed(self) -> None:
+        self.refresh()
+        self.recipeChanged.emit()

@@ -1,0 +1,131 @@
+"""The session history (every finished run) and its export as CSV or JSON.
+
+Also a text-only stand-in for the results/history views, used only when the plots package
+cannot be imported (it keeps the window usable and the numbers visible).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QListWidget, QVBoxLayout, QWidget
+
+COLUMNS = ("recipe", "source", "verdict", "speedup_median", "speedup_ci95_low",
+           "speedup_ci95_high", "before_latency_ms", "after_latency_ms", "before_size_bytes",
+           "after_size_bytes", "size_ratio", "before_accuracy", "after_accuracy",
+           "top1_agreement", "cosine", "sqnr_db", "batch_size", "threads")
+
+
+def _get(d: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def row(recipe_text: str, result: dict) -> dict:
+    ci = _get(result, "speedup", "ci95") or [None, None]
+    return {
+        "recipe": recipe_text, "source": result.get("source"),
+        "verdict": _get(result, "verdict", "label"),
+        "speedup_median": _get(result, "speedup", "median"),
+        "speedup_ci95_low": ci[0] if len(ci) > 0 else None,
+        "speedup_ci95_high": ci[1] if len(ci) > 1 else None,
+        "before_latency_ms": _get(result, "before", "latency_ms", "median"),
+        "after_latency_ms": _get(result, "after", "latency_ms", "median"),
+        "before_size_bytes": _get(result, "before", "size_bytes"),
+        "after_size_bytes": _get(result, "after", "size_bytes"),
+        "size_ratio": result.get("size_ratio"),
+        "before_accuracy": _get(result, "before", "accuracy"),
+        "after_accuracy": _get(result, "after", "accuracy"),
+        "top1_agreement": _get(result, "fidelity", "top1_agreement"),
+        "cosine": _get(result, "fidelity", "cosine"),
+        "sqnr_db": _get(result, "fidelity", "sqnr_db"),
+        "batch_size": result.get("batch_size"), "threads": result.get("threads"),
+    }
+
+
+def export(path: str | Path, history: list[tuple[str, dict]]) -> Path:
+    """Write the session as .csv (one row per run) or .json (full results)."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            writer.writeheader()
+            for recipe_text, result in history:
+                writer.writerow(row(recipe_text, result))
+    else:
+        if path.suffix.lower() != ".json":
+            path = path.with_suffix(".json")
+        data = {"runs": [{"recipe_text": r, "result": res} for r, res in history]}
+        path.write_text(json.dumps(data, indent=2, allow_nan=False))
+    return path
+
+
+def summary_text(result: dict) -> str:
+    r = row("", result)
+
+    def fmt(v: Optional[float], spec: str, unit: str = "") -> str:
+        return "–" if v is None else f"{v:{spec}}{unit}"
+    return (f"<b>{r['verdict'] or ''}</b><br>speedup {fmt(r['speedup_median'], '.2f', '×')} · "
+            f"latency {fmt(r['before_latency_ms'], '.3f')} → {fmt(r['after_latency_ms'], '.3f')}"
+            f" ms · size ×{fmt(r['size_ratio'], '.2f')} · accuracy "
+            f"{fmt(r['before_accuracy'], '.3f')} → {fmt(r['after_accuracy'], '.3f')} · top-1 "
+            f"agreement {fmt(r['top1_agreement'], '.3f')}")
+
+
+class FallbackResults(QLabel):
+    """Stand-in for plots.ResultsView with the same methods."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__("Results appear here after a run.", parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setWordWrap(True)
+        self.last: Optional[dict] = None
+
+    def start_run(self, recipe_text: str) -> None:
+        self.setText(f"Running {recipe_text}…")
+
+    def on_progress(self, progress: Any) -> None:
+        pass
+
+    def show_result(self, result: dict) -> None:
+        self.last = result
+        self.setText(summary_text(result))
+
+    def clear(self) -> None:
+        self.last = None
+        self.setText("Results appear here after a run.")
+
+    def export_png(self, path: str) -> None:
+        self.grab().save(str(path))
+
+    def export_svg(self, path: str) -> None:
+        raise NotImplementedError("SVG export needs the plots package")
+
+
+class FallbackHistory(QWidget):
+    """Stand-in for plots.HistoryView."""
+
+    variantSelected = Signal(dict)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self._results: list[dict] = []
+        self.list = QListWidget()
+        self.list.currentRowChanged.connect(
+            lambda i: self.variantSelected.emit(self._results[i]) if i >= 0 else None)
+        QVBoxLayout(self).addWidget(self.list)
+
+    def add(self, result: dict, recipe_text: str) -> None:
+        self._results.append(result)
+        speed = _get(result, "speedup", "median")
+        self.list.addItem(f"{recipe_text}: {speed:.2f}×" if speed else recipe_text)
+
+    def results(self) -> list[dict]:
+        return list(self._results)
