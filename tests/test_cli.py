@@ -155,7 +155,7 @@ def test_data_whose_labels_do_not_match(capsys, tmp_path):
     np.savez(foreign, inputs=x, labels=np.full(40, 12, dtype=np.int64))
     code, _, err = run_cli(capsys, "run", "example:digits-mlp", "--data", str(foreign), *FAST)
     assert code == 2
-    one_error_line(err, "foreign.npz", "out of range")
+    one_error_line(err, "foreign.npz", "labels do not match")
 
 
 def test_unwritable_json_path_fails_before_work(capsys, tmp_path):

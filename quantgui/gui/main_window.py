@@ -64,6 +64,9 @@ class MainWindow(FileActions, QMainWindow):
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("QuantGUI")
+        from PySide6.QtGui import QIcon
+        from quantgui.resources import resource_path
+        self.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
         self.setAcceptDrops(True)
         self.app_settings = AppSettings(settings)
         self.run_overrides = dict(run_overrides or {})
