@@ -334,7 +334,7 @@ def test_report_is_one_self_contained_html_file_with_the_numbers(mlp_run, tmp_pa
     assert page.count("<svg") >= 2  # size and latency charts drawn without Qt
     label = result.verdict.label
     assert f"{label.upper()}: {result.timing.speedup:.2f}x speed" in page
-    after_mb = f"{result.after.size_bytes / 1024 / 1024:.2f} MB"
+    after_mb = f"{result.after.size_bytes / 1e6:.2f} MB"
     assert after_mb in page and after_mb in files.markdown.read_text()
     for step in result.steps:
         for note in step.notes:
@@ -407,7 +407,7 @@ def test_report_shows_noise_reasons_and_escapes_text():
     assert "zeros &lt;b&gt;stay&lt;/b&gt; dense" in page and "<script>" not in page
     md = render_markdown(r)
     assert "> **Noisy measurement:** p10-p90 spread is 80% of its median" in md
-    assert "| size as saved | 1000 B | 500 B | 0.500x |" in md
+    assert "| size as saved | 1.00 KB | 500 B | 0.500x |" in md
 
 
 def test_script_rebuilds_static_int8_with_the_same_calibration_and_matches(tmp_path):

@@ -358,6 +358,12 @@ def load_example_file(path: str | Path) -> Inputs:
         raise UserError(f"{path}: cannot read the example input ({type(exc).__name__}: "
                         f"{_reason(exc)}); save a tensor, a tuple or a dict of tensors "
                         f"with torch.save") from None
+    if isinstance(value, Mapping) and set(value) == {"args", "kwargs"}:
+        # The {"args": (...), "kwargs": {...}} form QuantGUI's exports write.
+        args, kwargs = value["args"], value["kwargs"]
+        if isinstance(args, (tuple, list)) and isinstance(kwargs, Mapping) and all(
+                isinstance(t, torch.Tensor) for t in (*args, *kwargs.values())):
+            return Inputs(tuple(args), dict(kwargs))
     items = (value.values() if isinstance(value, Mapping)
              else value if isinstance(value, (tuple, list)) else [value])
     if not items or not all(isinstance(t, torch.Tensor) for t in items):
@@ -403,7 +409,22 @@ def _resolve_example(opened: _Opened, source: str, example_input: Any,
         return data.head(DATA_EXAMPLE_BATCH).inputs
     if opened.hf_model is not None:
         return opened.hf_model.example
+    sidecar = _sidecar_example(source)
+    if sidecar is not None:
+        opened.notes.append(f"example input from {sidecar} (saved beside the model by an export)")
+        return load_example_file(sidecar)
     raise UserError(f"{source}: {NO_EXAMPLE}")
+
+
+#: QuantGUI's exports write the run's example batch under this name next to the model, so a
+#: saved model reopens without the user having to find an input again.
+SIDECAR_EXAMPLE = "example_input.pt"
+
+
+def _sidecar_example(source: str) -> Optional[Path]:
+    path = Path(source)
+    candidate = (path if path.is_dir() else path.parent) / SIDECAR_EXAMPLE
+    return candidate if candidate.is_file() and candidate != path else None
 
 
 def _check_example(module: nn.Module, example: Inputs, source: str) -> None:

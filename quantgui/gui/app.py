@@ -156,10 +156,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         window.optimize.budget.setValue(DEMO_TIME_BUDGET_S)
     driver = Driver(window, args.demo, args.screenshot, args.recipe)
     install_excepthook(window, driver)
+    # Render once while still hidden: fonts, glyph caches and the plots' first layout are paid
+    # here, not in the first frame the user sees (that frame then takes a few ms, not 100s).
+    window.grab()
     window.show()
     if os.environ.get("QUANTGUI_TIMING"):
         print(f"window shown after {time.perf_counter() - _T0:.2f} s", file=sys.stderr, flush=True)
     source = None if args.demo else args.model
+    # Paint the first frame before the worker starts importing torch: the import holds the
+    # GIL for long stretches and would stretch that paint to hundreds of ms.
+    app.processEvents()
     QTimer.singleShot(0, lambda: window.open_source(source, arch=args.arch,
                                                     arch_kwargs=args.arch_kwargs,
                                                     data=args.data))

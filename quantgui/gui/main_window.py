@@ -16,9 +16,11 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
                                QProgressBar, QVBoxLayout, QWidget)
 
 from . import menus, model_dialogs, session
+from .export_actions import ExportActions
 from .file_actions import FileActions
 from .model_panel import DATA_BUILTIN, DATA_FILE, DATA_NONE, DataChooser, ModelSummary
 from .recipe_panel import OptimizePanel
+from .recommend_actions import RecommendActions
 from .settings import AppSettings, apply_theme
 from .worker import EngineBridge, Job, JobError
 
@@ -27,6 +29,8 @@ _ORPHANS: list = []  # jobs still running after close timed out: never destroy a
 
 def _load_job(source: str, task: Any, **kwargs: Any) -> tuple[Any, list[str]]:
     """Worker thread: import the engine (torch) and open the model."""
+    from .worker import preload_torch_libraries
+    preload_torch_libraries()
     from quantgui.core import env, examples
     from quantgui.core.loading import open_model
     from quantgui.core.techniques import all_techniques
@@ -37,9 +41,10 @@ def _load_job(source: str, task: Any, **kwargs: Any) -> tuple[Any, list[str]]:
     return open_model(source, task=task, **kwargs), env.cpu_capabilities()
 
 
-def _run_job(loaded: Any, recipe: Any, options: Any, task: Any) -> dict:
+def _run_job(loaded: Any, recipe: Any, options: Any, task: Any) -> tuple:
     from quantgui.core.run import run_recipe
-    return run_recipe(loaded, recipe, options, task).to_json()
+    result = run_recipe(loaded, recipe, options, task)
+    return result.to_json(), result  # the object keeps the optimized model for export
 
 
 def _results_views() -> tuple[QWidget, QWidget]:
@@ -102,7 +107,8 @@ class MainWindow(FileActions, QMainWindow):
         self.optimize.runRequested.connect(self.run)
         self.optimize.cancelRequested.connect(self.cancel)
         self.optimize.recipeChanged.connect(self._sync_actions)
-
+        self.exports, self.suggest = ExportActions(self), RecommendActions(self)
+        self.optimize.suggestRequested.connect(self.suggest.start)
         self.actions_by_name = menus.build(self)
         self._dock("modelDock", "Model", model_area, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("optimizeDock", "Optimize", self.optimize, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -166,9 +172,7 @@ class MainWindow(FileActions, QMainWindow):
 
     def _on_loaded(self, value: tuple) -> None:
         loaded, cpu = value
-        # torch, the engine and the model are now hundreds of thousands of long-lived objects;
-        # a full GC pass over them (triggered by any thread's allocations) holds the GIL for
-        # ~100 ms and would stall the event loop mid-run. Freezing them makes passes cheap.
+        # Freeze torch/engine/model objects: a full GC pass over them stalls the GUI ~100 ms.
         gc.freeze()
         self._fill_examples()
         self.loaded = loaded
@@ -334,8 +338,8 @@ class MainWindow(FileActions, QMainWindow):
         self.phase.setText(text)
         self._sync_actions()
 
-    def _on_run_finished(self, result: dict) -> None:
-        text = self._run_text
+    def _on_run_finished(self, value: tuple) -> None:
+        result, text = self.exports.keep_run(value), self._run_text
         self._run_ended(f"Done: {text} — {(result.get('verdict') or {}).get('label', '')}")
         self.history.append((text, result))
         self.results.show_result(result)
@@ -371,6 +375,8 @@ class MainWindow(FileActions, QMainWindow):
         self.examples_menu.setEnabled(not busy)
         self.recent_menu.setEnabled(not busy)
         a["export"].setEnabled(bool(self.history))
+        for controller in (self.exports, self.suggest):  # export / suggest actions
+            controller.sync()
 
     # -- window -----------------------------------------------------------------------------
     def toggle_full_screen(self) -> None:

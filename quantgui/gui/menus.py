@@ -45,6 +45,23 @@ def build(win: Any) -> dict[str, QAction]:
                           SP.SP_FileDialogDetailedView, "actExport"),
         "export_plots": _action(win, "Export &Plots…", win.ask_export_plots, None,
                                 "Save the plots as PNG or SVG"),
+        "export_model": _action(win, "Optimized &Model…", win.exports.ask_export_model, None,
+                                "Save the selected run's optimized model (verified by reloading)",
+                                name="actExportModel"),
+        "export_recipe": _action(win, "&Recipe JSON…", win.exports.ask_export_recipe, None,
+                                 "Save the selected run's recipe with its measured results"),
+        "export_script": _action(win, "&Standalone Script…", win.exports.ask_export_script, None,
+                                 "Write a Python script that rebuilds the optimized model",
+                                 name="actExportScript"),
+        "export_report": _action(win, "Report (&HTML + Markdown)…", win.exports.ask_export_report,
+                                 None, "Write report.html, report.md and recipe.json"),
+        "save_project": _action(win, "Save Pro&ject…", win.exports.ask_save_project, None,
+                                "Save the session history as a project file (no models)"),
+        "open_project": _action(win, "Open Projec&t…", win.exports.ask_open_project, None,
+                                "Reopen a project: its runs fill the session history"),
+        "suggest": _action(win, "&Suggest a Recipe", win.suggest.start, None,
+                           "Measure likely candidates and apply the best recipe",
+                           name="actSuggest"),
         "quit": _action(win, "&Quit", win.close, "Ctrl+Q", "Quit QuantGUI", name="actQuit"),
         "run": _action(win, "&Run", win.run, "Ctrl+R", "Optimize and measure",
                        SP.SP_MediaPlay, "actRun"),
@@ -71,14 +88,25 @@ def build(win: Any) -> dict[str, QAction]:
     file_menu.addAction(a["load_recipe"])
     file_menu.addAction(a["save_recipe"])
     file_menu.addSeparator()
+    file_menu.addAction(a["open_project"])
+    file_menu.addAction(a["save_project"])
+    file_menu.addSeparator()
     file_menu.addAction(a["export"])
     file_menu.addAction(a["export_plots"])
+    win.export_menu = file_menu.addMenu("Expor&t")
+    win.export_menu.setObjectName("exportMenu")
+    win.export_menu.setToolTipsVisible(True)
+    for key in ("export_model", "export_recipe", "export_script", "export_report"):
+        win.export_menu.addAction(a[key])
     file_menu.addSeparator()
     file_menu.addAction(a["quit"])
 
     run_menu = bar.addMenu("&Run")
     run_menu.addAction(a["run"])
     run_menu.addAction(a["cancel"])
+
+    tools_menu = bar.addMenu("&Tools")
+    tools_menu.addAction(a["suggest"])
 
     win.view_menu = bar.addMenu("&View")
     win.view_menu.addAction(a["fullscreen"])

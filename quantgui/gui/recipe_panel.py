@@ -17,6 +17,7 @@ from .technique_panels import TechniquePanels
 class OptimizePanel(QWidget):
     runRequested = Signal()
     cancelRequested = Signal()
+    suggestRequested = Signal()
     recipeChanged = Signal()
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
@@ -91,7 +92,13 @@ class OptimizePanel(QWidget):
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.setToolTip("Stop the run; nothing is kept (Esc)")
         self.cancel_button.clicked.connect(self.cancelRequested)
+        self.suggest_button = QPushButton("Suggest a recipe")
+        self.suggest_button.setObjectName("suggestButton")
+        self.suggest_button.setToolTip("Try the candidate recipes likely to pay on this model "
+                                       "and CPU, measure each and apply the best")
+        self.suggest_button.clicked.connect(self.suggestRequested)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.suggest_button, 2)
         buttons.addWidget(self.run_button, 2)
         buttons.addWidget(self.cancel_button, 1)
 

@@ -47,6 +47,32 @@ def running_threads() -> list[QThread]:
     return [t for t in list(_THREADS) if t.isRunning()]
 
 
+def preload_torch_libraries() -> None:
+    """Worker thread, before `import torch`: dlopen torch's big shared libraries through a
+    ctypes call, which releases the GIL. Python's own import dlopens them with the GIL held
+    (~200 ms for libtorch_cpu), freezing the event loop for that long. Best effort."""
+    try:
+        import ctypes
+        import importlib.util
+        import os
+        import sys
+        if "torch" in sys.modules or not sys.platform.startswith("linux"):
+            return
+        spec = importlib.util.find_spec("torch")
+        if spec is None or not spec.origin:
+            return
+        lib = os.path.join(os.path.dirname(spec.origin), "lib")
+        libc = ctypes.CDLL(None)
+        dlopen = libc.dlopen
+        dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+        for name in ("libc10.so", "libtorch_cpu.so", "libtorch.so", "libtorch_python.so"):
+            path = os.path.join(lib, name)
+            if os.path.exists(path):
+                dlopen(path.encode(), 0x102)  # RTLD_NOW | RTLD_GLOBAL, as torch loads them
+    except Exception:  # noqa: BLE001 - only an optimisation: the import does it anyway
+        pass
+
+
 class _Thread(QThread):
     def __init__(self, job: "Job") -> None:
         super().__init__()

@@ -22,7 +22,7 @@ from typing import Any, Optional
 from ..progress import Task, quiet_task
 from .atomic import check_writable_dir, ensure_writable_dir, refuse_overwrite, staged
 from .project import Project, ProjectEntry, load_project, model_source, save_project
-from .report import ReportFiles, render_html, render_markdown, write_report
+from .report import ReportFiles, render_html, render_markdown, write_recipe, write_report
 from .save_model import ExportCheckFailed, SavedModel, save_model
 from .script import ScriptExport, generate_script, write_script, write_script_for_run
 
@@ -50,6 +50,7 @@ class ExportResult:
     model: Optional[SavedModel] = None
     script: Optional[ScriptExport] = None
     report: Optional[ReportFiles] = None
+    recipe: Optional[Path] = None
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -58,6 +59,8 @@ class ExportResult:
             out.append(f"model: {self.model.path} ({self.model.format}) — {self.model.reason}")
             out.append(f"check: {self.model.check.describe()}")
             out += [f"note: {n}" for n in self.model.notes]
+        if self.recipe is not None:
+            out.append(f"recipe: {self.recipe}")
         if self.script is not None:
             out.append(f"script: {self.script.describe()}")
         if self.report is not None:
@@ -76,7 +79,8 @@ class ExportResult:
 
 
 def export_run(out_dir: Any, loaded: Any, result: Any, *, model: bool = True,
-               script: bool = True, report: bool = True, fmt: str = "auto",
+               script: bool = True, report: bool = True, recipe: bool = True,
+               fmt: str = "auto",
                plots: Optional[dict[str, bytes]] = None,
                task: Optional[Task] = None) -> ExportResult:
     """Everything for one finished run (`RunResult` with its `.variant`) into `out_dir`."""
@@ -96,6 +100,8 @@ def export_run(out_dir: Any, loaded: Any, result: Any, *, model: bool = True,
                                    getattr(result, "variant", None), example,
                                    threads=getattr(result, "threads", None),
                                    protected=protected, task=task)
+    if recipe and not report:  # the report writes its own recipe.json
+        done.recipe = write_recipe(out_dir, result, protected=protected, task=task)
     if report:
         done.report = write_report(out_dir, result, plots=plots,
                                    exports=[line for line in done.lines()],
@@ -107,6 +113,6 @@ __all__ = [
     "ExportCheckFailed", "ExportResult", "Project", "ProjectEntry", "ReportFiles", "SavedModel",
     "ScriptExport", "check_writable_dir", "ensure_writable_dir", "export_run", "generate_script", "load_project",
     "model_source", "protected_paths", "refuse_overwrite", "render_html", "render_markdown",
-    "save_model", "save_project", "staged", "write_report", "write_script",
+    "save_model", "save_project", "staged", "write_recipe", "write_report", "write_script",
     "write_script_for_run",
 ]

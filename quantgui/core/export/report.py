@@ -28,9 +28,9 @@ def human_bytes(n: Optional[float]) -> str:
     if n is None:
         return "—"
     for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
+        if abs(n) < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
+        n /= 1000
     return str(n)
 
 
@@ -304,6 +304,16 @@ def recipe_json(result: Any) -> dict:
     data["environment"] = r.get("environment")
     data["result"] = r
     return data
+
+
+def write_recipe(out_dir: PathLike, result: Any, *, protected: Optional[list] = None,
+                 task: Optional[Task] = None) -> Path:
+    """recipe.json alone (what `--save` ships beside the model and the script)."""
+    out_dir = ensure_writable_dir(out_dir)
+    path = out_dir / "recipe.json"
+    with staged(task or quiet_task(), protected) as stage:
+        stage.write_text(path, json.dumps(recipe_json(result), indent=2, allow_nan=False) + "\n")
+    return path
 
 
 @dataclass

@@ -1,0 +1,296 @@
+"""Export and project actions of the main window: the optimized model, recipe JSON, rebuild
+script, report, and the session history as a project file.
+
+Composition, not a mixin: `ExportActions(window)` owns the signals tests wait on and keeps the
+in-memory `RunResult`s of this session keyed by history row. Only the newest `KEEP_VARIANTS`
+rows keep their optimized model (memory); older rows, and rows reopened from a project, can
+still export their recipe and report but not the model or the script (re-run to export).
+All file writing runs on the window's one `EngineBridge`; slots here run on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+#: History rows (newest first) whose optimized model stays in memory for export.
+KEEP_VARIANTS = 3
+NO_VARIANT = ("The optimized model of this row is no longer in memory (only the newest "
+              f"{KEEP_VARIANTS} runs keep theirs, and projects store none): re-run to export.")
+PROJECT_FILTER = "QuantGUI project (*.qgproj.json *.json)"
+
+
+def _recipe_job(path: str, result: dict, task: Any) -> Path:
+    import json
+    from quantgui.core.export.atomic import write_text_atomic
+    from quantgui.core.export.report import recipe_json
+    task.report("export", 0, 1, "writing the recipe")
+    return write_text_atomic(path, json.dumps(recipe_json(result), indent=2) + "\n", task)
+
+
+def _report_job(folder: str, result: Any, plots: dict, task: Any) -> Any:
+    from quantgui.core.export import write_report
+    return write_report(folder, result, plots=plots, task=task)
+
+
+def _script_job(folder: str, loaded: Any, result: Any, task: Any) -> Any:
+    from quantgui.core.export import protected_paths, write_script_for_run
+    return write_script_for_run(folder, loaded, result, protected=protected_paths(loaded),
+                                task=task)
+
+
+def _model_job(folder: str, loaded: Any, result: Any, task: Any) -> Any:
+    from quantgui.core.export import export_run
+    return export_run(folder, loaded, result, model=True, script=False, report=False, task=task)
+
+
+def _save_project_job(path: str, entries: list, task: Any) -> Path:
+    from quantgui.core.export import save_project
+    return save_project(path, entries, task=task)
+
+
+def _open_project_job(path: str, task: Any) -> Any:
+    from quantgui.core.export import load_project
+    task.report("export", 0, 1, f"opening {Path(path).name}")
+    return load_project(path)
+
+
+def png_bytes(widget: Any) -> bytes:
+    """The widget as PNG bytes (GUI thread only)."""
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    widget.grab().save(buf, "PNG")
+    buf.close()
+    return bytes(data.data())
+
+
+class ExportActions(QObject):
+    finished = Signal(str, object)   # (kind, what the engine returned)
+    failed = Signal(str, str)        # (kind, message)
+    cancelled = Signal(str)
+
+    def __init__(self, win: Any) -> None:
+        super().__init__(win)
+        self.win = win
+        #: history row -> (RunResult, LoadedModel it was run on); variant None once dropped
+        self.runs: dict[int, tuple[Any, Any]] = {}
+        #: history row -> ProjectEntry (the model source at the time of the run)
+        self.entries: dict[int, Any] = {}
+        win.history_view.variantSelected.connect(lambda _result: self.sync())
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def keep_run(self, value: Any) -> dict:
+        """Called with what a run job returned ((json, RunResult) or json) before the window
+        appends the row; remembers the result object and returns the json."""
+        result, obj = value if isinstance(value, tuple) else (value, None)
+        self.remember(len(self.win.history), result, obj)
+        return result
+
+    def remember(self, row: int, result: dict, obj: Any) -> None:
+        from quantgui.core.export import ProjectEntry
+        from quantgui.core.recipe import Recipe
+        loaded = self.win.loaded
+        recipe = obj.recipe if obj is not None else Recipe.from_json(result.get("recipe") or
+                                                                    {"version": 1, "steps": []})
+        self.entries[row] = ProjectEntry.from_run(loaded, recipe, result, recipe.describe())
+        if obj is not None:
+            self.runs[row] = (obj, loaded)
+        for old in sorted(self.runs)[:-KEEP_VARIANTS]:
+            self.runs[old][0].variant = None  # free the optimized model's memory
+            self.runs[old] = (self.runs[old][0], None)
+
+    def selected_row(self) -> Optional[int]:
+        """The history row selected in the view, else the last one; None when empty."""
+        if not self.win.history:
+            return None
+        hv = self.win.history_view
+        table = getattr(hv, "table", None)
+        if table is not None:
+            rows = {i.row() for i in table.selectedItems()}
+            if len(rows) == 1:
+                index = table.item(rows.pop(), 0).data(Qt.ItemDataRole.UserRole)  # INDEX_ROLE
+                if isinstance(index, int) and 0 <= index < len(self.win.history):
+                    return index
+        elif getattr(hv, "list", None) is not None and hv.list.currentRow() >= 0:
+            return hv.list.currentRow()
+        return len(self.win.history) - 1
+
+    def variant_problem(self, row: Optional[int]) -> Optional[str]:
+        if row is None:
+            return "Run a recipe first."
+        obj, loaded = self.runs.get(row, (None, None))
+        if obj is None or obj.variant is None or loaded is None:
+            return NO_VARIANT
+        return None
+
+    def sync(self) -> None:
+        """Enable the actions for the selected row (called by the window's _sync_actions)."""
+        a = self.win.actions_by_name
+        busy = self.win.bridge.busy
+        row = self.selected_row()
+        problem = self.variant_problem(row)
+        for key in ("export_model", "export_script"):
+            a[key].setEnabled(not busy and problem is None)
+            a[key].setToolTip(problem or a[key].statusTip())
+        for key in ("export_recipe", "export_report", "save_project"):
+            a[key].setEnabled(not busy and row is not None)
+        a["open_project"].setEnabled(not busy)
+
+    # -- the menu actions (dialogs) ---------------------------------------------------------
+    def _ask_folder(self, title: str) -> str:
+        return QFileDialog.getExistingDirectory(self.win, title,
+                                                self.win.app_settings.last_dir())
+
+    def ask_export_model(self) -> None:
+        folder = self._ask_folder("Export the optimized model into")
+        if folder:
+            self.export_model(folder)
+
+    def ask_export_script(self) -> None:
+        folder = self._ask_folder("Write the rebuild script into")
+        if folder:
+            self.export_script(folder)
+
+    def ask_export_report(self) -> None:
+        folder = self._ask_folder("Write the report into")
+        if folder:
+            self.export_report(folder)
+
+    def ask_export_recipe(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.win, "Export recipe JSON", "recipe.json",
+                                              "Recipe (*.json)")
+        if path:
+            self.export_recipe(path)
+
+    def ask_save_project(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.win, "Save project", "session.qgproj.json",
+                                              PROJECT_FILTER)
+        if path:
+            self.save_project(path)
+
+    def ask_open_project(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.win, "Open project",
+                                              self.win.app_settings.last_dir(), PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    # -- the work (tests call these with a path) --------------------------------------------
+    def export_model(self, folder: str | Path) -> bool:
+        row = self.selected_row()
+        if self._refuse(self.variant_problem(row)):
+            return False
+        obj, loaded = self.runs[row]
+        return self._start("model", _model_job, str(folder), loaded, obj)
+
+    def export_script(self, folder: str | Path) -> bool:
+        row = self.selected_row()
+        if self._refuse(self.variant_problem(row)):
+            return False
+        obj, loaded = self.runs[row]
+        return self._start("script", _script_job, str(folder), loaded, obj)
+
+    def export_recipe(self, path: str | Path) -> bool:
+        row = self.selected_row()
+        if self._refuse(None if row is not None else "Run a recipe first."):
+            return False
+        return self._start("recipe", _recipe_job, str(path), self.win.history[row][1])
+
+    def export_report(self, folder: str | Path) -> bool:
+        row = self.selected_row()
+        if self._refuse(None if row is not None else "Run a recipe first."):
+            return False
+        obj = self.runs.get(row, (None, None))[0]
+        result = obj if obj is not None else self.win.history[row][1]
+        plots = self.plot_pngs()  # GUI thread, before the worker starts
+        return self._start("report", _report_job, str(folder), result, plots)
+
+    def plot_pngs(self) -> dict[str, bytes]:
+        results = self.win.results
+        if not hasattr(results, "plots"):
+            return {"results": png_bytes(results)}
+        has = results.has_data()
+        return {name: png_bytes(plot) for name, plot in results.plots().items()
+                if has.get(name)}
+
+    def save_project(self, path: str | Path) -> bool:
+        rows = range(len(self.win.history))
+        if self._refuse(None if rows else "Nothing to save: run a recipe first."):
+            return False
+        return self._start("save_project", _save_project_job, str(path),
+                           [self.entries[i] for i in rows if i in self.entries])
+
+    def open_project(self, path: str | Path) -> bool:
+        return self._start("open_project", _open_project_job, str(path))
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _refuse(self, problem: Optional[str]) -> bool:
+        if problem:
+            self.win.show_error("Cannot export", problem, warning=True)
+            self.failed.emit("refused", problem)
+        return bool(problem)
+
+    def _start(self, kind: str, fn: Callable, *args: Any) -> bool:
+        win = self.win
+        if win.bridge.busy:
+            win.phase.setText("Busy: wait for the current work to finish, or cancel it.")
+            return False
+        job = win.bridge.submit("export", fn, *args)
+        job.progress.connect(win._on_progress)
+        job.finished.connect(lambda value: self._done(kind, value))
+        job.failed.connect(lambda err: self._failed(kind, err))
+        job.cancelled.connect(lambda: self._cancelled(kind))
+        job.warned.connect(win._on_warning)
+        win.progress.setRange(0, 0)
+        win.progress.show()
+        win.phase.setText(f"Exporting ({kind.replace('_', ' ')})…")
+        job.start()
+        return True
+
+    def _done(self, kind: str, value: Any) -> None:
+        win = self.win
+        if kind == "open_project":
+            self._fill_history(value)
+            win.phase.setText(f"Project opened: {len(win.history)} run(s) in the history "
+                              "(models are not stored: re-run to export them).")
+        elif kind == "model":
+            m = value.model
+            text = (f"Saved {m.path.name} as {m.format}.\n\nWhy this format: {m.reason}\n\n"
+                    f"Reload check: max abs diff {m.check.max_abs_diff:.3g} (tolerance "
+                    f"{m.check.tolerance:.3g}) — {'passed' if m.check.passed else 'FAILED'}.")
+            box = QMessageBox(QMessageBox.Icon.Information, "Model exported", text,
+                              QMessageBox.StandardButton.Ok, win)
+            box.setDetailedText(value.describe() + ("\n\n" + m.how_to_load
+                                                    if m.how_to_load else ""))
+            win._show_dialog(box)
+            win.phase.setText(f"Model exported to {m.path} ({m.format}).")
+        else:
+            where = {"report": lambda v: v.html, "script": lambda v: v.script}.get(
+                kind, lambda v: v)(value)
+            win.phase.setText(f"Exported {kind.replace('_', ' ')}: {where}")
+        self.finished.emit(kind, value)
+        self.sync()
+
+    def _failed(self, kind: str, err: Any) -> None:
+        self.win.show_error(f"Could not {kind.replace('_', ' ')}" if "project" in kind else
+                            f"Could not export the {kind}", err.message, err.details)
+        self.failed.emit(kind, err.message)
+
+    def _cancelled(self, kind: str) -> None:
+        self.win.phase.setText(f"Export cancelled ({kind.replace('_', ' ')}): nothing was written.")
+        self.cancelled.emit(kind)
+
+    def _fill_history(self, project: Any) -> None:
+        win = self.win
+        win.history = [(e.label, e.result or {}) for e in project.entries]
+        self.runs.clear()
+        self.entries = dict(enumerate(project.entries))
+        if hasattr(win.history_view, "load"):
+            win.history_view.load([(result, label) for label, result in win.history])
+        else:
+            for label, result in win.history:
+                win.history_view.add(result, label)
+        win._sync_actions()

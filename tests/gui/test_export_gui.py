@@ -1,0 +1,84 @@
+"""Export, project and "Suggest a recipe" through the window (no file dialogs: the methods the
+menu actions call take the path)."""
+
+from conftest import RUN_TIMEOUT_MS
+
+
+def _run_quick(w, qtbot):
+    w.set_technique_enabled("dynamic_int8", True)
+    with qtbot.waitSignal(w.runFinished, timeout=RUN_TIMEOUT_MS):
+        assert w.run()
+    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+
+
+def _export(w, qtbot, method, path):
+    with qtbot.waitSignal(w.exports.finished, timeout=RUN_TIMEOUT_MS) as sig:
+        assert method(path)
+    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    return sig.args
+
+
+def test_export_model_script_report_and_project(window, qtbot, tmp_path):
+    w = window
+    _run_quick(w, qtbot)
+    assert w.actions_by_name["export_model"].isEnabled()
+    kind, value = _export(w, qtbot, w.exports.export_model, tmp_path / "out")
+    assert kind == "model" and value.model.path.exists() and value.model.check.passed
+    assert w.dialog is not None and "max abs diff" in w.dialog.text()
+    _export(w, qtbot, w.exports.export_script, tmp_path / "out")
+    _export(w, qtbot, w.exports.export_report, tmp_path / "out")
+    _export(w, qtbot, w.exports.export_recipe, tmp_path / "r.json")
+    for name in ("report.html", "report.md", "recipe.json", "rebuild_model.py"):
+        assert (tmp_path / "out" / name).exists(), name
+    assert (tmp_path / "r.json").exists()
+
+    project = tmp_path / "s.qgproj.json"
+    _export(w, qtbot, w.exports.save_project, project)
+    rows = len(w.history)
+    w.history.clear()
+    w.history_view.clear()
+    _export(w, qtbot, w.exports.open_project, project)
+    assert len(w.history) == rows == len(w.history_view.results())
+    # reopened rows carry no model: model/script export is disabled and says why
+    assert not w.actions_by_name["export_model"].isEnabled()
+    assert "re-run" in w.actions_by_name["export_model"].toolTip()
+    assert w.actions_by_name["export_report"].isEnabled()
+
+
+def test_export_error_goes_to_dialog(window, qtbot, tmp_path):
+    w = window
+    _run_quick(w, qtbot)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with qtbot.waitSignal(w.exports.failed, timeout=RUN_TIMEOUT_MS):
+        w.exports.export_report(blocker / "sub")
+    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    assert w.last_error and w.dialog.isVisible()
+
+
+def test_recommend_sets_recipe_and_fills_history(window, qtbot):
+    w = window
+    with qtbot.waitSignal(w.suggest.finished, timeout=RUN_TIMEOUT_MS) as sig:
+        assert w.suggest.start(max_candidates=2)
+    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    rec = sig.args[0]
+    assert not rec.cancelled and 1 <= len(rec.trials) <= 2
+    assert len(w.history) == len([t for t in rec.trials if t.result is not None])
+    if rec.best is not None:
+        assert w.current_recipe().to_json() == rec.best.recipe.to_json()
+    else:  # nothing faster within the bound on this CPU: the message says so
+        assert "keep the original" in rec.message
+    assert w.optimize.suggest_button.isEnabled() and w.optimize.run_button.isEnabled()
+    w.grab().save("/tmp/export_recommend.png")
+
+
+def test_recommend_cancel_returns_to_idle(window, qtbot):
+    w = window
+    with qtbot.waitSignal(w.suggest.finished, timeout=RUN_TIMEOUT_MS) as sig:
+        assert w.suggest.start()
+        qtbot.waitUntil(lambda: "candidate" in w.phase.text(), timeout=RUN_TIMEOUT_MS)
+        w.cancel()
+    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=RUN_TIMEOUT_MS)
+    assert sig.args[0].cancelled
+    assert w.optimize.suggest_button.isEnabled() and not w.optimize.cancel_button.isEnabled()
+    assert w.actions_by_name["suggest"].isEnabled()
