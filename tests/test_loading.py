@@ -463,3 +463,17 @@ def test_hugging_face_folder(tmp_path):
         open_model(custom)
 
 
+
+
+def test_exported_model_reopens_with_the_example_input_saved_beside_it(tmp_path):
+    """Exports write example_input.pt as {"args", "kwargs"}; reopening needs no other input."""
+    model = nn.Sequential(nn.Linear(6, 3)).eval()
+    x = torch.randn(5, 6)
+    torch.jit.save(torch.jit.trace(model, x), str(tmp_path / "model.torchscript.pt"))
+    torch.save({"args": (x,), "kwargs": {}}, tmp_path / "example_input.pt")
+    loaded = open_model(str(tmp_path / "model.torchscript.pt"))
+    assert torch.equal(loaded.example.args[0], x)
+    assert any("example_input.pt" in n for n in loaded.info.notes)
+    (tmp_path / "example_input.pt").unlink()
+    with pytest.raises(UserError, match="no example input"):
+        open_model(str(tmp_path / "model.torchscript.pt"))
