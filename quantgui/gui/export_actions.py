@@ -139,6 +139,7 @@ class ExportActions(QObject):
         for key in ("export_recipe", "export_report", "save_project"):
             a[key].setEnabled(not busy and row is not None)
         a["open_project"].setEnabled(not busy)
+        self.win.suggest.sync()  # the window's one hook syncs the suggest action too
 
     # -- the menu actions (dialogs) ---------------------------------------------------------
     def _ask_folder(self, title: str) -> str:

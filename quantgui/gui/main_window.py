@@ -42,9 +42,9 @@ def _load_job(source: str, task: Any, **kwargs: Any) -> tuple[Any, list[str]]:
 
 
 def _run_job(loaded: Any, recipe: Any, options: Any, task: Any) -> tuple:
-    from quantgui.core.run import run_recipe
-    result = run_recipe(loaded, recipe, options, task)
-    return result.to_json(), result  # the object keeps the optimized model for export
+    from quantgui.core import export, run  # noqa: F401 - export imported off the GUI thread
+    result = run.run_recipe(loaded, recipe, options, task)  # keeps the variant for export
+    return result.to_json(), result
 
 
 def _results_views() -> tuple[QWidget, QWidget]:
@@ -108,7 +108,6 @@ class MainWindow(FileActions, QMainWindow):
         self.optimize.cancelRequested.connect(self.cancel)
         self.optimize.recipeChanged.connect(self._sync_actions)
         self.exports, self.suggest = ExportActions(self), RecommendActions(self)
-        self.optimize.suggestRequested.connect(self.suggest.start)
         self.actions_by_name = menus.build(self)
         self._dock("modelDock", "Model", model_area, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("optimizeDock", "Optimize", self.optimize, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -375,8 +374,7 @@ class MainWindow(FileActions, QMainWindow):
         self.examples_menu.setEnabled(not busy)
         self.recent_menu.setEnabled(not busy)
         a["export"].setEnabled(bool(self.history))
-        for controller in (self.exports, self.suggest):  # export / suggest actions
-            controller.sync()
+        self.exports.sync()  # export, project and suggest actions
 
     # -- window -----------------------------------------------------------------------------
     def toggle_full_screen(self) -> None:

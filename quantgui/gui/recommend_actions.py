@@ -40,6 +40,7 @@ class RecommendActions(QObject):
         self.last: Any = None          # the last Recommendation
         self._box: dict = {}
         self._candidate = ""
+        win.optimize.suggestRequested.connect(lambda: self.start())
 
     def sync(self) -> None:
         ok = not self.win.bridge.busy and self.win.loaded is not None

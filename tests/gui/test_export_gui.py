@@ -1,7 +1,7 @@
 """Export, project and "Suggest a recipe" through the window (no file dialogs: the methods the
 menu actions call take the path)."""
 
-from conftest import RUN_TIMEOUT_MS
+RUN_TIMEOUT_MS = 120_000
 
 
 def _run_quick(w, qtbot):
