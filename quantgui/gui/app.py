@@ -159,6 +159,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     window = MainWindow(settings.q, run_overrides=overrides)
     if args.demo:
         window.optimize.budget.setValue(DEMO_TIME_BUDGET_S)
+    if args.screenshot:
+        # A fixed size, whatever geometry an earlier session saved: screenshots are comparable
+        # and every plot gets room for its labels.
+        window.resize(1600, 1000)
     driver = Driver(window, args.demo, args.screenshot, args.recipe)
     install_excepthook(window, driver)
     # Render once while still hidden: fonts, glyph caches and the plots' first layout are paid

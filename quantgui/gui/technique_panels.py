@@ -131,9 +131,10 @@ class TechniquePanel(QFrame):
         self.check.setFont(font)
         self.check.setToolTip(f"Add '{self.name}' to the recipe.\n{technique.summary}")
         self.check.toggled.connect(self._on_toggled)
-        stage = QLabel(f"stage {technique.stage}" + (f" · {technique.group}" if technique.group
-                                                      else ""))
-        stage.setToolTip("Recipes run steps in stage order; one step per group.")
+        stage = QLabel(f"stage {technique.stage}")
+        stage.setToolTip("Recipes run steps in stage order"
+                         + (f"; one '{technique.group}' step per recipe" if technique.group
+                            else "") + ".")
         stage.setEnabled(False)
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)

@@ -86,7 +86,9 @@ class BasePlot(pg.PlotWidget):
         return "\n".join(text for text, _ in self._title_extra)
 
     def _render_title(self) -> None:
-        extra = [(text, getattr(self.theme, role) if role else None)
+        # A long line would set the plot's minimum width and push it out of its layout;
+        # the full text stays in subtitle_text() and the tooltip.
+        extra = [(_shorten(text), getattr(self.theme, role) if role else None)
                  for (text, _), role in zip(self._title_extra, self._title_roles)]
         th.set_title(self, th.title_html(self.theme, self.title, *extra), 1 + len(extra))
 
@@ -109,5 +111,16 @@ class BasePlot(pg.PlotWidget):
     def set_axis_label(self, axis: str, text: str) -> None:
         # AxisItem.setLabel, not PlotItem.setLabel: the latter also shows a hidden axis.
         ax = self.getPlotItem().getAxis(axis)
+        # Units are in the label already ("MB", "ms"): pyqtgraph's automatic SI prefix would
+        # turn 0.65 MB into "MB (x0.001)" with ticks in kilobytes.
+        ax.enableAutoSIPrefix(False)
         ax.setLabel(text, color=self.theme.foreground)
         ax.showLabel(bool(text))
+
+
+#: Longest subtitle line drawn on a plot (characters).
+SUBTITLE_MAX = 64
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= SUBTITLE_MAX else text[:SUBTITLE_MAX - 1].rstrip() + "…"

@@ -33,7 +33,7 @@ class SizePlot(BasePlot):
 
     def _build(self) -> None:
         item = self.getPlotItem()
-        item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        item.addLegend(offset=(-8, 8), labelTextSize="8pt", colCount=2)
         self.before_bars = pg.BarGraphItem(x=[], height=[], width=WIDTH, name="before")
         self.after_bars = pg.BarGraphItem(x=[], height=[], width=WIDTH, name="after")
         item.addItem(self.before_bars)
