@@ -1,0 +1,94 @@
+"""Example inputs from files and shapes, and the short error texts loading shares.
+
+Split from loading.py: reading a user's example-input file (a tensor, tuple or dict of tensors,
+or the {"args", "kwargs"} form QuantGUI's exports write beside a saved model) is its own job.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .errors import UserError
+from .inputs import Inputs
+
+
+def _reason(exc: BaseException) -> str:
+    """One short line out of an exception (torch's messages run to paragraphs)."""
+    if isinstance(exc, pickle.UnpicklingError):
+        return "not a valid pickle"
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    text = re.split(r"(?<=[.:])\s+(?=This |If |Please )", text)[0]
+    return text[:200]
+
+
+def _few(keys: Sequence[str], n: int = 4) -> str:
+    shown = ", ".join(keys[:n])
+    return shown + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def _describe_object(obj: Any) -> str:
+    if isinstance(obj, Mapping):
+        return f"a dict with keys {_few([str(k) for k in obj])}"
+    return f"a {type(obj).__name__}"
+
+
+def load_example_file(path: str | Path) -> Inputs:
+    """A tensor, tuple/list or dict of tensors saved with torch.save (or an .npz of arrays)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such example input file")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: torch.from_numpy(z[k]) for k in z.files}
+            value: Any = next(iter(arrays.values())) if len(arrays) == 1 else arrays
+        else:
+            value = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"{path}: cannot read the example input ({type(exc).__name__}: "
+                        f"{_reason(exc)}); save a tensor, a tuple or a dict of tensors "
+                        f"with torch.save") from None
+    if isinstance(value, Mapping) and set(value) == {"args", "kwargs"}:
+        # The {"args": (...), "kwargs": {...}} form QuantGUI's exports write.
+        args, kwargs = value["args"], value["kwargs"]
+        if isinstance(args, (tuple, list)) and isinstance(kwargs, Mapping) and all(
+                isinstance(t, torch.Tensor) for t in (*args, *kwargs.values())):
+            return Inputs(tuple(args), dict(kwargs))
+    items = (value.values() if isinstance(value, Mapping)
+             else value if isinstance(value, (tuple, list)) else [value])
+    if not items or not all(isinstance(t, torch.Tensor) for t in items):
+        raise UserError(f"{path}: the example input must be a tensor, a tuple or a dict of "
+                        f"tensors, not {_describe_object(value)}")
+    if isinstance(value, Mapping) and not all(isinstance(k, str) for k in value):
+        raise UserError(f"{path}: a dict example input needs string keys (argument names)")
+    return Inputs.of(dict(value) if isinstance(value, Mapping) else value)
+
+
+def _shape(input_shape: Sequence[int]) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise UserError(f"input shape {input_shape!r}: expected whole numbers like 8,3,224,224") \
+            from None
+    if not shape or any(d <= 0 for d in shape):
+        raise UserError(f"input shape {shape}: every dimension must be a positive number")
+    return shape
+
+
+#: QuantGUI's exports write the run's example batch under this name next to the model, so a
+#: saved model reopens without the user having to find an input again.
+SIDECAR_EXAMPLE = "example_input.pt"
+
+
+def _sidecar_example(source: str) -> Optional[Path]:
+    path = Path(source)
+    candidate = (path if path.is_dir() else path.parent) / SIDECAR_EXAMPLE
+    return candidate if candidate.is_file() and candidate != path else None
