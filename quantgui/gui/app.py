@@ -140,11 +140,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     from .settings import AppSettings, apply_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    # The worker runs Python (torch's Python layers, the engine's loops) next to the GUI thread.
-    # PySide releases the GIL around every Qt call, so one paint re-acquires it hundreds of
-    # times, each wait up to the switch interval (5 ms default) while the worker holds it: a
-    # convoy that turns a 20 ms paint into 200+ ms. A short interval keeps the GUI responsive.
-    sys.setswitchinterval(0.0005)
     app.setApplicationName("QuantGUI")
     app.setOrganizationName("QuantGUI")
     app.setApplicationDisplayName("QuantGUI")

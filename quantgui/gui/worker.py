@@ -13,6 +13,8 @@ apps). The bridge keeps strong references to running jobs until their thread has
 
 from __future__ import annotations
 
+import sys
+
 import threading
 import time
 import traceback
@@ -195,6 +197,12 @@ class EngineBridge(QObject):
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
+        # The worker runs Python (torch's Python layers, the engine's loops) next to the GUI
+        # thread. PySide releases the GIL around every Qt call, so one paint re-acquires it
+        # hundreds of times, each wait up to the switch interval (5 ms by default) while the
+        # worker holds it: a convoy that turns a 20 ms paint into 200+ ms. A short interval
+        # keeps the GUI responsive; it is process-wide, so before and after are timed alike.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self._jobs: set[Job] = set()
         self._timer = QTimer(self)
         self._timer.setInterval(FLUSH_MS)
