@@ -35,6 +35,9 @@ def _load_job(source: str, task: Any, **kwargs: Any) -> tuple[Any, list[str]]:
     from quantgui.core.loading import open_model
     from quantgui.core.techniques import all_techniques
     all_techniques()
+    # Imported here, off the GUI thread: the Run button and the end of a run need them, and a
+    # first import (compiling the sources on a fresh checkout) would stall the event loop.
+    from quantgui.core import export, recipe, recommend, run  # noqa: F401
     if not source:
         source = f"example:{examples.DEFAULT_EXAMPLE}"
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
