@@ -107,14 +107,17 @@ def time_baseline_and(candidates: dict[str, Variant], original: Callable, exampl
 def import_torchao():
     """torchao, imported without its harmless 'Failed to load ..._C_cutlass' CUDA-library
     warnings (they are logged on import on CPU-only machines)."""
-    logger = logging.getLogger("torchao")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    # torch's pytree logger also warns, once, that torchao registers an Enum it no longer needs to.
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
         import torchao  # noqa: F401
         import torchao.quantization  # noqa: F401
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
     return torchao
 
 
