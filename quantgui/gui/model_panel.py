@@ -12,17 +12,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QLabel, QSizePolicy,
                                QVBoxLayout, QWidget)
 
+from quantgui.core.units import human_bytes  # torch-free: fine at start-up
+
 DATA_BUILTIN, DATA_FILE, DATA_NONE = "builtin", "file", "none"
-
-
-def human_bytes(n: Optional[float]) -> str:
-    if n is None:
-        return "–"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 def human_count(n: Optional[int]) -> str:

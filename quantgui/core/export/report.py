@@ -17,21 +17,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..progress import Task, quiet_task
+from ..units import human_bytes
 from .atomic import PathLike, ensure_writable_dir, staged
 
 
 def result_json(result: Any) -> dict:
     return result if isinstance(result, dict) else result.to_json()
-
-
-def human_bytes(n: Optional[float]) -> str:
-    if n is None:
-        return "—"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1000
-    return str(n)
 
 
 def _ms(x: Optional[float]) -> str:
