@@ -70,15 +70,12 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _input_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    if not text:
-        return None
+    from .core.example_input import parse_shape
+    from .core.errors import UserError
     try:
-        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
-    except ValueError:
-        raise CliError(f"--input-shape: expected integers like 8,3,224,224, got {text!r}") from None
-    if not dims or any(d < 1 for d in dims):
-        raise CliError(f"--input-shape: dimensions must be positive, got {text!r}")
-    return dims
+        return parse_shape(text) if text else None
+    except UserError as exc:
+        raise CliError(f"--input-shape: {exc}") from None
 
 
 def _arch_kwargs(text: Optional[str]) -> Optional[dict]:
@@ -234,15 +231,22 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
     return recipe
 
 
-def cmd_run(args: argparse.Namespace, task: Any) -> int:
-    from .core.run import RunOptions, format_result, run_recipe
-    for flag, value in (("--batch", args.batch), ("--threads", args.threads),
-                        ("--eval-limit", args.eval_limit)):
+def _check_counts(args: argparse.Namespace, **extra_flags: str) -> None:
+    """Before any work: --batch, --threads (and the command's own counts) >= 1, a positive
+    --time-budget, and a writable --json path."""
+    flags = {"batch": "--batch", "threads": "--threads", **extra_flags}
+    for attr, flag in flags.items():
+        value = getattr(args, attr)
         if value is not None and value < 1:
             raise CliError(f"{flag}: must be at least 1, got {value}")
     if args.time_budget <= 0:
         raise CliError(f"--time-budget: must be positive, got {args.time_budget}")
     _check_output_path(args.json_out)
+
+
+def cmd_run(args: argparse.Namespace, task: Any) -> int:
+    from .core.run import RunOptions, format_result, run_recipe
+    _check_counts(args, eval_limit="--eval-limit")
     from .core.export import check_writable_dir, export_run, write_report
     for folder in (args.save, args.report):
         if folder:
@@ -295,13 +299,7 @@ def cmd_recommend(args: argparse.Namespace, task: Any) -> int:
     from .core.progress import Task
     from .core.recommend import recommend
     from .core.run import RunOptions
-    for flag, value in (("--batch", args.batch), ("--threads", args.threads),
-                        ("--max-candidates", args.max_candidates)):
-        if value is not None and value < 1:
-            raise CliError(f"{flag}: must be at least 1, got {value}")
-    if args.time_budget <= 0:
-        raise CliError(f"--time-budget: must be positive, got {args.time_budget}")
-    _check_output_path(args.json_out)
+    _check_counts(args, max_candidates="--max-candidates")
     _check_output_path(args.save_recipe)
     loaded = open_from_args(args, task)
     options = RunOptions(batch_size=args.batch, threads=args.threads,

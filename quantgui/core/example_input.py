@@ -72,14 +72,20 @@ def load_example_file(path: str | Path) -> Inputs:
     return Inputs.of(dict(value) if isinstance(value, Mapping) else value)
 
 
-def _shape(input_shape: Sequence[int]) -> tuple[int, ...]:
+def parse_shape(input_shape: "str | Sequence[int]") -> tuple[int, ...]:
+    """An input shape from the CLI/dialog text ("8,3,224,224", "8x3x224x224", "(8, 3)") or a
+    sequence of ints; a UserError says what is wrong."""
+    parts: Any = input_shape
+    if isinstance(input_shape, str):
+        parts = [p for p in input_shape.strip().strip("()[]").replace("x", ",").split(",")
+                 if p.strip()]
     try:
-        shape = tuple(int(d) for d in input_shape)
+        shape = tuple(int(d) for d in parts)
     except (TypeError, ValueError):
         raise UserError(f"input shape {input_shape!r}: expected whole numbers like 8,3,224,224") \
             from None
     if not shape or any(d <= 0 for d in shape):
-        raise UserError(f"input shape {shape}: every dimension must be a positive number")
+        raise UserError(f"input shape {input_shape!r}: every dimension must be a positive number")
     return shape
 
 

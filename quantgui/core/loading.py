@@ -41,7 +41,7 @@ from . import arch as arch_specs
 from . import examples, hf
 from .data import Dataset, load_data_file
 from .errors import UserError
-from .example_input import (_describe_object, _few, _reason, _shape,
+from .example_input import (_describe_object, _few, _reason, parse_shape,
                             _sidecar_example, load_example_file)
 from .inputs import Inputs, call, primary_output
 from .inspection import model_info
@@ -333,7 +333,7 @@ def _resolve_example(opened: _Opened, source: str, example_input: Any,
         opened.notes.append(f"example input from {example_input}")
         return load_example_file(example_input)
     if input_shape is not None:
-        shape = _shape(input_shape)
+        shape = parse_shape(input_shape)
         if opened.hf_model is not None:
             return opened.hf_model.random_ids(shape)
         gen = torch.Generator().manual_seed(INPUT_SHAPE_SEED)

@@ -176,16 +176,15 @@ class ArchitectureDialog(QDialog):
 
 
 def parse_shape(text: str) -> Optional[tuple]:
-    text = text.strip().strip("()[]")
-    if not text:
+    """The dialog's shape field: empty means none; the engine's parser does the rest."""
+    from quantgui.core.errors import UserError
+    from quantgui.core.example_input import parse_shape as engine_parse_shape
+    if not text.strip().strip("()[]"):
         return None
     try:
-        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
-    except ValueError:
-        raise ValueError(f"Input shape must be integers such as 8,3,32,32; got {text!r}") from None
-    if not shape or any(d < 1 for d in shape):
-        raise ValueError(f"Input shape must be positive integers; got {text!r}")
-    return shape
+        return engine_parse_shape(text)
+    except UserError as exc:
+        raise ValueError(f"Input shape: {exc}") from None
 
 
 def error_box(parent: QWidget, title: str, message: str, details: str = "",
