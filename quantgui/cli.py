@@ -63,7 +63,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                                                   "or package.module:factory")
     p.add_argument("--arch-kwargs", metavar="JSON", help="keyword arguments for --arch (JSON)")
     p.add_argument("--trust", action="store_true",
-                   help="allow files that run code when loaded (pickles, --arch scripts)")
+                   help="open a model file that runs code when loaded (a pickled module, a "
+                        ".pt2 holding pickles, a Hugging Face folder with its own code); "
+                        "never needed for --arch, which names code you chose to run")
     p.add_argument("--data", metavar="FILE", help=".npz/.pt with 'inputs' (and 'labels')")
     p.add_argument("--example-input", metavar="FILE", help=".pt/.npz holding an example input")
     p.add_argument("--input-shape", metavar="DIMS", help="example input shape, e.g. 8,3,224,224")
@@ -390,7 +392,25 @@ def _sigint_cancels(token: Any):
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def _safe_output():
+    """Everything printed passes through `printable`: names and messages that came from a file
+    cannot send escape sequences to the terminal (clear the screen, fake text)."""
+    from .core.text import SafeStream
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(saved[0]), SafeStream(saved[1])
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    with _safe_output():
+        return _main(argv)
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

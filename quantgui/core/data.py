@@ -13,6 +13,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
+from . import safeload
 from .errors import UserError
 from .inputs import Inputs
 
@@ -68,23 +69,16 @@ def _as_tensor(value, what: str, path: Path) -> torch.Tensor:
 
 
 def load_data_file(path: str | Path) -> Dataset:
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such data file")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                raw = {k: z[k] for k in z.files}
-        elif path.suffix in (".pt", ".pth"):
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(raw, dict):
-                raise UserError(f"{path}: expected a dict with 'inputs' and 'labels'")
-        else:
-            raise UserError(f"{path}: data files must be .npz or .pt")
-    except UserError:
-        raise
-    except Exception as exc:
-        raise UserError(f"{path}: cannot read data file ({type(exc).__name__}: {exc})") from None
+    what = "data file"
+    path = safeload.regular_file(path, what)
+    if path.suffix == ".npz":
+        raw = safeload.load_npz(path, what)
+    elif path.suffix in (".pt", ".pth"):
+        raw = safeload.load_weights(path, what)
+        if not isinstance(raw, dict):
+            raise UserError(f"{path}: expected a dict with 'inputs' and 'labels'")
+    else:
+        raise UserError(f"{path}: data files must be .npz or .pt")
     if "inputs" not in raw:
         raise UserError(f"{path}: no 'inputs' array (found: {', '.join(raw) or 'nothing'})")
     inputs = _as_tensor(raw["inputs"], "inputs", path)

@@ -11,3 +11,7 @@ class UserError(Exception):
 
 class Cancelled(Exception):
     """Raised by a cancel check; the work in flight is abandoned and nothing is kept."""
+
+
+class TrustRequired(UserError):
+    """The file can only be opened by running code from it (unpickling); the user must agree."""

@@ -6,8 +6,6 @@ or the {"args", "kwargs"} form QuantGUI's exports write beside a saved model) is
 
 from __future__ import annotations
 
-import pickle
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -15,18 +13,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
+from . import safeload
 from .errors import UserError
 from .inputs import Inputs
-
-
-def _reason(exc: BaseException) -> str:
-    """One short line out of an exception (torch's messages run to paragraphs)."""
-    if isinstance(exc, pickle.UnpicklingError):
-        return "not a valid pickle"
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    text = re.split(r"(?<=[.:])\s+(?=This |If |Please )", text)[0]
-    return text[:200]
 
 
 def _few(keys: Sequence[str], n: int = 4) -> str:
@@ -42,20 +31,13 @@ def _describe_object(obj: Any) -> str:
 
 def load_example_file(path: str | Path) -> Inputs:
     """A tensor, tuple/list or dict of tensors saved with torch.save (or an .npz of arrays)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such example input file")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: torch.from_numpy(z[k]) for k in z.files}
-            value: Any = next(iter(arrays.values())) if len(arrays) == 1 else arrays
-        else:
-            value = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"{path}: cannot read the example input ({type(exc).__name__}: "
-                        f"{_reason(exc)}); save a tensor, a tuple or a dict of tensors "
-                        f"with torch.save") from None
+    what = "example input file"
+    path = safeload.regular_file(path, what)
+    if path.suffix == ".npz":
+        arrays = {k: torch.from_numpy(a) for k, a in safeload.load_npz(path, what).items()}
+        value: Any = next(iter(arrays.values())) if len(arrays) == 1 else arrays
+    else:
+        value = safeload.load_weights(path, what)
     if isinstance(value, Mapping) and set(value) == {"args", "kwargs"}:
         # The {"args": (...), "kwargs": {...}} form QuantGUI's exports write.
         args, kwargs = value["args"], value["kwargs"]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import example_models
+from . import example_models, safeload
 from .data import Dataset
 from .errors import UserError
 from .inputs import Inputs
@@ -142,7 +142,7 @@ def build(name: str, task: Optional[Task] = None) -> tuple[nn.Module, Dataset, D
     with _lock:
         if path.exists():
             try:
-                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+                model.load_state_dict(safeload.load_weights(path, "cached example"))
                 return model.eval(), train, test
             except Exception:
                 pass  # a corrupt or stale cache is simply retrained

@@ -8,6 +8,7 @@ padded to a fixed length, batch 8); otherwise random token ids of shape (8, 128)
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
+from . import safeload
 from .errors import UserError
 from .inputs import Inputs
 
@@ -124,12 +126,21 @@ def load(folder: Path, trust: bool, trust_error: type) -> HFModel:
     archs = list(getattr(config, "architectures", None) or [])
     auto = (AutoModelForSequenceClassification
             if any(a.endswith("ForSequenceClassification") for a in archs) else AutoModel)
-    try:
-        module = auto.from_pretrained(str(folder), local_files_only=True,
-                                      trust_remote_code=trust)
-    except Exception as exc:
-        raise UserError(f"{folder}: cannot load the Hugging Face model "
-                        f"({type(exc).__name__}: {_first_line(exc)})") from None
+    # Weights in pytorch_model.bin are pickles: unless trusted, transformers' torch.load is held
+    # to weights_only (it asks for that itself in recent versions; older ones did not).
+    guard = safeload.weights_only_guard() if not trust else contextlib.nullcontext({})
+    with guard as state:
+        try:
+            module = auto.from_pretrained(str(folder), local_files_only=True,
+                                          trust_remote_code=trust)
+        except Exception as exc:
+            if state.get("refused"):
+                raise trust_error(f"{folder}: refused: its weights are a pickle that references "
+                                  f"{state['refused']}; loading them would run code stored in "
+                                  f"the file: only if you trust where it came from, open it with "
+                                  f"{safeload.TRUST_HINT}") from None
+            raise UserError(f"{folder}: cannot load the Hugging Face model "
+                            f"({type(exc).__name__}: {_first_line(exc)})") from None
     module.eval()
     try:
         accepted = tuple(inspect.signature(module.forward).parameters)

@@ -26,9 +26,6 @@ which a note in ModelInfo says. Every failure caused by the input is a one-line 
 
 from __future__ import annotations
 
-import pickle
-import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,15 +35,16 @@ import torch
 from torch import nn
 
 from . import arch as arch_specs
-from . import examples, hf
+from . import examples, hf, safeload
 from .data import Dataset, load_data_file
-from .errors import UserError
-from .example_input import (_describe_object, _few, _reason, parse_shape,
+from .errors import TrustRequired, UserError
+from .example_input import (_describe_object, _few, parse_shape,
                             _sidecar_example, load_example_file)
 from .inputs import Inputs, call, primary_output
 from .inspection import model_info
 from .model import LoadedModel
 from .progress import Task, quiet_task
+from .safeload import short_reason as _reason
 
 EXAMPLE_BATCH = 64          # built-in examples: the first 64 test digits
 DATA_EXAMPLE_BATCH = 8      # example input taken from a data file
@@ -54,13 +52,8 @@ INPUT_SHAPE_SEED = 0
 NO_EXAMPLE = "no example input: give --example-input FILE.pt or --input-shape 8,3,224,224 or --data"
 ARCH_HINT = ("--arch path/to/model.py:ClassName (and --arch-kwargs '{\"width\": 64}' if it takes "
              "arguments) on the command line, or choose the architecture file in the dialog")
-TRUST_HINT = "--trust on the command line, or confirm in the dialog"
 # Keys under which training checkpoints commonly keep the model's weights.
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
-
-
-class TrustRequired(UserError):
-    """The file can only be opened by running code from it (unpickling); the user must agree."""
 
 
 class ArchitectureRequired(UserError):
@@ -102,12 +95,9 @@ def _sniff(path: Path) -> str:
     size = path.stat().st_size
     if size == 0:
         raise UserError(f"{path}: the file is empty")
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except Exception as exc:
-            raise _unreadable(path, exc) from None
+    infos = safeload.check_archive(path, "model file")
+    if infos is not None:
+        names = [i.filename for i in infos]
         if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
             return "torchscript"
         if any(n.endswith("/archive_format") or n == "archive_format" for n in names):
@@ -139,11 +129,8 @@ def _open_example(source: str, task: Task) -> _Opened:
                           f"{EXAMPLE_BATCH} test digits"])
 
 
-def _open_torchscript(path: Path) -> _Opened:
-    try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:
-        raise _unreadable(path, exc) from None
+def _open_torchscript(path: Path, trust: bool) -> _Opened:
+    module = safeload.load_torchscript(path, trust)
     return _Opened(module.eval(), "torchscript", {"path": str(path.resolve())})
 
 
@@ -155,9 +142,9 @@ def _frozen_eval(self: nn.Module) -> nn.Module:
     return self
 
 
-def _open_exported(path: Path) -> _Opened:
+def _open_exported(path: Path, trust: bool) -> _Opened:
+    program = safeload.load_exported(path, trust)
     try:
-        program = torch.export.load(str(path))
         module = program.module()
     except Exception as exc:
         raise _unreadable(path, exc) from None
@@ -239,45 +226,14 @@ def _open_safetensors(path: Path, arch: Optional[str], arch_kwargs: Optional[dic
     return _from_state_dict(state, path, arch, arch_kwargs, ["weights from a safetensors file"])
 
 
-def _needs_code(exc: BaseException) -> Optional[str]:
-    """The class/function a weights-only load refused, if that is why it failed (else None:
-    the file is simply unreadable)."""
-    text = str(exc)
-    found = re.search(r"GLOBAL ([\w.]+)", text)
-    if found:
-        return found.group(1)
-    if "Unsupported class" in text:
-        return "a Python class"
-    return None
-
-
-def _unpickle_trusted(path: Path) -> Any:
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=False)
-    except (AttributeError, ModuleNotFoundError, ImportError) as exc:
-        raise UserError(f"{path}: the pickled model's code cannot be imported ({_reason(exc)}); "
-                        f"run from the project that defines it, or save a state_dict and open "
-                        f"it with --arch") from None
-    except Exception as exc:
-        raise _unreadable(path, exc) from None
-
-
 def _open_torch_save(path: Path, arch: Optional[str], arch_kwargs: Optional[dict],
                      trust: bool) -> _Opened:
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        needed = _needs_code(exc)
-        if needed is None:
-            raise _unreadable(path, exc) from None
+        obj = safeload.load_weights(path, "model file", can_trust=True)
+    except TrustRequired:
         if not trust:
-            raise TrustRequired(
-                f"{path}: a pickled Python object such as a whole saved model (it references "
-                f"{needed}); unpickling it runs code stored in the file, which can do anything, "
-                f"so open it only if you trust where it came from: {TRUST_HINT}") from None
-        obj = _unpickle_trusted(path)
-    except Exception as exc:
-        raise _unreadable(path, exc) from None
+            raise
+        obj = safeload.unpickle_trusted(path, "model file")
 
     origin = {"path": str(path.resolve())}
     if isinstance(obj, nn.Module):
@@ -309,9 +265,10 @@ def _open_path(path: Path, arch: Optional[str], arch_kwargs: Optional[dict],
         model = hf.load(path, trust, TrustRequired)
         return _Opened(model.module, "huggingface", model.origin, hf_model=model,
                        name=model.name, notes=list(model.notes))
-    kind = _sniff(path)
+    kind = _sniff(safeload.regular_file(path, "model file"))
     if kind in ("torchscript", "exported"):
-        opened = _open_torchscript(path) if kind == "torchscript" else _open_exported(path)
+        opened = (_open_torchscript(path, trust) if kind == "torchscript"
+                  else _open_exported(path, trust))
         if arch:
             opened.notes.append("--arch ignored: the file carries its own architecture")
         return opened

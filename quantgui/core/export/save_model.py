@@ -31,7 +31,8 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from ..errors import Cancelled, UserError
+from .. import safeload
+from ..errors import Cancelled, TrustRequired, UserError
 from ..inputs import Inputs
 from ..measure import eager_module, has_tensor_subclass_weights
 from ..progress import Task, quiet_task
@@ -133,10 +134,10 @@ def _write_exported(variant: Variant, module: Any, example: Inputs, tmp: Path) -
 
 def _load_state_dict(path: Path) -> tuple[dict, bool]:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True), True
-    except Exception:
+        return safeload.load_weights(path, "exported state_dict", can_trust=True), True
+    except TrustRequired:
         # Legacy packed INT8 params are not plain tensors; this file is the one we just wrote.
-        return torch.load(path, map_location="cpu", weights_only=False), False
+        return safeload.unpickle_trusted(path, "exported state_dict"), False
 
 
 def _write_state_dict(variant: Variant, module: Any, example: Inputs, tmp: Path) -> str:
@@ -151,8 +152,9 @@ def _reloaded(fmt: str, tmp: Path, variant: Variant, module: Any) -> Callable[[I
     """A function running the reloaded file on raw (unprepared) inputs."""
     if fmt in ("torchscript", "exported"):
         with variant.context():  # legacy packed weights are re-packed for the engine at load
-            loaded = (torch.jit.load(str(tmp)) if fmt == "torchscript"
-                      else torch.export.load(str(tmp)).module())
+            # The file QuantGUI has just written: trusted (its own INT8 packing may pickle).
+            loaded = (safeload.load_torchscript(tmp, trust=True) if fmt == "torchscript"
+                      else safeload.load_exported(tmp, trust=True).module())
         def run(inputs: Inputs) -> Any:
             flat, _ = _flat(inputs)
             with variant.context():

@@ -1,0 +1,264 @@
+"""A corpus of hostile files, generated at test time (nothing crafted is committed).
+
+Each maker writes one file (or folder) into a directory and returns a `Case`: the CLI arguments
+that feed it to QuantGUI, the file that must be named in the one-line error, and fragments the
+line must contain. Payloads try to create `canary` (a file outside the corpus); a test fails if
+it ever exists. Every case is also a control: `payload_is_live` shows, for the pickles, that an
+unguarded load really would run the payload.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class Payload:
+    """Unpickling this calls os.system to create the canary file."""
+
+    def __init__(self, canary: Path) -> None:
+        self.canary = str(canary)
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.canary}'",))
+
+
+def evil_pickle(canary: Path) -> bytes:
+    return pickle.dumps(Payload(canary), protocol=2)
+
+
+def evil_torch_save(canary: Path) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"x": Payload(canary)}, buf)
+    return buf.getvalue()
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def _exported(path: Path) -> None:
+    torch.manual_seed(0)
+    program = torch.export.export(Tiny().eval(), (torch.randn(2, 4),))
+    torch.export.save(program, str(path))
+
+
+def _rewrite_zip(src: Path, dst: Path, edit: Callable[[str, bytes], bytes | None],
+                 extra: dict[str, bytes] | None = None) -> None:
+    """Copy a zip, passing each member through `edit` (None drops it), adding `extra`."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = edit(info.filename, zin.read(info.filename))
+            if data is not None:
+                zout.writestr(info.filename, data)
+        for name, data in (extra or {}).items():
+            zout.writestr(name, data)
+
+
+@dataclass
+class Case:
+    name: str
+    args: list[str]               # CLI arguments after the subcommand's MODEL slot
+    named: Path                   # the file the error line must name
+    fragments: tuple[str, ...] = ()
+    inputs: list[Path] = field(default_factory=list)   # hashed before/after
+
+
+# --- .pt2 ----------------------------------------------------------------------------------------
+
+def pt2_pickled_weight(d: Path, canary: Path) -> Case:
+    good, bad = d / "good.pt2", d / "pickled_weight.pt2"
+    _exported(good)
+
+    def edit(name: str, data: bytes) -> bytes:
+        if name.endswith("model_weights_config.json"):
+            config = json.loads(data)
+            for meta in config["config"].values():
+                if meta["path_name"] == "weight_0":
+                    meta["use_pickle"] = True
+            return json.dumps(config).encode()
+        if name.endswith("/weights/weight_0"):
+            return evil_pickle(canary)
+        return data
+    _rewrite_zip(good, bad, edit)
+    good.unlink()
+    return Case("pt2: weight stored as a pickle", [str(bad)], bad, ("refused", "runs code"),
+                [bad])
+
+
+def pt2_pickled_sample_input(d: Path, canary: Path) -> Case:
+    good, bad = d / "good.pt2", d / "pickled_sample.pt2"
+    _exported(good)
+
+    def edit(name: str, data: bytes) -> bytes:
+        return evil_torch_save(canary) if "/sample_inputs/" in name else data
+    _rewrite_zip(good, bad, edit)
+    good.unlink()
+    return Case("pt2: sample input that only unpickles", [str(bad)], bad,
+                ("refused", "runs code"), [bad])
+
+
+def pt2_pickled_constant(d: Path, canary: Path) -> Case:
+    good, bad = d / "good.pt2", d / "opaque_constant.pt2"
+    _exported(good)
+
+    def edit(name: str, data: bytes) -> bytes:
+        if name.endswith("model_constants_config.json"):
+            return json.dumps({"config": {"c": {"path_name": "opaque_obj_0", "is_param": False,
+                                                "use_pickle": True, "tensor_meta": None}}}
+                              ).encode()
+        return data
+    prefix = "good/data/constants/"
+    _rewrite_zip(good, bad, edit, {prefix + "opaque_obj_0": evil_pickle(canary)})
+    good.unlink()
+    return Case("pt2: opaque constant (a raw pickle)", [str(bad)], bad, ("refused",), [bad])
+
+
+def pt2_native_code(d: Path, canary: Path) -> Case:
+    good, bad = d / "good.pt2", d / "aoti.pt2"
+    _exported(good)
+    _rewrite_zip(good, bad, lambda n, b: b,
+                 {"good/data/aotinductor/model/model.so": b"\x7fELF" + b"\0" * 64})
+    good.unlink()
+    return Case("pt2: AOTInductor native code", [str(bad)], bad, ("refused", "native code"),
+                [bad])
+
+
+def pt2_file_op_graph(d: Path, canary: Path) -> Case:
+    class Reads(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + torch.ops.aten.from_file(str(canary), False, 1).sum()
+    path = d / "from_file.pt2"
+    canary.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        program = torch.export.export(Reads(), (torch.randn(2, 4),))
+        torch.export.save(program, str(path))
+    except Exception:
+        # If this torch cannot export the operator, splice its name into a good graph.
+        good = d / "good.pt2"
+        _exported(good)
+        _rewrite_zip(good, path, lambda n, b: b.replace(b"torch.ops.aten.linear.default",
+                                                        b"torch.ops.aten.from_file.default")
+                     if n.endswith("models/model.json") else b)
+        good.unlink()
+    return Case("pt2: graph calls from_file", [str(path)], path, ("refused", "from_file"),
+                [path])
+
+
+# --- TorchScript -----------------------------------------------------------------------------------
+
+def torchscript_file_op(d: Path, canary: Path) -> Case:
+    class Writes(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            torch.save(x, "/tmp/quantgui-canary-never")
+            return x
+    path = d / "writes.torchscript.pt"
+    torch.jit.save(torch.jit.script(Writes()), str(path))
+    return Case("TorchScript: code writes files", [str(path), "--input-shape", "2,4"], path,
+                ("refused", "torch.save"), [path])
+
+
+def torchscript_evil_constants(d: Path, canary: Path) -> Case:
+    good, bad = d / "good.torchscript.pt", d / "evil_constants.torchscript.pt"
+    torch.jit.save(torch.jit.script(Tiny()), str(good))
+
+    def edit(name: str, data: bytes) -> bytes:
+        return evil_pickle(canary) if name.endswith("/data.pkl") else data
+    _rewrite_zip(good, bad, edit)
+    good.unlink()
+    return Case("TorchScript: data.pkl is a hostile pickle",
+                [str(bad), "--input-shape", "2,4"], bad, ("cannot read",), [bad])
+
+
+# --- torch.save / example inputs / data ------------------------------------------------------------
+
+def pt_evil_pickle(d: Path, canary: Path) -> Case:
+    path = d / "model.pt"
+    path.write_bytes(evil_torch_save(canary))
+    return Case("pt: pickle with a payload", [str(path), "--input-shape", "2,4"], path,
+                ("refused", "runs code", "--trust"), [path])
+
+
+def pth_legacy_evil_pickle(d: Path, canary: Path) -> Case:
+    path = d / "legacy.pth"
+    path.write_bytes(evil_pickle(canary))
+    return Case("pth: raw (legacy) pickle with a payload", [str(path), "--input-shape", "2,4"],
+                path, ("refused",), [path])
+
+
+def example_input_sidecar(d: Path, canary: Path) -> Case:
+    folder = d / "exported_model"
+    folder.mkdir()
+    model = folder / "model.torchscript.pt"
+    torch.jit.save(torch.jit.script(Tiny()), str(model))
+    sidecar = folder / "example_input.pt"
+    sidecar.write_bytes(evil_torch_save(canary))
+    return Case("example-input sidecar is a hostile pickle", [str(model)], sidecar,
+                ("refused",), [model, sidecar])
+
+
+def example_input_flag(d: Path, canary: Path) -> Case:
+    model = d / "m.torchscript.pt"
+    torch.jit.save(torch.jit.script(Tiny()), str(model))
+    ex = d / "input.pt"
+    ex.write_bytes(evil_torch_save(canary))
+    return Case("--example-input is a hostile pickle", [str(model), "--example-input", str(ex)],
+                ex, ("refused",), [model, ex])
+
+
+def data_evil_pt(d: Path, canary: Path) -> Case:
+    data = d / "data.pt"
+    data.write_bytes(evil_torch_save(canary))
+    return Case("--data .pt is a hostile pickle", ["example:digits-mlp", "--data", str(data)],
+                data, ("refused",), [data])
+
+
+def data_object_npz(d: Path, canary: Path) -> Case:
+    import numpy as np
+    data = d / "data.npz"
+    arr = np.empty(2, dtype=object)
+    arr[0], arr[1] = Payload(canary), 1
+    np.savez(data, inputs=arr)
+    return Case("--data .npz with object arrays (pickles)",
+                ["example:digits-mlp", "--data", str(data)], data, ("refused",), [data])
+
+
+def zip_bomb(d: Path, canary: Path) -> Case:
+    path = d / "bomb.pt"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("bomb/data.pkl", b"\x80\x02}q\x00.")
+        with zf.open("bomb/data/0", "w", force_zip64=True) as fh:
+            chunk = b"\0" * (1 << 22)
+            for _ in range(512):  # 2 GiB of zeros, a few MB on disk
+                fh.write(chunk)
+    return Case("zip bomb", [str(path), "--input-shape", "2,4"], path, ("zip bomb",), [path])
+
+
+def truncated_pt2(d: Path, canary: Path) -> Case:
+    good, bad = d / "good.pt2", d / "truncated.pt2"
+    _exported(good)
+    data = good.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    good.unlink()
+    return Case("pt2 cut in half", [str(bad)], bad, (), [bad])
+
+
+MODEL_CASES = [pt2_pickled_weight, pt2_pickled_sample_input, pt2_pickled_constant,
+               pt2_native_code, pt2_file_op_graph, torchscript_file_op,
+               torchscript_evil_constants, pt_evil_pickle, pth_legacy_evil_pickle,
+               example_input_sidecar, example_input_flag, data_evil_pt, data_object_npz,
+               zip_bomb, truncated_pt2]
