@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import numpy as np
 import torch
 
 from . import safeload

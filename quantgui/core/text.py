@@ -34,7 +34,7 @@ def printable(text: object, newlines: bool = True) -> str:
 
 def html_text(text: object) -> str:
     """`text` safe inside Qt rich text: escaped HTML, visible control characters, line breaks."""
-    return html.escape(printable(text)).replace("\n", "<br>")
+    return html.escape(printable(text), quote=False).replace("\n", "<br>")
 
 
 class SafeStream:

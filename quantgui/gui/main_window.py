@@ -12,7 +12,7 @@ import gc
 from typing import Any, Optional
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWindow,
                                QProgressBar, QVBoxLayout, QWidget)
 
 from . import menus, model_dialogs, session
@@ -21,6 +21,7 @@ from .file_actions import FileActions
 from .model_panel import DATA_BUILTIN, DATA_FILE, DATA_NONE, DataChooser, ModelSummary
 from .recipe_panel import OptimizePanel
 from .recommend_actions import RecommendActions
+from .safe_text import plain_label
 from .settings import AppSettings, apply_theme
 from .worker import EngineBridge, Job, JobError
 
@@ -118,7 +119,7 @@ class MainWindow(FileActions, QMainWindow):
                    Qt.DockWidgetArea.BottomDockWidgetArea)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
-        self.phase = QLabel("Starting the engine…")
+        self.phase = plain_label("Starting the engine…")
         self.phase.setObjectName("phaseLabel")
         self.progress = QProgressBar()
         self.progress.setObjectName("progressBar")

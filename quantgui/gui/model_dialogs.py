@@ -12,10 +12,12 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QMimeData, Signal
+from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
                                QVBoxLayout, QWidget)
+
+from .safe_text import html_text, plain, plain_label, printable
 
 #: Everything the engine's `open_model` reads (a Hugging Face folder is opened as a folder).
 MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".bin", ".ckpt", ".safetensors", ".ts", ".jit",
@@ -62,17 +64,22 @@ def ask_open_folder(parent: QWidget, start_dir: str = "") -> Optional[str]:
 
 
 def trust_box(parent: QWidget, source: str, message: str = "") -> QMessageBox:
-    """The confirmation before a pickled module is trusted. Default button: No."""
+    """The confirmation before a file that runs code is opened. Default button: No.
+
+    `message` is the engine's refusal (the same line the CLI prints); its reason in brackets
+    says what in the file would run."""
     box = QMessageBox(parent)
     box.setObjectName("trustBox")
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Trust this file?")
-    box.setText(f"<b>{Path(source).name}</b> is a pickled PyTorch module.")
+    box.setText(f"Opening <b>{html_text(Path(source).name)}</b> runs code stored in the file.")
+    reason = _refusal_reason(message)
     box.setInformativeText(
-        "Loading it unpickles the file, and unpickling can run <b>arbitrary code</b> on this "
-        "computer with your permissions. Only continue if you created this file or fully trust "
-        "where it came from.<br><br>Safer: save a state_dict (or TorchScript / torch.export) and "
-        "open that instead.<br><br>Load it anyway?")
+        (f"Why: {html_text(reason)}.<br><br>" if reason else "")
+        + "Such code can do <b>anything</b> on this computer with your permissions. Only continue "
+        "if you created this file or fully trust where it came from.<br><br>Safer: save a "
+        "state_dict (or TorchScript / torch.export without pickled parts) and open that "
+        "instead.<br><br>Load it anyway?")
     if message:
         box.setDetailedText(message)
     box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
@@ -82,6 +89,21 @@ def trust_box(parent: QWidget, source: str, message: str = "") -> QMessageBox:
     box.button(QMessageBox.StandardButton.Yes).setToolTip("Unpickle the file (runs its code)")
     box.button(QMessageBox.StandardButton.No).setToolTip("Do not load the file")
     return box
+
+
+def _refusal_reason(message: str) -> str:
+    """'... runs code stored in it (REASON); ...' -> REASON (empty when not in that form)."""
+    head, sep, rest = message.partition("runs code stored in it (")
+    if not sep:
+        return ""
+    depth, out = 1, []
+    for ch in rest:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            break
+        out.append(ch)
+    return "".join(out)
 
 
 class ArchitectureDialog(QDialog):
@@ -95,10 +117,10 @@ class ArchitectureDialog(QDialog):
         self.setObjectName("archDialog")
         self.setWindowTitle("Which architecture?")
         self.source = source
-        intro = QLabel(f"<b>{Path(source).name}</b> holds weights only (a state_dict). "
+        intro = QLabel(f"<b>{html_text(Path(source).name)}</b> holds weights only (a state_dict). "
                        "Tell QuantGUI which Python class or factory builds the model.")
         intro.setWordWrap(True)
-        self.reason = QLabel(message)
+        self.reason = plain_label(message)
         self.reason.setWordWrap(True)
         self.reason.setVisible(bool(message))
         self.reason.setEnabled(False)
@@ -121,7 +143,7 @@ class ArchitectureDialog(QDialog):
         self.shape.setPlaceholderText("optional, e.g. 8,3,32,32")
         self.shape.setToolTip("Example input shape (batch first) when the model needs one to be "
                               "measured; leave empty to let QuantGUI infer it")
-        self.error = QLabel()
+        self.error = plain(QLabel())
         self.error.setStyleSheet("color: #c0392b;")
         self.error.setWordWrap(True)
 
@@ -194,7 +216,8 @@ def error_box(parent: QWidget, title: str, message: str, details: str = "",
     box.setObjectName("errorBox")
     box.setIcon(QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Critical)
     box.setWindowTitle(title)
-    box.setText(message)
+    box.setTextFormat(Qt.TextFormat.PlainText)  # messages quote names from files
+    box.setText(printable(message))
     if details:
         box.setDetailedText(details)
     box.setStandardButtons(QMessageBox.StandardButton.Ok)

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QLabel, QSizeP
 
 from quantgui.core.units import human_bytes  # torch-free: fine at start-up
 
+from .safe_text import plain, plain_label, printable, tooltip
+
 DATA_BUILTIN, DATA_FILE, DATA_NONE = "builtin", "file", "none"
 
 
@@ -28,7 +30,7 @@ def human_count(n: Optional[int]) -> str:
 
 
 def _value_label() -> QLabel:
-    lab = QLabel("–")
+    lab = plain_label("–")
     lab.setWordWrap(True)
     lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -73,19 +75,19 @@ class ModelSummary(QGroupBox):
     def show_model(self, loaded: Any, cpu: list[str]) -> None:
         info = loaded.info
         f = self.fields
-        f["source"].setText(f"{info.name} — {info.source}")
-        f["source"].setToolTip(info.source)
+        f["source"].setText(printable(f"{info.name} — {info.source}"))
+        f["source"].setToolTip(tooltip(info.source))
         f["format"].setText(info.format)
         f["params"].setText(human_count(info.parameters))
         f["size"].setText(human_bytes(info.size_bytes))
         layers = sorted(info.layer_counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        f["layers"].setText(", ".join(f"{n}×{c}" for n, c in layers[:8])
-                            + (f", +{len(layers) - 8} more" if len(layers) > 8 else ""))
-        f["layers"].setToolTip("\n".join(f"{n}: {c}" for n, c in layers))
-        f["input"].setText(info.example_input)
+        f["layers"].setText(printable(", ".join(f"{n}×{c}" for n, c in layers[:8])
+                            + (f", +{len(layers) - 8} more" if len(layers) > 8 else "")))
+        f["layers"].setToolTip(tooltip("\n".join(f"{n}: {c}" for n, c in layers)))
+        f["input"].setText(printable(info.example_input))
         f["data"].setText(describe_data(loaded))
         f["cpu"].setText(", ".join(cpu) or "no INT8/BF16 acceleration detected")
-        self.notes.setText("\n".join(info.notes))
+        self.notes.setText(printable("\n".join(info.notes)))
         self.notes.setVisible(bool(info.notes))
 
 
@@ -123,7 +125,7 @@ class DataChooser(QGroupBox):
             "None: no accuracy; agreement, cosine and SQNR against the original model show "
             "the quality instead.")
         self.combo.activated.connect(lambda i: self.chosen.emit(self.combo.itemData(i)))
-        self.path = QLabel()
+        self.path = plain(QLabel())
         self.path.setWordWrap(True)
         self.path.setEnabled(False)
         self.path.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

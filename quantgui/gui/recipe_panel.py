@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, Q
 
 from .technique_panels import TechniquePanels
 
+from .safe_text import plain
+
 
 class OptimizePanel(QWidget):
     runRequested = Signal()
@@ -72,7 +74,7 @@ class OptimizePanel(QWidget):
         self.recipe_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.recipe_label.setToolTip("The steps in the order they run (stage order)")
         self.recipe_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.problem = QLabel()
+        self.problem = plain(QLabel())
         self.problem.setObjectName("recipeProblem")
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #c0392b;")

@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QHBoxLayout, QLabel, QLineEdit, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
+from .safe_text import plain
+
 AUTO = "auto"
 _BIG = 2_000_000_000
 
@@ -146,7 +148,7 @@ class TechniquePanel(QFrame):
         self.summary.setWordWrap(True)
         self.summary.setToolTip(technique.summary)
         self.summary.setMinimumWidth(240)  # wraps instead of widening the dock
-        self.reason = QLabel()
+        self.reason = plain(QLabel())
         self.reason.setWordWrap(True)
         self.reason.setObjectName("reason")
         self.reason.setStyleSheet("color: #b3541e;")

@@ -236,7 +236,7 @@ def test_trust_confirmation_defaults_to_no(qtbot):
     qtbot.addWidget(box)
     assert box.defaultButton() is box.button(QMessageBox.StandardButton.No)
     assert box.escapeButton() is box.button(QMessageBox.StandardButton.No)
-    assert "arbitrary code" in box.informativeText()
+    assert "can do <b>anything</b>" in box.informativeText()
 
 
 def test_pickled_module_asks_for_trust(window, qtbot, tmp_path):

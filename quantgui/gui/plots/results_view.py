@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout,
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QSizePolicy, QVBoxLayout,
                                QWidget)
 
+from ..safe_text import plain_label
 from . import export as ex
 from .accuracy_plot import AccuracyPlot, LossPlot
 from .base import BasePlot, get, num
@@ -40,7 +41,7 @@ class ResultsView(QWidget):
         self.loss_plot = LossPlot()
         self.loss_plot.hide()
 
-        self.status = QLabel("No run yet. Choose a model and a recipe, then press Run.")
+        self.status = plain_label("No run yet. Choose a model and a recipe, then press Run.")
         self.status.setWordWrap(True)
         self.status.setToolTip("What the current run is doing, or the recipe of the result shown")
         grid = QGridLayout()
