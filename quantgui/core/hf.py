@@ -103,14 +103,12 @@ def _tokenized(folder: Path, module: nn.Module, config: Any, accepted: tuple[str
     return Inputs((), kwargs) if "input_ids" in kwargs else None
 
 
-def load(folder: Path, trust: bool, trust_error: type) -> HFModel:
-    """Open a Hugging Face folder; `trust_error` is raised for custom-code models not trusted."""
+def load(folder: Path, trust: bool) -> HFModel:
+    """Open a Hugging Face folder; TrustRequired for a folder whose opening runs its code."""
     raw = _read_config(folder)
     if raw.get("auto_map") and not trust:
-        raise trust_error(
-            f"{folder}: this Hugging Face model ships its own Python code (auto_map in "
-            f"config.json) and opening it runs that code; only if you trust where it came "
-            f"from, open it with --trust (CLI) or confirm in the dialog (GUI)")
+        raise safeload.trust_required(folder, "Hugging Face model",
+                                      "its config.json names Python code of its own (auto_map)")
     try:
         import transformers
         from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
@@ -135,10 +133,9 @@ def load(folder: Path, trust: bool, trust_error: type) -> HFModel:
                                           trust_remote_code=trust)
         except Exception as exc:
             if state.get("refused"):
-                raise trust_error(f"{folder}: refused: its weights are a pickle that references "
-                                  f"{state['refused']}; loading them would run code stored in "
-                                  f"the file: only if you trust where it came from, open it with "
-                                  f"{safeload.TRUST_HINT}") from None
+                raise safeload.trust_required(folder, "Hugging Face model",
+                                              f"its weights are a pickle that references "
+                                              f"{state['refused']}") from None
             raise UserError(f"{folder}: cannot load the Hugging Face model "
                             f"({type(exc).__name__}: {_first_line(exc)})") from None
     module.eval()

@@ -262,7 +262,7 @@ def _open_path(path: Path, arch: Optional[str], arch_kwargs: Optional[dict],
     if path.is_dir():
         if not hf.is_hf_folder(path):
             raise UserError(f"{path}: a folder, but not a Hugging Face model (no config.json)")
-        model = hf.load(path, trust, TrustRequired)
+        model = hf.load(path, trust)
         return _Opened(model.module, "huggingface", model.origin, hf_model=model,
                        name=model.name, notes=list(model.notes))
     kind = _sniff(safeload.regular_file(path, "model file"))

@@ -32,6 +32,7 @@ def test_hostile_file_in_the_gui_gets_the_cli_message(make, window, qtbot, tmp_p
     work, canary = tmp_path / "corpus", tmp_path / "outside" / "canary"
     work.mkdir()
     case = make(work, canary)
+    capsys.readouterr()  # whatever making the corpus printed
     assert cli.main(["inspect", *case.args]) == 2
     cli_line = capsys.readouterr().err.strip().removeprefix("quantgui-cli: error: ")
     before = window.loaded

@@ -257,8 +257,21 @@ def truncated_pt2(d: Path, canary: Path) -> Case:
     return Case("pt2 cut in half", [str(bad)], bad, (), [bad])
 
 
+def hf_pickled_weights(d: Path, canary: Path) -> Case:
+    from transformers import BertConfig, BertModel
+    folder = d / "tiny-bert"
+    config = BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, vocab_size=64, max_position_embeddings=32)
+    BertModel(config).save_pretrained(folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    (folder / "pytorch_model.bin").write_bytes(evil_torch_save(canary))
+    return Case("Hugging Face folder with pickled weights", [str(folder)], folder,
+                ("refused", "runs code"), [folder / "pytorch_model.bin", folder / "config.json"])
+
+
 MODEL_CASES = [pt2_pickled_weight, pt2_pickled_sample_input, pt2_pickled_constant,
                pt2_native_code, pt2_file_op_graph, torchscript_file_op,
                torchscript_evil_constants, pt_evil_pickle, pth_legacy_evil_pickle,
                example_input_sidecar, example_input_flag, data_evil_pt, data_object_npz,
-               zip_bomb, truncated_pt2]
+               zip_bomb, truncated_pt2, hf_pickled_weights]
