@@ -1,5 +1,8 @@
-"""resources/ must be found from an editable install and from a built wheel."""
+"""resources/ must be found from an editable install and from a built wheel; every module the
+package and the suite import must be declared in pyproject.toml."""
 
+import ast
+import re
 import subprocess
 import sys
 import zipfile
@@ -29,3 +32,90 @@ def test_wheel_ships_resources_and_every_package(tmp_path):
     entry = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "quantgui-cli = quantgui.cli:main" in entry and "[gui_scripts]" in entry
+
+
+# --- every third-party import is declared ---------------------------------------------------
+# A fresh virtual environment gets only what pyproject declares: a module the suite imports but
+# no extra brings passes on a machine that happens to have it and fails for everyone else.
+
+def _pyproject() -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the test extra brings tomli there
+        import tomli as tomllib
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared(requirements) -> set:
+    """Canonical distribution names of PEP 508 requirement strings (markers ignored)."""
+    return {_canonical(re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", r).group(1))
+            for r in requirements}
+
+
+def _third_party_imports(files, local: set) -> dict:
+    """{top-level module: [file, ...]} imported by `files`, leaving out the standard library,
+    quantgui itself and `local` (modules that live next to the tests). Counts `import x`,
+    `from x import y` and literal `importlib.import_module("x")` / `pytest.importorskip("x")`."""
+    found: dict = {}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Call) and node.args \
+                    and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str) \
+                    and getattr(node.func, "attr", getattr(node.func, "id", None)) \
+                    in ("import_module", "importorskip"):
+                names = [node.args[0].value]
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in local or top in ("quantgui", ""):
+                    continue
+                found.setdefault(top, []).append(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def _undeclared(imports: dict, declared: set) -> list:
+    """The modules of `imports` that no distribution in `declared` provides."""
+    from importlib.metadata import packages_distributions
+    providers = packages_distributions()
+    missing = []
+    for module, files in sorted(imports.items()):
+        # not installed here: the distribution is usually named like the module (tomli)
+        dists = {_canonical(d) for d in providers.get(module, [module])}
+        if not dists & declared:
+            missing.append(f"{module} (distribution {'/'.join(sorted(dists))}) imported by "
+                           f"{sorted(set(files))[0]}")
+    return missing
+
+
+def test_test_extra_declares_every_module_the_suite_imports():
+    """`pip install -e ".[test]"` (README) must bring everything tests/ and tests/gui/ import."""
+    project = _pyproject()["project"]
+    declared = _declared(project["dependencies"]) | _declared(
+        project["optional-dependencies"]["test"])
+    test_dirs = [ROOT / "tests", ROOT / "tests" / "gui"]
+    files = [p for d in test_dirs for p in sorted(d.glob("*.py"))]
+    local = {p.stem for p in files}
+    imports = _third_party_imports(files, local)
+    assert {"torch", "PySide6", "pytest"} <= set(imports), sorted(imports)  # the scan works
+    missing = _undeclared(imports, declared)
+    assert not missing, "add these to the test extra in pyproject.toml: " + "; ".join(missing)
+
+
+def test_every_module_the_package_imports_is_declared():
+    """quantgui/ imports only what `dependencies` or one of the extras (hf) declares."""
+    project = _pyproject()["project"]
+    declared = _declared(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        declared |= _declared(extra)
+    imports = _third_party_imports(sorted((ROOT / "quantgui").rglob("*.py")), set())
+    missing = _undeclared(imports, declared)
+    assert not missing, "declare these in pyproject.toml: " + "; ".join(missing)
