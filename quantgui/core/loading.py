@@ -288,6 +288,7 @@ def _resolve_example(opened: _Opened, source: str, example_input: Any,
         return opened.carried
     if example_input is not None:
         opened.notes.append(f"example input from {example_input}")
+        opened.origin["example_input"] = str(Path(example_input).resolve())  # never overwritten
         return load_example_file(example_input)
     if input_shape is not None:
         shape = parse_shape(input_shape)
@@ -306,6 +307,7 @@ def _resolve_example(opened: _Opened, source: str, example_input: Any,
     sidecar = _sidecar_example(source)
     if sidecar is not None:
         opened.notes.append(f"example input from {sidecar} (saved beside the model by an export)")
+        opened.origin["example_input"] = str(sidecar.resolve())
         return load_example_file(sidecar)
     raise UserError(f"{source}: {NO_EXAMPLE}")
 
@@ -364,6 +366,8 @@ def open_model(source: str | Path, arch: Optional[str] = None,
     task.check()
 
     dataset = load_data_file(data) if data is not None else None
+    if data is not None:  # exports never write over the user's inputs (export/guard.py)
+        opened.origin["data"] = str(Path(data).resolve())
     example = _resolve_example(opened, source, example_input, input_shape, dataset)
     _check_example(opened.module, example, source)
     test, train = opened.test, opened.train
