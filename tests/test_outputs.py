@@ -248,7 +248,8 @@ def test_recipe_save_is_atomic(tmp_path, monkeypatch):
             fh.write(bytes(data)[:5])
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(atomic, "_write_file", disk_full)
-    with pytest.raises(UserError, match=rf"no space left on .* while writing {re.escape(str(path))}"):
+    with pytest.raises(UserError,
+                       match=rf"no space left on .* while writing {re.escape(str(path))}"):
         Recipe.of("bf16").save(path)
     assert path.read_text() == saved and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
@@ -510,3 +511,22 @@ def test_a_signal_mid_export_removes_the_temporaries(tmp_path, capsys, sig, code
     assert proc.returncode == code
     assert "verdict:" in stdout  # the results came before the export
     assert tree(area) == before  # no temp folder; no new export, or the old one intact
+
+
+def test_an_opened_model_protects_every_file_it_came_from(user_files):
+    """What the GUI's exports protect: the files `open_model` actually read."""
+    from quantgui.core.export import protected_paths, write_script
+    from quantgui.core.loading import open_model
+    arch = f"{user_files / 'arch.py'}:Net"
+    with_data = open_model(user_files / "weights.pt", arch=arch, data=user_files / "data.npz")
+    assert ("data file", str(user_files / "data.npz")) in protected_paths(with_data)
+    # without data or --example-input the example_input.pt beside the model is used
+    loaded = open_model(user_files / "weights.pt", arch=arch)
+    assert set(protected_paths(loaded)) >= {
+        ("model", str(user_files / "weights.pt")),
+        ("architecture file", str(user_files / "arch.py")),
+        ("example input", str(user_files / "example_input.pt"))}
+    before = tree(user_files)
+    with pytest.raises(UserError, match="would overwrite the example input you gave"):
+        write_script(user_files, loaded, Recipe([]), protected=protected_paths(loaded))
+    assert tree(user_files) == before

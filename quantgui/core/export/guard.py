@@ -83,10 +83,11 @@ def protected_paths(loaded: Any) -> list[Input]:
         paths.append(("model", source))
     origin = dict(getattr(loaded, "origin", None) or {})
     for key, what in (("weights", "model weights"), ("path", "model"), ("file", "model"),
-                      ("source", "model"), ("data", "data file"),
-                      ("example_input", "example input")):
+                      ("source", "model")):
         if isinstance(origin.get(key), str):
             paths.append((what, origin[key]))
+    paths += [(what, path) for what, path in
+              dict(getattr(loaded, "user_files", None) or {}).items() if isinstance(path, str)]
     file = arch_file(origin.get("arch") if isinstance(origin.get("arch"), str) else None)
     if file and not file.startswith("quantgui."):
         paths.append(("architecture file", file))
