@@ -31,26 +31,38 @@ class CliError(Exception):
     """Bad command-line usage found after parsing (exit 2, like argparse's own errors)."""
 
 
-def _emit_json(data: Any, path: Optional[str]) -> None:
+def _emit_json(data: Any, path: Optional[str], protected: Optional[list] = None) -> None:
+    from .core.export.atomic import write_text_atomic
     text = json.dumps(data, indent=2, allow_nan=False)
     if path in (None, "-"):
         print(text)
         return
-    # Written whole or not at all: a failed run must not leave a half file behind.
-    tmp = Path(f"{path}.tmp{os.getpid()}")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, path)
+    # Written whole or not at all: a failed write leaves neither a half file nor a temp file.
+    write_text_atomic(path, text + "\n", protected=protected)
 
 
 def _check_output_path(path: Optional[str]) -> None:
     """Fail before minutes of work, not after, when the output cannot be written."""
     if path in (None, "-"):
         return
+    if Path(path).is_dir():
+        raise CliError(f"{path}: is a folder; give a file name")
     parent = Path(path).resolve().parent
     if not parent.is_dir():
         raise CliError(f"{path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise CliError(f"{path}: directory {parent} is not writable")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        from .core.export.atomic import read_only
+        raise read_only(parent)  # the line the GUI shows for the same folder
+
+
+def _check_outputs(args: argparse.Namespace,
+                   outputs: list[tuple[str, Optional[str], bool]]) -> list:
+    """Before any work: no output (flag, path, is_folder) may write over an input or another
+    output; returns the inputs, which every writer is given to protect."""
+    from .core.export import check_output_paths
+    return check_output_paths(outputs, model=args.model, arch=args.arch, data=args.data,
+                              example_input=args.example_input,
+                              recipe=getattr(args, "recipe", None))
 
 
 # --- shared model options -----------------------------------------------------------------------
@@ -247,32 +259,30 @@ def _check_counts(args: argparse.Namespace, **extra_flags: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace, task: Any) -> int:
+    from .core.export import export_folders, protected_paths
     from .core.run import RunOptions, format_result, run_recipe
     _check_counts(args, eval_limit="--eval-limit")
-    from .core.export import check_writable_dir, export_run, write_report
-    for folder in (args.save, args.report):
-        if folder:
-            check_writable_dir(folder)  # fail before the run, not after it
+    inputs = _check_outputs(args, [("--json", args.json_out, False), ("--save", args.save, True),
+                                   ("--report", args.report, True)])
     recipe = recipe_from_args(args)  # a bad recipe fails before the model is even opened
     loaded = open_from_args(args, task)
+    inputs += protected_paths(loaded)
     options = RunOptions(batch_size=args.batch, threads=args.threads,
                          time_budget_s=args.time_budget, eval_limit=args.eval_limit)
     result = run_recipe(loaded, recipe, options, task)
-    exported = export_run(args.save, loaded, result, report=False, task=task) if args.save else None
-    lines = exported.lines() if exported else []
-    if args.report:
-        lines.append(f"report: {write_report(args.report, result, exports=lines, task=task).html}")
+    # The measurement first: an export that fails (a full disk) must not lose it.
     if args.json_out == "-":
         _emit_json(result.to_json(), None)
-        if lines:  # stdout holds only the JSON
-            print("\n".join(lines), file=sys.stderr)
-        return 0
-    print(format_result(result))
-    if lines:
-        print("\n" + "\n".join(lines))
-    if args.json_out:
-        _emit_json(result.to_json(), args.json_out)
-        print(f"\nwrote {args.json_out}")
+    else:
+        print(format_result(result))
+        if args.json_out:
+            _emit_json(result.to_json(), args.json_out, inputs)
+            print(f"\nwrote {args.json_out}")
+    sys.stdout.flush()
+    lines = export_folders(args.save, args.report, loaded, result, inputs, task)
+    if lines:  # with --json -, stdout holds only the JSON
+        print(("" if args.json_out == "-" else "\n") + "\n".join(lines),
+              file=sys.stderr if args.json_out == "-" else sys.stdout)
     return 0
 
 
@@ -303,6 +313,8 @@ def cmd_recommend(args: argparse.Namespace, task: Any) -> int:
     from .core.run import RunOptions
     _check_counts(args, max_candidates="--max-candidates")
     _check_output_path(args.save_recipe)
+    inputs = _check_outputs(args, [("--json", args.json_out, False),
+                                   ("--save-recipe", args.save_recipe, False)])
     loaded = open_from_args(args, task)
     options = RunOptions(batch_size=args.batch, threads=args.threads,
                          time_budget_s=args.time_budget, min_rounds=6, warmup=2)
@@ -313,17 +325,19 @@ def cmd_recommend(args: argparse.Namespace, task: Any) -> int:
     rec = recommend(loaded, args.max_accuracy_drop, args.min_cosine, options,
                     Task(progress, task.cancel_token), max_candidates=args.max_candidates,
                     include_compile=args.compile)
-    if args.save_recipe and rec.best is not None:
-        rec.best.recipe.save(args.save_recipe)
+    # The measurements first, the files after: a failed write must not lose them.
     if args.json_out == "-":
         _emit_json(rec.to_json(), None)
     else:
         print(rec.table())
         print(f"\nrecommendation: {rec.message}")
         if args.json_out:
-            _emit_json(rec.to_json(), args.json_out)
+            _emit_json(rec.to_json(), args.json_out, inputs)
             print(f"wrote {args.json_out}")
-        if args.save_recipe and rec.best is not None:
+    if args.save_recipe and rec.best is not None:
+        sys.stdout.flush()
+        rec.best.recipe.save(args.save_recipe)
+        if args.json_out != "-":
             print(f"saved recipe to {args.save_recipe}")
     return 130 if rec.cancelled else 0  # the best so far is printed either way
 
@@ -393,6 +407,23 @@ def _sigint_cancels(token: Any):
 
 
 @contextlib.contextmanager
+def _sigterm_exits():
+    """SIGTERM unwinds like an exception (SystemExit 143) instead of killing the process where
+    it stands, so a write in progress removes its temp files."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def _safe_output():
     """Everything printed passes through `printable`: names and messages that came from a file
     cannot send escape sequences to the terminal (clear the screen, fake text)."""
@@ -423,7 +454,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     token = CancelToken()
     task = Task(None, token)
     try:
-        with _sigint_cancels(token), _quiet_torch_logging(debug), \
+        with _sigint_cancels(token), _sigterm_exits(), _quiet_torch_logging(debug), \
                 warnings.catch_warnings(record=True) as caught:
             # Library warnings (deprecations, torchao notices) would break the "one line on
             # stderr" contract; steps turn the ones that matter into notes. --debug shows all.

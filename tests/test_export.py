@@ -177,22 +177,22 @@ def test_reload_mismatch_raises_loudly_and_keeps_nothing(arch_loaded, tmp_path, 
 
 
 def test_writer_failing_after_partial_bytes_leaves_no_file(arch_loaded, tmp_path, monkeypatch):
-    def broken_save(program, path, *a, **k):
-        with open(path, "wb") as fh:
-            fh.write(b"PK\x03\x04 half a zip")
+    def broken_save(program, f, *a, **k):  # torch serializes into memory (a file-like)
+        f.write(b"PK\x03\x04 half a zip")
         raise RuntimeError("simulated crash mid-write")
     monkeypatch.setattr(torch.export, "save", broken_save)
     variant = Variant(copy.deepcopy(arch_loaded.module))
     with pytest.raises(ExportCheckFailed, match="simulated crash mid-write"):
         save_model(variant, arch_loaded.example, tmp_path, fmt="exported")
     assert _files(tmp_path) == []
-    # a full disk is a UserError, not a format failure, and also leaves nothing
-    def disk_full(program, path, *a, **k):
+    monkeypatch.undo()
+    # a full disk under the Python write is a UserError, not a format failure; nothing is left
+    def disk_full(path, data):
         with open(path, "wb") as fh:
-            fh.write(b"partial")
+            fh.write(bytes(data)[:100])
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(torch.export, "save", disk_full)
-    with pytest.raises(UserError, match="no space left"):
+    monkeypatch.setattr(atomic, "_write_file", disk_full)
+    with pytest.raises(UserError, match=r"no space left on .* while writing .*model\.pt2"):
         save_model(variant, arch_loaded.example, tmp_path, fmt="exported")
     assert _files(tmp_path) == []
 
@@ -245,7 +245,8 @@ def test_folder_without_write_permission_gives_user_error_simulated(tmp_path, mo
 def test_refuses_to_overwrite_the_source_model_file(arch_loaded, tmp_path):
     target = tmp_path / "model.pt2"
     target.write_bytes(b"the user's original model")
-    with pytest.raises(UserError, match="never overwrites"):
+    with pytest.raises(UserError, match="would overwrite the original model file you gave; "
+                                        "QuantGUI never writes over its inputs"):
         save_model(Variant(arch_loaded.module), arch_loaded.example, tmp_path, fmt="exported",
                    protected=[str(target)])
     assert target.read_bytes() == b"the user's original model"
@@ -434,7 +435,8 @@ def test_cli_run_save_and_report(tmp_path, capsys):
     assert "model: " + str(tmp_path / "model" / "model.torchscript.pt") + " (torchscript)" in out
     assert "script: wrote " + str(tmp_path / "model" / "rebuild_model.py") in out
     assert "report: " + str(tmp_path / "report" / "report.html") in out
-    assert _files(tmp_path / "report") == ["recipe.json", "report.html", "report.md"]
+    assert _files(tmp_path / "report") == [".quantgui-export.json", "recipe.json", "report.html",
+                                           "report.md"]
     (tmp_path / "afile").write_text("x")  # an unusable folder fails before any work: exit 2
     code = main(["run", "example:digits-mlp", "--save", str(tmp_path / "afile" / "out")])
     assert code == 2 and "a file is in the way" in capsys.readouterr().err

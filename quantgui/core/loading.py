@@ -72,6 +72,7 @@ class _Opened:
     test: Optional[Dataset] = None
     name: Optional[str] = None
     notes: list[str] = field(default_factory=list)
+    user_files: dict[str, str] = field(default_factory=dict)  # see LoadedModel.user_files
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -288,6 +289,7 @@ def _resolve_example(opened: _Opened, source: str, example_input: Any,
         return opened.carried
     if example_input is not None:
         opened.notes.append(f"example input from {example_input}")
+        opened.user_files["example input"] = str(Path(example_input).resolve())
         return load_example_file(example_input)
     if input_shape is not None:
         shape = parse_shape(input_shape)
@@ -306,6 +308,7 @@ def _resolve_example(opened: _Opened, source: str, example_input: Any,
     sidecar = _sidecar_example(source)
     if sidecar is not None:
         opened.notes.append(f"example input from {sidecar} (saved beside the model by an export)")
+        opened.user_files["example input"] = str(sidecar.resolve())
         return load_example_file(sidecar)
     raise UserError(f"{source}: {NO_EXAMPLE}")
 
@@ -364,6 +367,8 @@ def open_model(source: str | Path, arch: Optional[str] = None,
     task.check()
 
     dataset = load_data_file(data) if data is not None else None
+    if data is not None:
+        opened.user_files["data file"] = str(Path(data).resolve())
     example = _resolve_example(opened, source, example_input, input_shape, dataset)
     _check_example(opened.module, example, source)
     test, train = opened.test, opened.train
@@ -382,7 +387,7 @@ def open_model(source: str | Path, arch: Optional[str] = None,
                       notes=opened.notes)
     task.report("load", 1, 1, f"opened {info.name}")
     return LoadedModel(opened.module, info, example, test=test, train=train,
-                       origin=opened.origin)
+                       origin=opened.origin, user_files=opened.user_files)
 
 
 __all__ = ["open_model", "load_example_file", "TrustRequired", "ArchitectureRequired",

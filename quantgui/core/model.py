@@ -42,3 +42,6 @@ class LoadedModel:
     #: How to rebuild the architecture outside QuantGUI, for exports:
     #: {"arch": "path/file.py:Factory", "kwargs": {...}, "weights": "path"} or None.
     origin: dict[str, Any] = field(default_factory=dict)
+    #: The user's other files it was opened with ({"data file": path, "example input": path}):
+    #: exports never write over them (export/guard.py).
+    user_files: dict[str, str] = field(default_factory=dict)

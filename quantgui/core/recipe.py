@@ -77,7 +77,8 @@ class Recipe:
         data = self.to_json()
         if extra:
             data.update(extra)
-        Path(path).write_text(json.dumps(data, indent=2))
+        from .export.atomic import write_text_atomic  # here: export imports this module
+        write_text_atomic(path, json.dumps(data, indent=2))  # whole or not at all
 
     @classmethod
     def load(cls, path: str | Path) -> "Recipe":

@@ -23,17 +23,23 @@ NO_VARIANT = ("The optimized model of this row is no longer in memory (only the 
 PROJECT_FILTER = "QuantGUI project (*.qgproj.json *.json)"
 
 
-def _recipe_job(path: str, result: dict, task: Any) -> Path:
+def _protected(loaded: Any) -> list:
+    from quantgui.core.export import protected_paths
+    return protected_paths(loaded) if loaded is not None else []
+
+
+def _recipe_job(path: str, result: dict, loaded: Any, task: Any) -> Path:
     import json
     from quantgui.core.export.atomic import write_text_atomic
     from quantgui.core.export.report import recipe_json
     task.report("export", 0, 1, "writing the recipe")
-    return write_text_atomic(path, json.dumps(recipe_json(result), indent=2) + "\n", task)
+    return write_text_atomic(path, json.dumps(recipe_json(result), indent=2) + "\n", task,
+                             _protected(loaded))
 
 
-def _report_job(folder: str, result: Any, plots: dict, task: Any) -> Any:
+def _report_job(folder: str, result: Any, plots: dict, loaded: Any, task: Any) -> Any:
     from quantgui.core.export import write_report
-    return write_report(folder, result, plots=plots, task=task)
+    return write_report(folder, result, plots=plots, protected=_protected(loaded), task=task)
 
 
 def _script_job(folder: str, loaded: Any, result: Any, task: Any) -> Any:
@@ -198,16 +204,17 @@ class ExportActions(QObject):
         row = self.selected_row()
         if self._refuse(None if row is not None else "Run a recipe first."):
             return False
-        return self._start("recipe", _recipe_job, str(path), self.win.history[row][1])
+        return self._start("recipe", _recipe_job, str(path), self.win.history[row][1],
+                           self.runs.get(row, (None, None))[1])
 
     def export_report(self, folder: str | Path) -> bool:
         row = self.selected_row()
         if self._refuse(None if row is not None else "Run a recipe first."):
             return False
-        obj = self.runs.get(row, (None, None))[0]
+        obj, loaded = self.runs.get(row, (None, None))
         result = obj if obj is not None else self.win.history[row][1]
         plots = self.plot_pngs()  # GUI thread, before the worker starts
-        return self._start("report", _report_job, str(folder), result, plots)
+        return self._start("report", _report_job, str(folder), result, plots, loaded)
 
     def plot_pngs(self) -> dict[str, bytes]:
         results = self.win.results

@@ -64,8 +64,18 @@ class FileActions:
         path, _ = QFileDialog.getSaveFileName(self, "Save recipe", "recipe.json",
                                               model_dialogs.RECIPE_FILTER)
         if path:
+            self.save_recipe(path)
+
+    def save_recipe(self, path: str) -> bool:
+        """Save the recipe; a folder problem or a full disk is a dialog with the CLI's line."""
+        from quantgui.core.errors import UserError
+        try:
             self.current_recipe().save(path)
-            self.phase.setText(f"Recipe saved to {path}.")
+        except UserError as exc:
+            self.show_error("Could not save the recipe", str(exc))
+            return False
+        self.phase.setText(f"Recipe saved to {path}.")
+        return True
 
     def ask_export_results(self) -> None:
         if not self.history:
@@ -74,8 +84,17 @@ class FileActions:
         path, _ = QFileDialog.getSaveFileName(self, "Export results", "quantgui-session.csv",
                                               "CSV (*.csv);;JSON (*.json)")
         if path:
+            self.export_results(path)
+
+    def export_results(self, path: str) -> bool:
+        from quantgui.core.errors import UserError
+        try:
             out = session.export(path, self.history)
-            self.phase.setText(f"{len(self.history)} run(s) exported to {out}.")
+        except UserError as exc:
+            self.show_error("Could not export the results", str(exc))
+            return False
+        self.phase.setText(f"{len(self.history)} run(s) exported to {out}.")
+        return True
 
     def ask_export_plots(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export plots", "quantgui-results.png",

@@ -7,6 +7,7 @@ cannot be imported (it keeps the window usable and the numbers visible).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any, Optional
@@ -51,20 +52,23 @@ def row(recipe_text: str, result: dict) -> dict:
 
 
 def export(path: str | Path, history: list[tuple[str, dict]]) -> Path:
-    """Write the session as .csv (one row per run) or .json (full results)."""
+    """Write the session as .csv (one row per run) or .json (full results), whole or not at
+    all; a folder problem or a full disk is a `UserError` (the message the CLI prints)."""
+    from quantgui.core.export.atomic import write_text_atomic
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-            writer.writeheader()
-            for recipe_text, result in history:
-                writer.writerow(row(recipe_text, result))
+        buf = io.StringIO(newline="")
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+        writer.writeheader()
+        for recipe_text, result in history:
+            writer.writerow(row(recipe_text, result))
+        text = buf.getvalue()
     else:
         if path.suffix.lower() != ".json":
             path = path.with_suffix(".json")
         data = {"runs": [{"recipe_text": r, "result": res} for r, res in history]}
-        path.write_text(json.dumps(data, indent=2, allow_nan=False))
-    return path
+        text = json.dumps(data, indent=2, allow_nan=False)
+    return write_text_atomic(path, text)
 
 
 def summary_text(result: dict) -> str:
@@ -103,7 +107,9 @@ class FallbackResults(QLabel):
         self.setText("Results appear here after a run.")
 
     def export_png(self, path: str) -> None:
-        self.grab().save(str(path))
+        from quantgui.core.export.atomic import write_bytes_atomic
+        from .export_actions import png_bytes
+        write_bytes_atomic(path, png_bytes(self))
 
     def export_svg(self, path: str) -> None:
         raise NotImplementedError("SVG export needs the plots package")

@@ -5,7 +5,10 @@ target is either untouched or fully written. Several files that belong together 
 and its recipe) are staged together and only replaced once all of them were written.
 
 Folder problems (read-only, a file in the way, no such drive) become `UserError`s with the
-path in the message, never a bare `PermissionError`.
+path in the message, never a bare `PermissionError`; a full disk is `NoSpace` ("no space left on
+DEVICE while writing FILE"), naming the file being written, not its temp file. Bytes are written
+from Python (callers serialize into memory first): torch's own zip writer aborts the whole
+process when the disk fills under it.
 """
 
 from __future__ import annotations
@@ -15,22 +18,30 @@ import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from ..errors import UserError
 from ..progress import Task
+from .guard import refuse_output
+from .space import NoSpace, is_no_space
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def read_only(folder: PathLike, why: str = "no write permission") -> UserError:
+    """The one message for a folder that cannot be written (the CLI and the GUI say the same)."""
+    return UserError(f"{folder}: the folder is read-only ({why}); choose another folder")
+
+
 def _folder_error(folder: Path, exc: OSError) -> UserError:
-    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return UserError(f"{folder}: the folder is read-only (cannot write there: "
-                         f"{exc.strerror or exc}); choose another folder")
+    if exc.errno == errno.EROFS:
+        return read_only(folder, "the drive is mounted read-only")
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        return read_only(folder)
     if isinstance(exc, (NotADirectoryError, FileExistsError)) or exc.errno == errno.ENOTDIR:
         return UserError(f"{folder}: cannot create the folder: a file is in the way")
-    if exc.errno == errno.ENOSPC:
-        return UserError(f"{folder}: no space left on the device")
+    if is_no_space(exc):
+        return NoSpace(folder)
     return UserError(f"{folder}: cannot write there ({exc.strerror or exc})")
 
 
@@ -44,8 +55,7 @@ def ensure_writable_dir(folder: PathLike) -> Path:
     except OSError as exc:
         raise _folder_error(folder, exc) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"{folder}: the folder is read-only (no write permission); "
-                        f"choose another folder")
+        raise read_only(folder)
     return folder
 
 
@@ -62,28 +72,21 @@ def check_writable_dir(folder: PathLike) -> Path:
         raise UserError(f"{folder}: cannot create the folder: a file is in the way ({probe})"
                         if probe != folder else f"{folder}: is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"{folder}: the folder is read-only (no write permission in {probe}); "
-                        f"choose another folder")
+        raise read_only(probe)
     return folder
 
 
-def same_file(a: PathLike, b: PathLike) -> bool:
-    """True when both paths name the same file (resolving links; False if either is missing)."""
-    try:
-        pa, pb = Path(a).expanduser(), Path(b).expanduser()
-        if pa.exists() and pb.exists():
-            return os.path.samefile(pa, pb)
-        return pa.resolve() == pb.resolve()
-    except (OSError, ValueError):
-        return False
-
-
 def refuse_overwrite(target: PathLike, protected: list) -> None:
-    """UserError when `target` is one of the `protected` files (the model the user opened)."""
-    for p in protected:
-        if p and same_file(target, p):
-            raise UserError(f"{target}: this is the original model file; QuantGUI never "
-                            f"overwrites it — choose another folder or name")
+    """UserError when `target` is one of the `protected` inputs (see guard.py)."""
+    refuse_output(target, protected)
+
+
+def _write_file(path: Path, data: Any) -> None:
+    """Write and flush to the disk, so a full disk shows here and not after the rename."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 class Staging:
@@ -99,14 +102,20 @@ class Staging:
         """A fresh temp path next to `target` (same suffix, so loaders that check it accept it)."""
         target = Path(target).expanduser()
         refuse_overwrite(target, self.protected)
+        if target.is_symlink():  # write through a link, never replace the link itself
+            target = Path(os.path.realpath(target))
         folder = ensure_writable_dir(target.parent)
         if target.is_dir():
             raise UserError(f"{target}: a folder of that name is in the way")
+        if target.exists() and not target.is_file():
+            raise UserError(f"{target}: is not a regular file (a device, pipe or socket); "
+                            f"choose a file name")
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}",
                                        dir=folder)
         except OSError as exc:
             raise _folder_error(folder, exc) from None
+        self._pending.append((Path(tmp), target))  # from here on, any exception removes it
         os.close(fd)
         # mkstemp makes 0600 files; an export should get the usual permissions (umask).
         umask = os.umask(0)
@@ -115,14 +124,16 @@ class Staging:
             os.chmod(tmp, 0o666 & ~umask)
         except OSError:
             pass
-        self._pending.append((Path(tmp), target))
         return Path(tmp)
 
-    def write_bytes(self, target: PathLike, data: bytes) -> Path:
+    def write_bytes(self, target: PathLike, data: Any) -> Path:
+        """`data`: bytes or a buffer (`BytesIO.getbuffer()` avoids copying a large model)."""
         tmp = self.path(target)
         try:
-            tmp.write_bytes(data)
+            _write_file(tmp, data)
         except OSError as exc:
+            if is_no_space(exc):
+                raise NoSpace(Path(target).expanduser(), memoryview(data).nbytes) from None
             raise _folder_error(tmp.parent, exc) from None
         return tmp
 
@@ -154,7 +165,8 @@ def staged(task: Optional[Task] = None, protected: Optional[list] = None) -> Ite
     """Stage temp files; commit them all on normal exit, remove them all on any exception.
 
         with staged(task) as stage:
-            torch.save(obj, stage.path(out / "model.pt"))
+            buf = io.BytesIO(); torch.save(obj, buf)
+            stage.write_bytes(out / "model.pt", buf.getbuffer())
             stage.write_text(out / "recipe.json", text)
     """
     stage = Staging(task, protected)

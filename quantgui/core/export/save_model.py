@@ -15,14 +15,17 @@ How a variant is called (input dtype cast, channels-last inputs) is baked into T
 `.pt2` files, so they take the same inputs as the original model. A state_dict cannot carry
 that, so it is written with a sidecar JSON (recipe + how to call) next to it.
 
-Every file is written to a temp file, reloaded from there and run on the example input; only
-when its output matches the in-memory variant (max abs difference within a tolerance set by the
-lowest precision involved) is it moved into place. Cancel or failure leaves nothing behind.
+Every file is serialized into memory, written from Python to a temp file (torch's own zip
+writer aborts the process when the disk fills under it; Python's write raises a clean ENOSPC),
+reloaded from there and run on the example input; only when its output matches the in-memory
+variant (max abs difference within a tolerance set by the lowest precision involved) is it moved
+into place. Cancel or failure leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +41,7 @@ from ..measure import eager_module, has_tensor_subclass_weights
 from ..progress import Task, quiet_task
 from ..variant import Variant
 from .atomic import PathLike, _folder_error, ensure_writable_dir, staged
+from .space import NoSpace, is_no_space
 from .variant_io import (ORDER, TOLERANCE, WHY, CallAs, ReloadCheck, _flat, classify, compare,
                          deployable, precision_of)
 
@@ -75,18 +79,18 @@ class SavedModel:
 
 # ---- writers and loaders ---------------------------------------------------------------------
 
-def _write_torchscript(variant: Variant, module: Any, example: Inputs, tmp: Path) -> str:
+def _write_torchscript(variant: Variant, module: Any, example: Inputs, buf: io.BytesIO) -> str:
     target, flat, wrapped = deployable(variant, module, example)
     with variant.context():
         if isinstance(module, torch.jit.ScriptModule):
             if isinstance(variant.tags.get("eager_module"), nn.Module):
-                return _refreeze(variant, example, tmp)
-            torch.jit.save(module, str(tmp))
+                return _refreeze(variant, example, buf)
+            torch.jit.save(module, buf)
             return "saved as it is"
         errors = []
         if not wrapped:
             try:
-                torch.jit.save(torch.jit.script(target), str(tmp))
+                torch.jit.save(torch.jit.script(target), buf)
                 return "torch.jit.script"
             except Exception as exc:  # scripting fails on much Python; tracing is next
                 errors.append(f"script: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -95,11 +99,11 @@ def _write_torchscript(variant: Variant, module: Any, example: Inputs, tmp: Path
         except Exception as exc:
             errors.append(f"trace: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
             raise RuntimeError("; ".join(errors)) from exc
-        torch.jit.save(traced, str(tmp))
+        torch.jit.save(traced, buf)
         return "torch.jit.trace" + (" (scripting failed)" if errors else "")
 
 
-def _refreeze(variant: Variant, example: Inputs, tmp: Path) -> str:
+def _refreeze(variant: Variant, example: Inputs, buf: io.BytesIO) -> str:
     """Freeze again from the eager module, with the input conversion traced in.
 
     Two reasons not to save the frozen module itself: a frozen ScriptModule cannot be wrapped
@@ -110,11 +114,11 @@ def _refreeze(variant: Variant, example: Inputs, tmp: Path) -> str:
     eager = variant.tags["eager_module"]
     wrapper, flat, _ = deployable(variant, eager, example)
     traced = torch.jit.trace(wrapper.eval(), flat, check_trace=False, strict=False)
-    torch.jit.save(torch.jit.freeze(traced), str(tmp))
+    torch.jit.save(torch.jit.freeze(traced), buf)
     return "torch.jit.trace + freeze, rebuilt from the eager module"
 
 
-def _write_exported(variant: Variant, module: Any, example: Inputs, tmp: Path) -> str:
+def _write_exported(variant: Variant, module: Any, example: Inputs, buf: io.BytesIO) -> str:
     target, flat, _ = deployable(variant, module, example)
     with variant.context():
         try:  # a dynamic batch dimension makes the file useful at other batch sizes
@@ -128,7 +132,7 @@ def _write_exported(variant: Variant, module: Any, example: Inputs, tmp: Path) -
         except Exception:
             program = torch.export.export(target, flat, strict=False)
             how = "torch.export, fixed batch size"
-    torch.export.save(program, str(tmp))
+    torch.export.save(program, buf)
     return how
 
 
@@ -140,12 +144,16 @@ def _load_state_dict(path: Path) -> tuple[dict, bool]:
         return safeload.unpickle_trusted(path, "exported state_dict"), False
 
 
-def _write_state_dict(variant: Variant, module: Any, example: Inputs, tmp: Path) -> str:
+def _write_state_dict(variant: Variant, module: Any, example: Inputs, buf: io.BytesIO) -> str:
     if not hasattr(module, "state_dict"):
         raise RuntimeError("the model has no state_dict")
-    torch.save(module.state_dict(), str(tmp))
+    torch.save(module.state_dict(), buf)
+    return "torch.save(state_dict)"
+
+
+def _state_dict_note(tmp: Path) -> str:
     _, safe = _load_state_dict(tmp)
-    return "torch.save(state_dict)" + ("" if safe else "; loads only with weights_only=False")
+    return "" if safe else "; loads only with weights_only=False"
 
 
 def _reloaded(fmt: str, tmp: Path, variant: Variant, module: Any) -> Callable[[Inputs], Any]:
@@ -219,21 +227,27 @@ def save_model(variant: Variant, example: Inputs, out_dir: PathLike, *, name: st
         try:
             with staged(task, protected) as stage:
                 task.report("export", 3 * i, total, f"saving as {fmt_i}")
-                tmp = stage.path(target)
+                buf = io.BytesIO()
                 try:
-                    how = WRITERS[fmt_i](variant, module, example, tmp)
+                    how = WRITERS[fmt_i](variant, module, example, buf)
                 except (UserError, Cancelled, KeyboardInterrupt):
                     raise
                 except Exception as exc:
                     if isinstance(exc, OSError) and exc.errno is not None:
                         # a disk problem (full, read-only) is not a format problem
+                        if is_no_space(exc):
+                            raise NoSpace(target) from exc
                         raise _folder_error(out_dir, exc) from exc
                     attempts.append({"format": fmt_i, "ok": False,
                                      "detail": f"could not save: {type(exc).__name__}: "
                                                f"{str(exc).splitlines()[0][:300] if str(exc) else ''}"})
                     raise _Skip() from exc
+                tmp = stage.write_bytes(target, buf.getbuffer())
+                del buf  # the bytes are on disk: do not hold a second copy of the model
                 task.report("export", 3 * i + 1, total, f"reloading the {fmt_i} file to check it")
                 try:
+                    if fmt_i == "state_dict":
+                        how += _state_dict_note(tmp)
                     check = compare(reference, _reloaded(fmt_i, tmp, variant, module)(example),
                                     precision)
                 except Cancelled:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRect, QRectF, QSize
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRect, QRectF, QSize
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QApplication, QWidget
@@ -67,9 +67,20 @@ def export_png(plot: pg.PlotWidget, path: str | Path, background: Optional[str] 
             _paint(plot, painter, w, h, background)
         finally:
             painter.end()
-    if not image.save(str(path), "PNG"):
-        raise OSError(f"could not write {path}")
-    return path
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    ok = image.save(buf, "PNG")
+    buf.close()
+    if not ok:
+        raise OSError(f"could not encode the plot as PNG for {path}")
+    return _write(path, bytes(data.data()))
+
+
+def _write(path: Path, data: bytes) -> Path:
+    """Whole or not at all; a folder problem or a full disk is a UserError with one line."""
+    from quantgui.core.export.atomic import write_bytes_atomic
+    return write_bytes_atomic(path, data)
 
 
 def export_svg(plot: pg.PlotWidget, path: str | Path, background: Optional[str] = None,
@@ -78,7 +89,10 @@ def export_svg(plot: pg.PlotWidget, path: str | Path, background: Optional[str] 
     with laid_out(plot):
         w, h = max(1, plot.width()), max(1, plot.height())
         gen = QSvgGenerator()
-        gen.setFileName(str(path))
+        data = QByteArray()
+        buf = QBuffer(data)
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        gen.setOutputDevice(buf)
         # pyqtgraph axes replay cached QPictures, which QPainter rescales by the ratio of the
         # device's DPI to the screen's: at the generator's default 72 dpi the axes shrink to
         # 3/4 while the data does not. Matching the screen's DPI keeps them aligned.
@@ -94,6 +108,7 @@ def export_svg(plot: pg.PlotWidget, path: str | Path, background: Optional[str] 
             _paint(plot, painter, w, h, background)
         finally:
             painter.end()
-    if not path.exists() or path.stat().st_size == 0:
-        raise OSError(f"could not write {path}")
-    return path
+        buf.close()
+    if data.isEmpty():
+        raise OSError(f"could not draw the plot as SVG for {path}")
+    return _write(path, bytes(data.data()))
