@@ -131,7 +131,7 @@ def test_recipe_out_of_order_names_the_file(capsys, bad_recipe):
     bad_recipe.write_text("{not json")
     code, _, err = run_cli(capsys, "run", "example:digits-mlp", "--recipe", str(bad_recipe))
     assert code == 2
-    one_error_line(err, str(bad_recipe), "not a JSON recipe")
+    one_error_line(err, str(bad_recipe), "not a valid recipe file (invalid JSON")
 
 
 def test_corrupt_model_file(capsys, tmp_path):

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QMimeData, Signal
+from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
                                QVBoxLayout, QWidget)
@@ -194,6 +194,9 @@ def error_box(parent: QWidget, title: str, message: str, details: str = "",
     box.setObjectName("errorBox")
     box.setIcon(QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Critical)
     box.setWindowTitle(title)
+    # Plain text: messages quote names from files (a step name, a key), which Qt's automatic
+    # format detection would otherwise render as HTML.
+    box.setTextFormat(Qt.TextFormat.PlainText)
     box.setText(message)
     if details:
         box.setDetailedText(details)
