@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import pickle
 import re
 import stat
-import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -40,7 +38,7 @@ import numpy as np
 import torch
 
 from .errors import TrustRequired, UserError
-from .schema import json_path
+from .schema import NON_FINITE, deep_path, int_digit_limit, long_int_path, non_finite_path
 
 TRUST_HINT = "--trust on the command line, or confirm in the dialog"
 #: A zip whose entries expand to more than this many times its own size is treated as a zip
@@ -145,21 +143,22 @@ def read_json(path: str | os.PathLike, what: str = "JSON file",
 def parse_json(text: str, where: str, what: str = "JSON") -> Any:
     """Parsed JSON; anything JSON does not allow or that is nested absurdly deep is a one-line
     UserError naming `where` and, where one exists, the JSON path of the bad value."""
+    def too_deep() -> UserError:
+        return UserError(f"{where}: not a valid {what}: {deep_path(text, JSON_MAX_DEPTH)} is "
+                         f"nested more than {JSON_MAX_DEPTH} levels deep")
     try:
         data = json.loads(text)  # NaN/Infinity parse as floats and are refused below, by path
     except json.JSONDecodeError as exc:
         raise UserError(f"{where}: not a valid {what} (invalid JSON at line {exc.lineno} "
                         f"column {exc.colno}: {exc.msg})") from None
     except RecursionError:
-        raise UserError(f"{where}: not a valid {what}: {_deep_path(text)} is nested more than "
-                        f"{JSON_MAX_DEPTH} levels deep") from None
+        raise too_deep() from None
     except ValueError:  # an integer too long for int() (over 4300 digits)
-        raise UserError(f"{where}: not a valid {what}: {_long_int_path(text)}: an integer of "
-                        f"more than {_int_digits()} digits") from None
+        raise UserError(f"{where}: not a valid {what}: {long_int_path(text)}: an integer of "
+                        f"more than {int_digit_limit()} digits") from None
     if _depth(data) > JSON_MAX_DEPTH:
-        raise UserError(f"{where}: not a valid {what}: {_deep_path(text)} is nested more than "
-                        f"{JSON_MAX_DEPTH} levels deep")
-    bad = _non_finite_path(data) if _NON_FINITE.search(text) else None
+        raise too_deep()
+    bad = non_finite_path(data) if NON_FINITE.search(text) else None
     if bad is not None:
         raise UserError(f"{where}: not a valid {what}: {bad[0]}: {bad[1]} is not a number JSON "
                         f"allows")
@@ -175,90 +174,6 @@ def _depth(value: Any) -> int:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((c, level + 1) for c in children if isinstance(c, (dict, list)))
     return deepest
-
-
-def _first(data: Any, bad: Any) -> Optional[tuple[str, Any]]:
-    """(JSON path, value) of the first value in document order for which `bad(value)`; walks
-    with one iterator per open container, so memory follows the depth, not the size."""
-    if bad(data):
-        return "$", data
-    if not isinstance(data, (dict, list)):
-        return None
-    parts: list = []
-    stack = [iter(data.items() if isinstance(data, dict) else enumerate(data))]
-    while stack:
-        step = next(stack[-1], None)
-        if step is None:
-            stack.pop()
-            if parts:
-                parts.pop()
-            continue
-        key, item = step
-        if bad(item):
-            return json_path(parts + [key]), item
-        if isinstance(item, (dict, list)):
-            parts.append(key)
-            stack.append(iter(item.items() if isinstance(item, dict) else enumerate(item)))
-    return None
-
-
-def _non_finite_path(data: Any) -> Optional[tuple[str, str]]:
-    """(path, JSON spelling) of the first NaN/Infinity, or None."""
-    found = _first(data, lambda v: isinstance(v, float) and not math.isfinite(v))
-    if found is None:
-        return None
-    path, value = found
-    return path, "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
-
-
-_NON_FINITE = re.compile(r"NaN|Infinity")
-# Strings (with their escapes) and the characters that open, close or separate JSON values.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')
-
-
-def _deep_path(text: str) -> str:
-    """The JSON path of the first container nested deeper than JSON_MAX_DEPTH, found by
-    scanning the text (the parser itself gave up); the path is cut after its first parts."""
-    stack: list[list] = []   # [index of the current item] in a list, [current key] in an object
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token in "[{":
-            if len(stack) >= JSON_MAX_DEPTH:
-                break
-            stack.append([0] if token == "[" else [None])
-        elif token in "]}":
-            if stack:
-                stack.pop()
-        elif token == ",":
-            if stack:
-                stack[-1][0] = stack[-1][0] + 1 if isinstance(stack[-1][0], int) else None
-        elif stack and stack[-1][0] is None:  # a string where an object expects its key
-            try:
-                stack[-1][0] = str(json.loads(token))
-            except ValueError:
-                stack[-1][0] = token[1:-1]
-    parts = [frame[0] if frame[0] is not None else "?" for frame in stack]
-    return json_path(parts[:8]) + ("…" if len(parts) > 8 else "")
-
-
-def _long_int_path(text: str) -> str:
-    """The JSON path of the first integer too long to convert (parsed again, keeping it as text)."""
-    def keep_long(digits: str) -> Any:
-        return _LongInt(digits) if len(digits.lstrip("-")) > limit else int(digits)
-    limit = _int_digits()
-    try:
-        found = _first(json.loads(text, parse_int=keep_long), lambda v: isinstance(v, _LongInt))
-    except (ValueError, RecursionError):
-        found = None
-    return found[0] if found else "$"
-
-
-def _int_digits() -> int:
-    return getattr(sys, "get_int_max_str_digits", lambda: 4300)() or 4300
-
-
-class _LongInt(str):
-    """An integer literal too long for int(), kept as its digits to be located."""
 
 
 # --- weights-only loading -------------------------------------------------------------------------

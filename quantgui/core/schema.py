@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -270,3 +271,90 @@ class Raw(Node):
 
 
 _STEP = Obj({"name": Text(200), "params": Raw()}, required=("name",))
+
+
+# --- locating a problem in JSON text (safeload.parse_json names where the file is bad) ----------
+
+def _first(data: Any, bad: Any) -> Optional[tuple[str, Any]]:
+    """(JSON path, value) of the first value in document order for which `bad(value)`; walks
+    with one iterator per open container, so memory follows the depth, not the size."""
+    if bad(data):
+        return "$", data
+    if not isinstance(data, (dict, list)):
+        return None
+    parts: list = []
+    stack = [iter(data.items() if isinstance(data, dict) else enumerate(data))]
+    while stack:
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            if parts:
+                parts.pop()
+            continue
+        key, item = step
+        if bad(item):
+            return json_path(parts + [key]), item
+        if isinstance(item, (dict, list)):
+            parts.append(key)
+            stack.append(iter(item.items() if isinstance(item, dict) else enumerate(item)))
+    return None
+
+
+def non_finite_path(data: Any) -> Optional[tuple[str, str]]:
+    """(path, JSON spelling) of the first NaN/Infinity, or None."""
+    found = _first(data, lambda v: isinstance(v, float) and not math.isfinite(v))
+    if found is None:
+        return None
+    path, value = found
+    return path, "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+
+
+NON_FINITE = re.compile(r"NaN|Infinity")
+# Strings (with their escapes) and the characters that open, close or separate JSON values.
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def deep_path(text: str, limit: int) -> str:
+    """The JSON path of the first container nested deeper than `limit`, found by scanning the
+    text (the parser may have given up); the path is cut after its first parts."""
+    stack: list[list] = []   # [index of the current item] in a list, [current key] in an object
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            if len(stack) >= limit:
+                break
+            stack.append([0] if token == "[" else [None])
+        elif token in "]}":
+            if stack:
+                stack.pop()
+        elif token == ",":
+            if stack:
+                stack[-1][0] = stack[-1][0] + 1 if isinstance(stack[-1][0], int) else None
+        elif stack and stack[-1][0] is None:  # a string where an object expects its key
+            try:
+                stack[-1][0] = str(json.loads(token))
+            except ValueError:
+                stack[-1][0] = token[1:-1]
+    parts = [frame[0] if frame[0] is not None else "?" for frame in stack]
+    return json_path(parts[:8]) + ("…" if len(parts) > 8 else "")
+
+
+def long_int_path(text: str) -> str:
+    """The JSON path of the first integer too long to convert (parsed again, keeping it as text)."""
+    def keep_long(digits: str) -> Any:
+        return _LongInt(digits) if len(digits.lstrip("-")) > limit else int(digits)
+    limit = int_digit_limit()
+    try:
+        found = _first(json.loads(text, parse_int=keep_long), lambda v: isinstance(v, _LongInt))
+    except (ValueError, RecursionError):
+        found = None
+    return found[0] if found else "$"
+
+
+def int_digit_limit() -> int:
+    """Python's limit on the digits of an integer read from text (int() refuses more)."""
+    return getattr(sys, "get_int_max_str_digits", lambda: 4300)() or 4300
+
+
+class _LongInt(str):
+    """An integer literal too long for int(), kept as its digits to be located."""
