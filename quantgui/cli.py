@@ -227,7 +227,7 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
             steps.append(Step(name.strip(), parse_kv(rest, f"--step {text}")))
         recipe = Recipe(steps)
     try:
-        recipe.validate()
+        recipe.validate(json_paths=bool(args.recipe))
     except UserError as exc:  # name where the recipe came from, like every bad-input message
         raise UserError(f"{where}: {exc}") from None
     return recipe

@@ -68,6 +68,20 @@ def test_recipe_errors_in_the_gui_and_cli_name_the_same_path(tmp_path):
         Recipe.load(path)
 
 
+@pytest.mark.parametrize("steps, fragment", [
+    (["dynamic_int8", "prune"], "$.steps[1] (prune): must come before 'dynamic_int8'"),
+    (["fp16", "bf16"], "$.steps[1] (bf16): only one numeric format step per recipe"),
+])
+def test_well_formed_recipe_breaking_a_rule_names_file_once_and_path(steps, fragment, tmp_path,
+                                                                     capsys):
+    path = tmp_path / "rule.json"
+    path.write_text(json.dumps({"steps": [{"name": n} for n in steps]}))
+    assert cli.main(["run", "example:digits-mlp", "--recipe", str(path)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"quantgui-cli: error: {path}: {fragment}"), line
+    assert line.count(str(path)) == 1
+
+
 # --- what QuantGUI writes is read back ----------------------------------------------------------
 
 def test_every_technique_with_its_defaults_round_trips(tmp_path):

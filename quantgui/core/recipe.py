@@ -110,20 +110,22 @@ class Recipe:
             parts.append(f"{s.name}:{args}" if args else s.name)
         return " + ".join(parts)
 
-    def validate(self) -> list[tuple[Any, Any]]:
-        """[(technique, params instance)] or UserError naming the step and the rule."""
+    def validate(self, json_paths: bool = False) -> list[tuple[Any, Any]]:
+        """[(technique, params instance)] or UserError naming the step ("step 2 (prune)", or
+        with `json_paths` for a recipe read from a file "$.steps[1] (prune)") and the rule."""
         from .techniques import get
         resolved = []
         groups: dict[str, str] = {}
         last_stage, last_name = -1, None
-        seen: dict[str, int] = {}
-        for i, step in enumerate(self.steps, 1):
-            where = f"step {i} ({step.name})"
+        seen: dict[str, str] = {}
+        for i, step in enumerate(self.steps):
+            at = f"$.steps[{i}]" if json_paths else f"step {i + 1}"
+            where = f"{at} ({step.name})"
             tech = get(step.name)
             if step.name in seen:
-                raise UserError(f"{where}: '{step.name}' is already step {seen[step.name]}; a "
+                raise UserError(f"{where}: '{step.name}' is already {seen[step.name]}; a "
                                 f"recipe uses each technique once")
-            seen[step.name] = i
+            seen[step.name] = at
             p = params_mod.build(tech.Params, step.params, where)
             if tech.group:
                 if tech.group in groups:
