@@ -8,6 +8,8 @@ same; see tests/gui/test_file_errors_gui.py). Nothing is read from a FIFO, nothi
 
 import hashlib
 import json
+import subprocess
+import sys
 
 import pytest
 from hostile import corpus
@@ -47,6 +49,18 @@ def test_bad_recipe_file_exits_2_naming_file_and_path(make, tmp_path, capsys):
     _assert_names(_one_line(err), case)
     assert "Traceback" not in out + err
     assert {p: _digest(p) for p in case.inputs} == before
+
+
+def test_fifo_recipe_is_refused_by_the_real_command_without_blocking(tmp_path):
+    """In a subprocess with a timeout: were the FIFO ever opened, this fails instead of hanging
+    the suite."""
+    case = corpus.RECIPE_CASES[0](tmp_path, tmp_path / "canary")
+    assert case.named.is_fifo()
+    proc = subprocess.run([sys.executable, "-m", "quantgui.cli", "run", *case.args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    _assert_names(_one_line(proc.stderr), case)
+    assert proc.stdout == ""
 
 
 @pytest.mark.parametrize("make", corpus.PROJECT_CASES, ids=lambda m: m.__name__)
