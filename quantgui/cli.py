@@ -239,23 +239,40 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
             steps.append(Step(name.strip(), parse_kv(rest, f"--step {text}")))
         recipe = Recipe(steps)
     try:
-        recipe.validate()
+        recipe.validate(json_paths=bool(args.recipe))
     except UserError as exc:  # name where the recipe came from, like every bad-input message
         raise UserError(f"{where}: {exc}") from None
     return recipe
 
 
+#: The timed part of one measurement; an hour is far past any useful budget (and a typo).
+MAX_TIME_BUDGET_S = 3600.0
+
+
 def _check_counts(args: argparse.Namespace, **extra_flags: str) -> None:
-    """Before any work: --batch, --threads (and the command's own counts) >= 1, a positive
-    --time-budget, and a writable --json path."""
+    """Before any work: --batch, --threads (and the command's own counts) >= 1, a finite
+    --time-budget in (0, 1 h], and a writable --json path."""
     flags = {"batch": "--batch", "threads": "--threads", **extra_flags}
     for attr, flag in flags.items():
         value = getattr(args, attr)
         if value is not None and value < 1:
             raise CliError(f"{flag}: must be at least 1, got {value}")
-    if args.time_budget <= 0:
-        raise CliError(f"--time-budget: must be positive, got {args.time_budget}")
+    _check_range("--time-budget", args.time_budget, 0.0, MAX_TIME_BUDGET_S, low_open=True)
     _check_output_path(args.json_out)
+
+
+def _check_range(flag: str, value: Optional[float], low: float, high: float,
+                 low_open: bool = False) -> None:
+    """A float option is finite and within [low, high] ((low, high] with `low_open`): argparse's
+    float() also takes 'nan' and 'inf', which would pass every comparison or run forever."""
+    import math
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise CliError(f"{flag}: must be a finite number, got {value}")
+    if value < low or (low_open and value == low) or value > high:
+        raise CliError(f"{flag}: must be {'more than' if low_open else 'at least'} {low:g} and "
+                       f"at most {high:g}, got {value:g}")
 
 
 def cmd_run(args: argparse.Namespace, task: Any) -> int:
@@ -312,6 +329,8 @@ def cmd_recommend(args: argparse.Namespace, task: Any) -> int:
     from .core.recommend import recommend
     from .core.run import RunOptions
     _check_counts(args, max_candidates="--max-candidates")
+    _check_range("--max-accuracy-drop", args.max_accuracy_drop, 0.0, 1.0)
+    _check_range("--min-cosine", args.min_cosine, -1.0, 1.0)
     _check_output_path(args.save_recipe)
     inputs = _check_outputs(args, [("--json", args.json_out, False),
                                    ("--save-recipe", args.save_recipe, False)])

@@ -7,6 +7,12 @@ os.environ.setdefault("QUANTGUI_CACHE", os.path.join(os.path.expanduser("~"), ".
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests see the same examples on every run (CI failures reproduce) and write no
+# example database into the checkout.
+settings.register_profile("quantgui", derandomize=True, database=None, deadline=None)
+settings.load_profile("quantgui")
 
 # Two cores: keep every test on the same thread count the measurements assume.
 torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -127,11 +127,11 @@ def test_bad_steps_exit_2_with_one_line(capsys, tmp_path, argv, fragments):
 def test_recipe_out_of_order_names_the_file(capsys, bad_recipe):
     code, _, err = run_cli(capsys, "run", "example:digits-mlp", "--recipe", str(bad_recipe))
     assert code == 2
-    one_error_line(err, f"{bad_recipe}: step 2 (prune): must come before 'dynamic_int8'")
+    one_error_line(err, f"{bad_recipe}: $.steps[1] (prune): must come before 'dynamic_int8'")
     bad_recipe.write_text("{not json")
     code, _, err = run_cli(capsys, "run", "example:digits-mlp", "--recipe", str(bad_recipe))
     assert code == 2
-    one_error_line(err, str(bad_recipe), "not a JSON recipe")
+    one_error_line(err, str(bad_recipe), "not a valid recipe file (invalid JSON")
 
 
 def test_corrupt_model_file(capsys, tmp_path):

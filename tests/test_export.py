@@ -380,9 +380,9 @@ def test_project_saves_and_reopens(mlp_run, tmp_path):
     ('{"format": "something-else", "version": 1, "entries": []}', "not a QuantGUI project"),
     ('{"format": "quantgui-project", "version": 99, "entries": []}', "newer than"),
     ('{"format": "quantgui-project", "version": 1, "entries": [{"source": {"source": "x"}, '
-     '"recipe": {"steps": [{"params": {}}]}}]}', "entry 1 recipe: step 1 must be an object"),
+     '"recipe": {"steps": [{"params": {}}]}}]}', "$.entries[0].recipe.steps[0]: 'name' is missing"),
     ('{"format": "quantgui-project", "version": 1, "entries": [{"recipe": {"steps": []}}]}',
-     "entry 1: 'source'"),
+     "$.entries[0]: 'source' is missing"),
 ])
 def test_bad_project_file_is_a_user_error(tmp_path, content, message):
     path = tmp_path / "bad.json"

@@ -53,20 +53,33 @@ def load_example_file(path: str | Path) -> Inputs:
     return Inputs.of(dict(value) if isinstance(value, Mapping) else value)
 
 
+#: An example input is one batch; past this many values (1 GiB as float32) a shape is a typo,
+#: and creating it would exhaust memory or overflow torch's size arithmetic.
+MAX_SHAPE_ELEMENTS = 2**28
+
+
 def parse_shape(input_shape: "str | Sequence[int]") -> tuple[int, ...]:
     """An input shape from the CLI/dialog text ("8,3,224,224", "8x3x224x224", "(8, 3)") or a
     sequence of ints; a UserError says what is wrong."""
+    from .params import shown
     parts: Any = input_shape
     if isinstance(input_shape, str):
         parts = [p for p in input_shape.strip().strip("()[]").replace("x", ",").split(",")
                  if p.strip()]
     try:
         shape = tuple(int(d) for d in parts)
-    except (TypeError, ValueError):
-        raise UserError(f"input shape {input_shape!r}: expected whole numbers like 8,3,224,224") \
-            from None
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"input shape {shown(input_shape)}: expected whole numbers like "
+                        f"8,3,224,224") from None
     if not shape or any(d <= 0 for d in shape):
-        raise UserError(f"input shape {input_shape!r}: every dimension must be a positive number")
+        raise UserError(f"input shape {shown(input_shape)}: every dimension must be a positive "
+                        f"number")
+    elements = 1
+    for d in shape:
+        elements *= d
+        if elements > MAX_SHAPE_ELEMENTS:
+            raise UserError(f"input shape {shown(input_shape)}: more than "
+                            f"{MAX_SHAPE_ELEMENTS:,} values; an example input is one batch")
     return shape
 
 

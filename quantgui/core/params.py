@@ -13,6 +13,7 @@ choices, tooltips from help), the CLI parses `key=value` with it and recipes val
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Optional, Sequence
@@ -79,46 +80,96 @@ def specs(params_cls: type) -> list[ParamSpec]:
     return out
 
 
-def _coerce(spec: ParamSpec, value: Any, where: str) -> Any:
+class ParamError(ValueError):
+    """Why a value does not fit a parameter ("must be a finite number, got nan"); callers add
+    where it came from (a step and parameter name, or a JSON path)."""
+
+
+#: Text longer than this is no parameter value (choices and engine names are short).
+MAX_TEXT = 200
+
+
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: short, and JSON's spelling for the odd ones."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int) and value.bit_length() > 64:
+        try:
+            return f"a {len(str(abs(value)))}-digit integer"
+        except ValueError:  # str() refuses integers of over 4300 digits
+            return "an integer of over 4300 digits"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def check(spec: ParamSpec, value: Any) -> Any:
+    """`value` coerced to `spec`'s type (strings are parsed) and checked against its choices and
+    bounds; ParamError saying why not. Numbers must be finite: NaN passes every `<` test and
+    would reach the technique as a valid amount or learning rate."""
     if value is None:
         if spec.optional:
             return None
-        raise UserError(f"{where}: parameter '{spec.name}' may not be empty")
+        raise ParamError("may not be empty")
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise ParamError(f"is {len(value):,} characters long; no value is longer than {MAX_TEXT}")
     if isinstance(value, str) and spec.optional and value.lower() in ("auto", "none", ""):
         return None
+    if isinstance(value, (dict, list, tuple)):
+        raise ParamError(f"must be {spec.type.__name__}, got {shown(value)}")
     try:
-        if spec.type is bool:
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    value = True
-                elif low in ("0", "false", "no", "off"):
-                    value = False
-                else:
-                    raise ValueError(value)
-            elif not isinstance(value, bool):
-                raise ValueError(value)
-        elif spec.type is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError(value)
-            value = int(value)
-        elif spec.type is float:
-            if isinstance(value, bool):
-                raise ValueError(value)
-            value = float(value)
-        elif spec.type is str:
-            value = str(value)
+        value = _convert(spec.type, value)
+    except OverflowError:
+        raise ParamError(f"{shown(value)} is too large for a number") from None
     except (TypeError, ValueError):
-        raise UserError(f"{where}: parameter '{spec.name}' must be {spec.type.__name__}, "
-                        f"got {value!r}") from None
+        raise ParamError(f"must be {spec.type.__name__}, got {shown(value)}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParamError(f"must be a finite number, got {shown(value)}")
     if spec.choices is not None and value not in spec.choices:
-        raise UserError(f"{where}: parameter '{spec.name}' must be one of "
-                        f"{', '.join(map(str, spec.choices))}; got {value!r}")
+        raise ParamError(f"must be one of {', '.join(map(str, spec.choices))}; got {shown(value)}")
     if spec.min is not None and value < spec.min:
-        raise UserError(f"{where}: parameter '{spec.name}' = {value} is below its minimum {spec.min}")
+        raise ParamError(f"{shown(value)} is below its minimum {spec.min}")
     if spec.max is not None and value > spec.max:
-        raise UserError(f"{where}: parameter '{spec.name}' = {value} is above its maximum {spec.max}")
+        raise ParamError(f"{shown(value)} is above its maximum {spec.max}")
     return value
+
+
+def _convert(typ: type, value: Any) -> Any:
+    if typ is bool:
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+        if not isinstance(value, bool):
+            raise ValueError(value)
+        return value
+    if typ is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)  # (NaN and infinities are not integers either)
+        return int(value)
+    if typ is float:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return float(value)  # OverflowError for integers beyond the float range
+    if typ is str:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return value
+    return value
+
+
+def _coerce(spec: ParamSpec, value: Any, where: str) -> Any:
+    try:
+        return check(spec, value)
+    except ParamError as exc:
+        raise UserError(f"{where}: parameter '{spec.name}': {exc}") from None
 
 
 def build(params_cls: type, values: Optional[dict], where: str = "step") -> Any:

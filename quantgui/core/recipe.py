@@ -1,8 +1,11 @@
-"""Recipes: an ordered list of steps, stored as JSON {"steps": [{"name": ..., "params": {...}}]}.
+"""Recipes: an ordered list of steps, stored as JSON
+{"version": 1, "steps": [{"name": ..., "params": {...}}]}.
 
-Validation names the step and the rule it breaks: unknown steps and parameters, out-of-range
-values, two steps of one exclusive group, and steps out of order (e.g. prune after INT8, where
-there are no float weights left to prune).
+Reading one (`load`, `from_json`) checks it against `SCHEMA` and names the file and the JSON
+path of the first bad value: unknown keys, techniques and parameters, a technique twice,
+out-of-range or non-finite values, a version this QuantGUI does not know. `validate` then names
+the step and the rule a well-formed recipe breaks: two steps of one exclusive group, and steps
+out of order (e.g. prune after INT8, where there are no float weights left to prune).
 """
 
 from __future__ import annotations
@@ -13,9 +16,21 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import params as params_mod
+from . import schema
 from .errors import UserError
 
 RECIPE_VERSION = 1
+#: A recipe is a few hundred bytes; one saved with its measured results (report recipe.json)
+#: a few kB.
+RECIPE_MAX_BYTES = 4 * 2**20
+
+#: What a recipe file may hold. `environment` and `result` are the measurements a report's
+#: recipe.json carries along (see export.report.recipe_json); reading the recipe ignores them.
+SCHEMA = schema.Obj({"version": schema.Version(RECIPE_VERSION, "recipe"),
+                     "steps": schema.Steps(),
+                     "environment": schema.Nullable(schema.Data(is_object=True)),
+                     "result": schema.Nullable(schema.Data(is_object=True))},
+                    required=("steps",))
 
 #: Why stages are ordered the way they are: structure first (pruning, fast path), then the
 #: numeric format (quantize / cast), then memory layout, then graph-level work that bakes in
@@ -60,18 +75,16 @@ class Recipe:
         return {"version": RECIPE_VERSION, "steps": [s.to_json() for s in self.steps]}
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "recipe") -> "Recipe":
-        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
-            raise UserError(f"{where}: expected an object with a 'steps' list")
-        steps = []
-        for i, raw in enumerate(data["steps"], 1):
-            if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-                raise UserError(f"{where}: step {i} must be an object with a 'name'")
-            p = raw.get("params", {})
-            if not isinstance(p, dict):
-                raise UserError(f"{where}: step {i} ({raw['name']}): 'params' must be an object")
-            steps.append(Step(raw["name"], dict(p)))
-        return cls(steps)
+    def from_json(cls, data: Any, where: str = "recipe", parts: tuple = ()) -> "Recipe":
+        """The recipe in `data` (parameter values coerced to their types); a UserError
+        "<where>: <JSON path>: <reason>" for anything `SCHEMA` refuses. `parts` is the path of
+        `data` inside a larger file (a project entry's recipe)."""
+        return cls.of_checked(schema.check(SCHEMA, data, where, parts))
+
+    @classmethod
+    def of_checked(cls, checked: dict) -> "Recipe":
+        """The recipe of what `SCHEMA` returned (a recipe inside a checked project)."""
+        return cls([Step(s["name"], s["params"]) for s in checked["steps"]])
 
     def save(self, path: str | Path, extra: Optional[dict] = None) -> None:
         data = self.to_json()
@@ -82,13 +95,11 @@ class Recipe:
 
     @classmethod
     def load(cls, path: str | Path) -> "Recipe":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise UserError(f"{path}: no such recipe file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}: not a JSON recipe ({exc})") from None
+        """A recipe file; every problem (not a regular file, too large, not JSON, NaN, too
+        deep, anything `SCHEMA` refuses) is one UserError naming the file once."""
+        from .safeload import read_json  # (torch: not at import time, the GUI starts without)
+        path = Path(path).expanduser()
+        data = read_json(path, "recipe file", max_bytes=RECIPE_MAX_BYTES)
         return cls.from_json(data, str(path))
 
     def describe(self) -> str:
@@ -100,15 +111,22 @@ class Recipe:
             parts.append(f"{s.name}:{args}" if args else s.name)
         return " + ".join(parts)
 
-    def validate(self) -> list[tuple[Any, Any]]:
-        """[(technique, params instance)] or UserError naming the step and the rule."""
+    def validate(self, json_paths: bool = False) -> list[tuple[Any, Any]]:
+        """[(technique, params instance)] or UserError naming the step ("step 2 (prune)", or
+        with `json_paths` for a recipe read from a file "$.steps[1] (prune)") and the rule."""
         from .techniques import get
         resolved = []
         groups: dict[str, str] = {}
         last_stage, last_name = -1, None
-        for i, step in enumerate(self.steps, 1):
-            where = f"step {i} ({step.name})"
+        seen: dict[str, str] = {}
+        for i, step in enumerate(self.steps):
+            at = f"$.steps[{i}]" if json_paths else f"step {i + 1}"
+            where = f"{at} ({step.name})"
             tech = get(step.name)
+            if step.name in seen:
+                raise UserError(f"{where}: '{step.name}' is already {seen[step.name]}; a "
+                                f"recipe uses each technique once")
+            seen[step.name] = at
             p = params_mod.build(tech.Params, step.params, where)
             if tech.group:
                 if tech.group in groups:

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from .errors import TrustRequired, UserError
+from .schema import NON_FINITE, deep_path, int_digit_limit, long_int_path, non_finite_path
 
 TRUST_HINT = "--trust on the command line, or confirm in the dialog"
 #: A zip whose entries expand to more than this many times its own size is treated as a zip
@@ -139,24 +140,28 @@ def read_json(path: str | os.PathLike, what: str = "JSON file",
     return parse_json(text, f"{path}", what)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def parse_json(text: str, where: str, what: str = "JSON") -> Any:
+    """Parsed JSON; anything JSON does not allow or that is nested absurdly deep is a one-line
+    UserError naming `where` and, where one exists, the JSON path of the bad value."""
+    def too_deep() -> UserError:
+        return UserError(f"{where}: not a valid {what}: {deep_path(text, JSON_MAX_DEPTH)} is "
+                         f"nested more than {JSON_MAX_DEPTH} levels deep")
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text)  # NaN/Infinity parse as floats and are refused below, by path
     except json.JSONDecodeError as exc:
         raise UserError(f"{where}: not a valid {what} (invalid JSON at line {exc.lineno} "
                         f"column {exc.colno}: {exc.msg})") from None
     except RecursionError:
-        raise UserError(f"{where}: not a valid {what}: nested too deeply") from None
-    except ValueError as exc:  # NaN/Infinity, integers of over 4300 digits
-        raise UserError(f"{where}: not a valid {what}: {str(exc).splitlines()[0][:120]}") from None
-    depth = _depth(data)
-    if depth > JSON_MAX_DEPTH:
-        raise UserError(f"{where}: not a valid {what}: nested {depth} levels deep "
-                        f"(at most {JSON_MAX_DEPTH})")
+        raise too_deep() from None
+    except ValueError:  # an integer too long for int() (over 4300 digits)
+        raise UserError(f"{where}: not a valid {what}: {long_int_path(text)}: an integer of "
+                        f"more than {int_digit_limit()} digits") from None
+    if _depth(data) > JSON_MAX_DEPTH:
+        raise too_deep()
+    bad = non_finite_path(data) if NON_FINITE.search(text) else None
+    if bad is not None:
+        raise UserError(f"{where}: not a valid {what}: {bad[0]}: {bad[1]} is not a number JSON "
+                        f"allows")
     return data
 
 

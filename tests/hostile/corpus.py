@@ -275,3 +275,131 @@ MODEL_CASES = [pt2_pickled_weight, pt2_pickled_sample_input, pt2_pickled_constan
                torchscript_evil_constants, pt_evil_pickle, pth_legacy_evil_pickle,
                example_input_sidecar, example_input_flag, data_evil_pt, data_object_npz,
                zip_bomb, truncated_pt2, hf_pickled_weights]
+
+
+# --- recipes and projects (JSON) ----------------------------------------------------------------
+# Each maker writes one recipe (RECIPE_CASES: args for `quantgui-cli run`) or project file
+# (PROJECT_CASES: `named` is the file for `load_project` and the GUI's Open Project); the
+# fragments are the JSON path of the bad value and the reason.
+
+def _deep(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+def _recipe_text(amount: str = "0.5", **top: str) -> str:
+    fields = "".join(f'"{k}": {v}, ' for k, v in top.items())
+    return f'{{{fields}"steps": [{{"name": "prune", "params": {{"amount": {amount}}}}}]}}'
+
+
+def _json_case(kind: str, name: str, text: str | bytes | None, *fragments: str) -> Callable:
+    """A maker writing `text` (None: a FIFO) as a recipe or project file."""
+    def make(d: Path, canary: Path) -> Case:
+        path = d / ("recipe.json" if kind == "recipe" else "session.qgproj.json")
+        if text is None:
+            os.mkfifo(path)  # reading it would block forever: it must never be opened
+        elif isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        args = ["example:digits-mlp", "--recipe", str(path)] if kind == "recipe" else [str(path)]
+        return Case(f"{kind}: {name}", args, path, fragments, [] if text is None else [path])
+    make.__name__ = f"{kind}_{name}"
+    return make
+
+
+_DUPLICATES = json.dumps({"steps": [{"name": "prune"}] * 5000})
+
+RECIPE_CASES = [
+    _json_case("recipe", "fifo", None, "not a regular file"),
+    _json_case("recipe", "deep_nesting", _recipe_text(_deep(100_000)),
+               "$.steps[0].params.amount[0][0]", "nested more than 64 levels deep"),
+    _json_case("recipe", "deep_top_level", _deep(100_000), "$[0][0][0]", "nested more than"),
+    _json_case("recipe", "int_beyond_float", _recipe_text(str(10**400)),
+               "$.steps[0].params.amount: a 401-digit integer is too large for a number"),
+    _json_case("recipe", "int_beyond_int", _recipe_text("1" * 5000),
+               "$.steps[0].params.amount: an integer of more than 4300 digits"),
+    _json_case("recipe", "nan", _recipe_text("NaN"),
+               "$.steps[0].params.amount: NaN is not a number JSON allows"),
+    _json_case("recipe", "infinity", _recipe_text("Infinity"), "$.steps[0].params.amount",
+               "Infinity"),
+    _json_case("recipe", "nan_text", _recipe_text('"nan"'),
+               "$.steps[0].params.amount: must be a finite number, got NaN"),
+    _json_case("recipe", "out_of_range", _recipe_text("2"),
+               "$.steps[0].params.amount: 2.0 is above its maximum 0.95"),
+    _json_case("recipe", "version_true", _recipe_text(version="true"),
+               "$.version: must be a positive whole number, got true"),
+    _json_case("recipe", "version_0", _recipe_text(version="0"), "$.version: must be a positive"),
+    _json_case("recipe", "version_negative", _recipe_text(version="-1"), "$.version: must be"),
+    _json_case("recipe", "version_text", _recipe_text(version='"1"'),
+               "$.version: must be a positive whole number, got the text '1'"),
+    _json_case("recipe", "version_newer", _recipe_text(version="99"),
+               "$.version: recipe version 99 is newer than this QuantGUI understands",
+               "update QuantGUI"),
+    _json_case("recipe", "unknown_step", '{"steps": [{"name": "foo"}]}',
+               "$.steps[0].name: unknown technique 'foo' (known: prune,"),
+    _json_case("recipe", "duplicate_step", '{"steps": [{"name": "bf16"}, {"name": "bf16"}]}',
+               "$.steps[1].name: 'bf16' appears twice (first at $.steps[0])"),
+    _json_case("recipe", "5000_duplicates", _DUPLICATES,
+               "$.steps: has 5,000 steps; a recipe has at most"),
+    _json_case("recipe", "unknown_parameter", '{"steps": [{"name": "prune", "params": {"x": 1}}]}',
+               "$.steps[0].params.x: unknown parameter of prune"),
+    _json_case("recipe", "params_list", '{"steps": [{"name": "prune", "params": [1]}]}',
+               "$.steps[0].params: must be an object, got a list"),
+    _json_case("recipe", "unknown_key", '{"steps": [], "stepz": []}', "$.stepz: unknown key"),
+    _json_case("recipe", "not_an_object", "[1, 2]", "$: must be an object, got a list"),
+    _json_case("recipe", "no_steps", '{"version": 1}', "$: 'steps' is missing"),
+    _json_case("recipe", "result_not_object", '{"steps": [], "result": [1]}',
+               "$.result: must be an object, got a list"),
+    _json_case("recipe", "html_name", '{"steps": [{"name": "<b>x</b>"}]}',
+               "$.steps[0].name: unknown technique '<b>x</b>'"),
+    _json_case("recipe", "not_utf8", b'{"steps": ["\xff"]}', "not UTF-8"),
+    _json_case("recipe", "oversize", b" " * 5_000_000 + b"{}", "5 MB is too large for a recipe"),
+]
+
+
+def _project_text(entry: str = "", **top: str) -> str:
+    entry = entry or ('{"source": {"source": "example:digits-mlp"}, '
+                      '"recipe": {"steps": [{"name": "prune"}]}, "result": {"speedup": 1.5}}')
+    fields = "".join(f'"{k}": {v}, ' for k, v in top.items())
+    return f'{{"format": "quantgui-project", {fields}"entries": [{entry}]}}'
+
+
+def _entry(recipe: str = '{"steps": []}', result: str = "null") -> str:
+    return f'{{"source": {{"source": "m.pt"}}, "recipe": {recipe}, "result": {result}}}'
+
+
+PROJECT_CASES = [
+    _json_case("project", "fifo", None, "not a regular file"),
+    _json_case("project", "deep_nesting", _project_text(_entry(result=_deep(100_000))),
+               "$.entries[0].result[0][0]", "nested more than 64 levels deep"),
+    _json_case("project", "int_beyond_float",
+               _project_text(_entry(result=f'{{"size_bytes": {10**400}}}')),
+               "$.entries[0].result.size_bytes: is too large for a measurement"),
+    _json_case("project", "nan", _project_text(_entry(result='{"speedup": NaN}')),
+               "$.entries[0].result.speedup: NaN is not a number JSON allows"),
+    _json_case("project", "version_true", _project_text(version="true"),
+               "$.version: must be a positive whole number, got true"),
+    _json_case("project", "version_0", _project_text(version="0"), "$.version: must be"),
+    _json_case("project", "version_negative", _project_text(version="-1"), "$.version: must be"),
+    _json_case("project", "version_text", _project_text(version='"1"'), "$.version: must be"),
+    _json_case("project", "version_newer", _project_text(version="99"),
+               "$.version: project version 99 is newer", "update QuantGUI"),
+    _json_case("project", "unknown_step",
+               _project_text(_entry('{"steps": [{"name": "foo"}]}')),
+               "$.entries[0].recipe.steps[0].name: unknown technique 'foo'"),
+    _json_case("project", "5000_duplicates", _project_text(_entry(_DUPLICATES)),
+               "$.entries[0].recipe.steps: has 5,000 steps"),
+    _json_case("project", "recipe_version_newer",
+               _project_text(_entry('{"version": 2, "steps": []}')),
+               "$.entries[0].recipe.version: recipe version 2 is newer"),
+    _json_case("project", "result_not_object", _project_text(_entry(result="[1]")),
+               "$.entries[0].result: must be an object, got a list"),
+    _json_case("project", "no_source", _project_text('{"recipe": {"steps": []}}'),
+               "$.entries[0]: 'source' is missing"),
+    _json_case("project", "entries_not_list",
+               '{"format": "quantgui-project", "entries": {}}',
+               "$.entries: must be a list, got an object"),
+    _json_case("project", "wrong_format", '{"format": "other", "entries": []}',
+               "$.format: not a QuantGUI project"),
+    _json_case("project", "not_an_object", "[]", "$: not a QuantGUI project"),
+]

@@ -9,8 +9,10 @@ named instead):
                   "recipe": {"version": 1, "steps": [...]},
                   "result": {... RunResult.to_json() ...} or null}]}
 
-`load_project` validates the file and every entry (recipes with `Recipe.from_json`) and turns
-anything wrong into a `UserError` that names the file and the entry.
+`load_project` reads the file through `safeload.read_json` (regular files only, size, depth and
+NaN limits) and checks it against `SCHEMA` (recipes against the recipe schema); anything wrong
+is a `UserError` naming the file and the JSON path of the first bad value. A file without a
+"version" is read as version 1.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .. import recipe as recipe_mod
+from .. import safeload, schema
 from ..errors import UserError
 from ..progress import Task
 from ..recipe import Recipe
@@ -30,6 +34,21 @@ from .atomic import PathLike, write_text_atomic
 PROJECT_FORMAT = "quantgui-project"
 PROJECT_VERSION = 1
 SUFFIX = ".qgproj.json"
+#: A session's history; more rows than anyone keeps is a broken or hostile file.
+MAX_ENTRIES = 10_000
+
+#: Where the model came from: its `source` string; the rest (format, origin, ...) is data.
+SOURCE_SCHEMA = schema.Obj({"source": schema.Text()}, required=("source",), rest=schema.Data())
+#: One history row. `result` is RunResult.to_json(): measured data, only its limits checked.
+ENTRY_SCHEMA = schema.Obj({"label": schema.Text(), "created": schema.Text(100),
+                           "source": SOURCE_SCHEMA, "recipe": recipe_mod.SCHEMA,
+                           "result": schema.Nullable(schema.Data(is_object=True))},
+                          required=("source", "recipe"))
+SCHEMA = schema.Obj({"format": schema.Const(PROJECT_FORMAT, "not a QuantGUI project"),
+                     "version": schema.Version(PROJECT_VERSION, "project"),
+                     "saved": schema.Text(100),
+                     "entries": schema.ListOf(ENTRY_SCHEMA, MAX_ENTRIES, "entries")},
+                    required=("format", "entries"))
 
 
 def _now() -> str:
@@ -82,23 +101,16 @@ class ProjectEntry:
                 "recipe": self.recipe.to_json(), "result": _jsonable(self.result)}
 
     @classmethod
-    def from_json(cls, data: Any, where: str) -> "ProjectEntry":
-        if not isinstance(data, dict):
-            raise UserError(f"{where}: must be an object")
-        source = data.get("source")
-        if not isinstance(source, dict) or not isinstance(source.get("source"), str):
-            raise UserError(f"{where}: 'source' must be an object naming the model "
-                            f"(its 'source' string)")
-        if "recipe" not in data:
-            raise UserError(f"{where}: no 'recipe'")
-        recipe = Recipe.from_json(data["recipe"], f"{where} recipe")
-        result = data.get("result")
-        if result is not None and not isinstance(result, dict):
-            raise UserError(f"{where}: 'result' must be an object or null")
-        label, created = data.get("label", ""), data.get("created", "")
-        if not isinstance(label, str) or not isinstance(created, str):
-            raise UserError(f"{where}: 'label' and 'created' must be strings")
-        return cls(source, recipe, result, label, created)
+    def from_json(cls, data: Any, where: str = "project entry",
+                  parts: tuple = ()) -> "ProjectEntry":
+        """An entry from its JSON; UserError "<where>: <JSON path>: <reason>" otherwise
+        (`parts`: where `data` sits in its file)."""
+        return cls._of(schema.check(ENTRY_SCHEMA, data, where, parts))
+
+    @classmethod
+    def _of(cls, checked: dict) -> "ProjectEntry":
+        return cls(checked["source"], Recipe.of_checked(checked["recipe"]),
+                   checked.get("result"), checked.get("label", ""), checked.get("created", ""))
 
 
 @dataclass
@@ -127,31 +139,12 @@ def save_project(path: PathLike, entries: list, task: Optional[Task] = None,
 
 
 def load_project(path: PathLike) -> Project:
-    """Reopen a project file; UserError naming the problem for anything that is not one."""
+    """Reopen a project file; UserError naming the file and the problem for anything that is
+    not one (see SCHEMA)."""
     path = Path(path).expanduser()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such project file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, not a project file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the project file ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not a QuantGUI project (invalid JSON: {exc})") from None
-    if not isinstance(data, dict) or data.get("format") != PROJECT_FORMAT:
-        raise UserError(f"{path}: not a QuantGUI project (no \"format\": \"{PROJECT_FORMAT}\")")
-    version = data.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise UserError(f"{path}: project 'version' must be a positive integer")
-    if version > PROJECT_VERSION:
-        raise UserError(f"{path}: project version {version} is newer than this QuantGUI "
-                        f"understands ({PROJECT_VERSION}); update QuantGUI")
-    raw = data.get("entries")
-    if not isinstance(raw, list):
-        raise UserError(f"{path}: 'entries' must be a list")
-    entries = [ProjectEntry.from_json(e, f"{path}: entry {i}") for i, e in enumerate(raw, 1)]
-    saved = data.get("saved", "")
-    return Project(entries, saved if isinstance(saved, str) else "")
+    data = safeload.read_json(path, "project file")
+    if not isinstance(data, dict) or "format" not in data:
+        raise UserError(f"{path}: $: not a QuantGUI project (no \"format\": "
+                        f"\"{PROJECT_FORMAT}\")")
+    checked = schema.check(SCHEMA, data, str(path))
+    return Project([ProjectEntry._of(e) for e in checked["entries"]], checked.get("saved", ""))
