@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 from typing import Any
 
@@ -48,6 +49,21 @@ def cpu_capabilities() -> list[str]:
 def has_fast_bf16() -> bool:
     caps = cpu_capabilities()
     return "AMX-BF16" in caps or "AVX512-BF16" in caps
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cap_threads(threads: int) -> int:
+    """`threads`, but no more than `usable_cpus()`: extra threads only oversubscribe the CPUs,
+    and tens of thousands of them crashed torch at exit. The GUI never offers more; the CLI
+    says when it capped."""
+    return max(1, min(int(threads), usable_cpus()))
 
 
 def environment() -> dict[str, Any]:

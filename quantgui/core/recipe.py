@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import params as params_mod
+from . import safeload
 from .errors import UserError
 
 RECIPE_VERSION = 1
@@ -81,7 +82,7 @@ class Recipe:
 
     @classmethod
     def load(cls, path: str | Path) -> "Recipe":
-        path = Path(path)
+        path = safeload.regular_file(path, "recipe file")  # a FIFO would block the read forever
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .. import safeload
 from ..errors import UserError
 from ..progress import Task
 from ..recipe import Recipe
@@ -128,7 +129,7 @@ def save_project(path: PathLike, entries: list, task: Optional[Task] = None,
 
 def load_project(path: PathLike) -> Project:
     """Reopen a project file; UserError naming the problem for anything that is not one."""
-    path = Path(path).expanduser()
+    path = safeload.regular_file(path, "project file")  # a FIFO would block the read forever
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
