@@ -2,7 +2,7 @@
 
 Exit codes are a contract shared with the GUI's tests and with users' scripts:
 0 success; 2 bad input (one line on stderr, "quantgui-cli: error: <what>: <reason>");
-1 internal error (one line, the traceback with --debug); 130 cancelled with Ctrl-C.
+1 internal error (one line, the traceback with --debug); 130 cancelled with Ctrl-C; 143 SIGTERM.
 
 Each subcommand is a small `add_*` function (its arguments) plus a `cmd_*` function (its work),
 so later commands (`recommend`) and options (`--save DIR`, `--report DIR`) slot in without

@@ -43,7 +43,7 @@ from .errors import TrustRequired, UserError
 from .example_input import (_describe_object, _few, parse_shape,
                             _sidecar_example, load_example_file)
 from .inputs import Inputs, primary_output
-from .inspection import model_info
+from .inspection import check_weights, model_info
 from .model import LoadedModel
 from .progress import Task, quiet_task
 from .safeload import short_reason as _reason
@@ -368,33 +368,6 @@ def _check_data(baseline: Variant, data: Dataset, path: Any, samples: int) -> No
                         f"(labels go up to {high})")
 
 
-def _nonfinite(t: torch.Tensor, inf_counts: bool = True) -> int:
-    t = t.detach()
-    if not t.is_floating_point() or t.is_meta or bool(torch.isfinite(t).all()):
-        return 0
-    return int((~torch.isfinite(t)).sum()) if inf_counts else int(torch.isnan(t).sum())
-
-
-def _check_weights(module: nn.Module, source: str) -> None:
-    """Weights holding NaN/Inf make every output garbage: refused, naming the tensors.
-
-    Parameters count NaN and Inf; buffers only NaN (attention masks legitimately hold -inf),
-    except normalisation statistics (running_mean/var), where Inf is as wrong as NaN."""
-    counts: dict[str, int] = {}
-    total = 0
-    for name, t in module.named_parameters():
-        total += t.numel()
-        counts[name] = _nonfinite(t)
-    for name, t in module.named_buffers():
-        if isinstance(t, torch.Tensor) and t.is_floating_point():
-            total += t.numel()
-            counts[name] = _nonfinite(t, name.rsplit(".", 1)[-1].startswith("running_"))
-    bad = {k: n for k, n in counts.items() if n}
-    if bad:
-        raise UserError(f"{source}: {sum(bad.values()):,} of {total:,} weight values are NaN "
-                        f"or infinite ({_few(list(bad), 3)})")
-
-
 def _code_of(opened: _Opened, source: str) -> ModelCode:
     arch = str(opened.origin.get("arch") or "")
     arch_file = arch.rsplit(":", 1)[0] if ":" in arch else ""
@@ -431,7 +404,7 @@ def open_model(source: str | Path, arch: Optional[str] = None,
         raise UserError("architecture arguments must be a JSON object like {\"width\": 64}")
     opened = _open(source, arch, arch_kwargs, trust, task)
     task.check()
-    _check_weights(opened.module, source)
+    check_weights(opened.module, source)
     code = _code_of(opened, source)
     baseline = Variant.baseline(opened.module, code)
 
