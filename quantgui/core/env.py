@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 import platform
 from typing import Any
 
 import torch
+
+from .cpus import usable_cpus
 
 _FLAGS = {
     "avx2": "AVX2",
@@ -49,14 +50,6 @@ def cpu_capabilities() -> list[str]:
 def has_fast_bf16() -> bool:
     caps = cpu_capabilities()
     return "AMX-BF16" in caps or "AVX512-BF16" in caps
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, else the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def cap_threads(threads: int) -> int:
