@@ -211,3 +211,15 @@ def test_model_code_blame_rules():
     assert copy.code is not code and not copy.code.original
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):  # raised in torch
         copy.evolve(module=nn.Linear(5, 5))(x)
+
+
+def test_recommend_stops_when_the_original_itself_fails(tmp_path, capsys):
+    """Every candidate would fail alike: one error, not a table of identical failures."""
+    weights, arch, _ = write_model(tmp_path, "raises_on_call_2")
+    code, out, err = cli.main(["recommend", str(weights), "--arch", arch, "--input-shape", "2,4",
+                               "--max-candidates", "2", "--time-budget", "0.2"]), *capsys.readouterr()
+    assert code == 2 and out == ""
+    last = err.strip().splitlines()[-1]  # after the "[1/2] trying ..." progress line
+    assert last.startswith(f"quantgui-cli: error: {weights}: the model's forward raised "
+                           f"ValueError on call 2"), err
+    assert "Traceback" not in err

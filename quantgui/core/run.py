@@ -254,11 +254,14 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
     options = options or RunOptions()
     task = task or quiet_task()
     with torch_threads(options.threads) as threads:
-        check_labels(loaded, batched_example(loaded, options.batch_size))
+        example = batched_example(loaded, options.batch_size)
+        # The original runs once at the run's batch before any step: if it fails there, it
+        # fails now and as itself, not minutes later inside a step (or in every candidate).
+        loaded.baseline().checked(example)
+        check_labels(loaded, example)
         after, steps = optimize(loaded, recipe, options, task)
         # The baseline is what a careful user runs: the original, eval mode, under no_grad.
         before = loaded.baseline()
-        example = batched_example(loaded, options.batch_size)
 
         size_b = measure.saved_bytes(measure.eager_module(before.module))
         size_a = measure.saved_bytes(measure.eager_module(after.module, after.tags))

@@ -35,11 +35,13 @@ LIBRARIES = ("torch", "torchao", "transformers", "quantgui")
 
 
 class ModelCodeError(UserError):
-    """The model's own code failed; `new_input`: on inputs of a shape it had never run on."""
+    """The model's own code failed; `new_input`: on inputs of a shape it had never run on;
+    `in_copy`: in an optimized copy (a step may have provoked it), not the original."""
 
-    def __init__(self, message: str, new_input: bool = False) -> None:
+    def __init__(self, message: str, new_input: bool = False, in_copy: bool = False) -> None:
         super().__init__(message)
         self.new_input = new_input
+        self.in_copy = in_copy
 
 
 @functools.lru_cache(maxsize=None)
@@ -127,6 +129,9 @@ class ModelCode:
             return ""
         return f" ({os.path.basename(place[0])}, line {place[1]})"
 
+    def _error(self, message: str, new_input: bool = False) -> ModelCodeError:
+        return ModelCodeError(f"{self.name}: {message}", new_input, in_copy=not self.original)
+
     def blame(self, exc: BaseException, inputs: Optional[Inputs] = None
               ) -> Optional[ModelCodeError]:
         """The one-line error when `exc` is the model's fault, else None (QuantGUI's)."""
@@ -138,20 +143,19 @@ class ModelCode:
         who = "the model's forward" if self.original else \
             "the model's forward (in the optimized copy)"
         if isinstance(exc, SystemExit):
-            return ModelCodeError(f"{self.name}: the model's code called sys.exit({exc.code!r})"
-                                  f"{call}{where}; QuantGUI stopped instead of exiting")
+            return self._error(f"the model's code called sys.exit({exc.code!r}){call}{where}; "
+                               f"QuantGUI stopped instead of exiting")
         if not self.original and not where:
             return None
         kind = type(exc).__name__
         if inputs is None:
-            return ModelCodeError(f"{self.name}: the model's code raised {kind}{where}: "
-                                  f"{_reason(exc)}")
+            return self._error(f"the model's code raised {kind}{where}: {_reason(exc)}")
         # A copy fails where its original ran: not a question of which inputs it was given.
         if signature(inputs) in self.shapes or not self.original:
-            return ModelCodeError(f"{self.name}: {who} raised {kind}{call}{where}: "
-                                  f"{_reason(exc)} (it had run on the same input shapes before)")
-        return ModelCodeError(f"{self.name}: the model fails on inputs {inputs.describe()} "
-                              f"({kind}{where}: {_reason(exc)})", new_input=True)
+            return self._error(f"{who} raised {kind}{call}{where}: {_reason(exc)} (it had run "
+                               f"on the same input shapes before)")
+        return self._error(f"the model fails on inputs {inputs.describe()} ({kind}{where}: "
+                           f"{_reason(exc)})", new_input=True)
 
     def record(self, inputs: Inputs, out: Any) -> None:
         """Remember the output shape for these inputs; a different one later is an error."""
@@ -163,5 +167,5 @@ class ModelCode:
         seen = self.shapes.setdefault(key, shape)
         if seen != shape:
             who = "model's" if self.original else "model's (optimized copy)"
-            raise ModelCodeError(f"{self.name}: the {who} output shape changed between calls on "
-                                 f"the same input: {seen} before, {shape} on call {self.calls}")
+            raise self._error(f"the {who} output shape changed between calls on the same "
+                              f"input: {seen} before, {shape} on call {self.calls}")
