@@ -2,7 +2,7 @@
 
 Exit codes are a contract shared with the GUI's tests and with users' scripts:
 0 success; 2 bad input (one line on stderr, "quantgui-cli: error: <what>: <reason>");
-1 internal error (one line, the traceback with --debug); 130 cancelled with Ctrl-C.
+1 internal error (one line, the traceback with --debug); 130 cancelled with Ctrl-C; 143 SIGTERM.
 
 Each subcommand is a small `add_*` function (its arguments) plus a `cmd_*` function (its work),
 so later commands (`recommend`) and options (`--save DIR`, `--report DIR`) slot in without
@@ -31,11 +31,15 @@ class CliError(Exception):
     """Bad command-line usage found after parsing (exit 2, like argparse's own errors)."""
 
 
+#: Where JSON for stdout goes while `_pure_json_stdout` sends everything else to stderr.
+_json_stream: Optional[Any] = None
+
+
 def _emit_json(data: Any, path: Optional[str], protected: Optional[list] = None) -> None:
     from .core.export.atomic import write_text_atomic
     text = json.dumps(data, indent=2, allow_nan=False)
     if path in (None, "-"):
-        print(text)
+        print(text, file=_json_stream or sys.stdout)
         return
     # Written whole or not at all: a failed write leaves neither a half file nor a temp file.
     write_text_atomic(path, text + "\n", protected=protected)
@@ -259,6 +263,17 @@ def _check_counts(args: argparse.Namespace, **extra_flags: str) -> None:
             raise CliError(f"{flag}: must be at least 1, got {value}")
     _check_range("--time-budget", args.time_budget, 0.0, MAX_TIME_BUDGET_S, low_open=True)
     _check_output_path(args.json_out)
+    _cap_threads(args)
+
+
+def _cap_threads(args: argparse.Namespace) -> None:
+    """The engine never runs more threads than CPUs (env.cap_threads); say so when it caps."""
+    from .core.env import cap_threads
+    if args.threads is not None and cap_threads(args.threads) < args.threads:
+        capped = cap_threads(args.threads)
+        print(f"{PROG}: note: --threads {args.threads} capped at {capped}, the number of CPUs "
+              f"this process may use", file=sys.stderr)
+        args.threads = capped
 
 
 def _check_range(flag: str, value: Optional[float], low: float, high: float,
@@ -406,23 +421,89 @@ def _quiet_torch_logging(debug: bool):
         logger.setLevel(previous)
 
 
+#: After the first Ctrl-C the engine gets this long to stop at a cancel check (it cleans up
+#: and, in `recommend`, prints the best so far) before it is interrupted where it stands.
+CANCEL_GRACE_S = 1.0
+
+
 @contextlib.contextmanager
 def _sigint_cancels(token: Any):
-    """First Ctrl-C asks the engine to stop at its next check (it cleans up); a second one
-    interrupts at once."""
+    """The first Ctrl-C always ends the process (exit 130), promptly. When engine work is
+    polling the cancel token it is asked to stop at its next check; if it has not within
+    CANCEL_GRACE_S, or nothing polls the token (a long forward call, a blocking read),
+    KeyboardInterrupt is raised in the main thread: Python delivers it as soon as the current
+    C call (e.g. one forward) returns. A second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import _thread
+    timers: list[threading.Timer] = []
+    main_id = threading.main_thread().ident
+    lock = threading.Lock()
+    active = [True]  # the timer never signals once `handler` is no longer installed
+
+    def interrupt_unless_stopped() -> None:
+        with lock:
+            if token.acknowledged or not active[0]:
+                return
+            # A real signal, so a blocking system call returns; `handler` runs again, raises.
+            if hasattr(signal, "pthread_kill") and main_id is not None:
+                signal.pthread_kill(main_id, signal.SIGINT)
+            else:
+                _thread.interrupt_main()
+
+    def handler(signum: int, frame: Any) -> None:
+        engine_polling = token.polled_within(CANCEL_GRACE_S)
+        if token.cancelled or not engine_polling:
+            raise KeyboardInterrupt
+        token.cancel()
+        timer = threading.Timer(CANCEL_GRACE_S, interrupt_unless_stopped)
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        with lock:
+            active[0] = False
+        for timer in timers:
+            timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _sigterm_exits():
+    """SIGTERM (kill, a service manager) unwinds like an exception, so cleanup runs, and the
+    process exits 143 (128 + SIGTERM). The engine never takes this SystemExit for the model's
+    own (usercode.ours)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-    previous = signal.signal(signal.SIGINT, handler)
+        raise SystemExit(128 + signum)
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _pure_json_stdout(args: argparse.Namespace):
+    """With JSON on stdout, whatever else is printed (a model or architecture file that prints,
+    a library) goes to stderr, so stdout parses as JSON."""
+    global _json_stream
+    if not (getattr(args, "json_out", None) == "-" or getattr(args, "json", None) is True):
+        yield
+        return
+    _json_stream = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_stream = None
 
 
 @contextlib.contextmanager
@@ -474,7 +555,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     task = Task(None, token)
     try:
         with _sigint_cancels(token), _sigterm_exits(), _quiet_torch_logging(debug), \
-                warnings.catch_warnings(record=True) as caught:
+                _pure_json_stdout(args), warnings.catch_warnings(record=True) as caught:
             # Library warnings (deprecations, torchao notices) would break the "one line on
             # stderr" contract; steps turn the ones that matter into notes. --debug shows all.
             warnings.simplefilter("always" if debug else "ignore")

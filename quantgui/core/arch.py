@@ -18,6 +18,7 @@ from typing import Any, Optional
 from torch import nn
 
 from .errors import UserError
+from .usercode import ours
 
 USAGE = "give it as path/to/model.py:ClassName or package.module:ClassName"
 
@@ -31,7 +32,8 @@ def _split(spec: str) -> tuple[str, Optional[str]]:
     return target, name
 
 
-def _is_file(target: str) -> bool:
+def is_file_spec(target: str) -> bool:
+    """`target` (the part before ':Name') names a file, not an importable module."""
     return target.endswith(".py") or "/" in target or "\\" in target
 
 
@@ -54,10 +56,12 @@ def _import_file(path: Path) -> Any:
         sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in the file stops the import, not us
         sys.modules.pop(mod_name, None)
+        if ours(exc):
+            raise
         raise UserError(f"{path}: importing the architecture file failed "
-                        f"({type(exc).__name__}: {_first_line(exc)})") from None
+                        f"({_what_happened(exc)})") from None
     finally:
         if added and folder in sys.path:
             sys.path.remove(folder)
@@ -67,14 +71,22 @@ def _import_file(path: Path) -> Any:
 def _import_module(target: str) -> Any:
     try:
         return importlib.import_module(target)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        if ours(exc):
+            raise
         raise UserError(f"--arch {target}: cannot import module "
-                        f"({type(exc).__name__}: {_first_line(exc)}); {USAGE}") from None
+                        f"({_what_happened(exc)}); {USAGE}") from None
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _what_happened(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
 
 
 def _module_classes(module: Any) -> list[str]:
@@ -86,7 +98,7 @@ def _module_classes(module: Any) -> list[str]:
 def resolve(spec: str) -> tuple[Any, str]:
     """(the class or factory, the canonical spec with an absolute file path)."""
     target, name = _split(spec)
-    if _is_file(target):
+    if is_file_spec(target):
         path = Path(target).expanduser().resolve()
         module = _import_file(path)
         where = str(path)
@@ -119,10 +131,11 @@ def build(spec: str, kwargs: Optional[dict] = None) -> tuple[nn.Module, str]:
     kwargs = dict(kwargs or {})
     try:
         model = factory(**kwargs)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        if ours(exc):
+            raise
         shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        raise UserError(f"{canonical}({shown}) failed: {type(exc).__name__}: "
-                        f"{_first_line(exc)}") from None
+        raise UserError(f"{canonical}({shown}) failed: {_what_happened(exc)}") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"{canonical} returned {type(model).__name__}, not a torch.nn.Module")
     return model, canonical

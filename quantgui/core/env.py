@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from .cpus import usable_cpus
+
 _FLAGS = {
     "avx2": "AVX2",
     "avx512f": "AVX512",
@@ -48,6 +50,13 @@ def cpu_capabilities() -> list[str]:
 def has_fast_bf16() -> bool:
     caps = cpu_capabilities()
     return "AMX-BF16" in caps or "AVX512-BF16" in caps
+
+
+def cap_threads(threads: int) -> int:
+    """`threads`, but no more than `usable_cpus()`: extra threads only oversubscribe the CPUs,
+    and tens of thousands of them crashed torch at exit. The GUI never offers more; the CLI
+    says when it capped."""
+    return max(1, min(int(threads), usable_cpus()))
 
 
 def environment() -> dict[str, Any]:

@@ -29,7 +29,15 @@ def _describe_object(obj: Any) -> str:
 
 
 def load_example_file(path: str | Path) -> Inputs:
-    """A tensor, tuple/list or dict of tensors saved with torch.save (or an .npz of arrays)."""
+    """A tensor, tuple/list or dict of tensors saved with torch.save (or an .npz of arrays);
+    one without samples or holding NaN/Inf is refused (timings and fidelity would be garbage)."""
+    from .data import check_inputs
+    inputs = _read_example_file(path)
+    check_inputs(inputs, path)
+    return inputs
+
+
+def _read_example_file(path: str | Path) -> Inputs:
     what = "example input file"
     path = safeload.regular_file(path, what)
     if path.suffix == ".npz":

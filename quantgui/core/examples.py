@@ -66,6 +66,26 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "quantgui"
 
 
+def _cache_folder(writable: bool) -> Path:
+    """`cache_dir()`, checked before any training: a UserError naming the setting when it is not
+    a folder, or (`writable`) cannot be created or written to."""
+    root = cache_dir()
+    label = f"QUANTGUI_CACHE={root}" if os.environ.get("QUANTGUI_CACHE") else f"{root}"
+    hint = "point QUANTGUI_CACHE at a folder QuantGUI may write to"
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{label}: not a folder (a file is there); {hint}")
+    if not writable:
+        return root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{label}: cannot create the example cache folder "
+                        f"({exc.strerror or exc}); {hint}") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise UserError(f"{label}: the example cache folder is not writable; {hint}")
+    return root
+
+
 def _digits() -> tuple[torch.Tensor, torch.Tensor]:
     global _digits_cache
     if _digits_cache is None:
@@ -136,8 +156,8 @@ def build(name: str, task: Optional[Task] = None) -> tuple[nn.Module, Dataset, D
     """The trained example model (eval mode), its train split and its test split."""
     spec = _spec(name)
     task = task or quiet_task()
+    path = _cache_folder(writable=False) / f"{name}-v{TRAINING_VERSION}.pt"
     train, test = splits(name)
-    path = cache_dir() / f"{name}-v{TRAINING_VERSION}.pt"
     model = spec.cls()
     with _lock:
         if path.exists():
@@ -146,8 +166,8 @@ def build(name: str, task: Optional[Task] = None) -> tuple[nn.Module, Dataset, D
                 return model.eval(), train, test
             except Exception:
                 pass  # a corrupt or stale cache is simply retrained
+        _cache_folder(writable=True)  # fail now, not after seconds of training
         model = _train(spec, train, task)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         torch.save(model.state_dict(), tmp)
         os.replace(tmp, path)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -52,6 +54,34 @@ class HFModel:
     def random_ids(self, shape: Sequence[int]) -> Inputs:
         """Token ids of a given shape (what --input-shape means for a language model)."""
         return Inputs((), {"input_ids": _ids(tuple(shape), self.vocab_size)})
+
+
+#: Loggers that speak while a folder is opened: transformers' notices, torchao's "Failed to load
+#: ..._C_cutlass" for CUDA libraries a CPU machine lacks (transformers imports torchao), torch's
+#: pytree warning about an Enum torchao registers. None of it is the user's business, and it
+#: would break the CLI's one-line contract; errors still surface as exceptions.
+NOISY_LOGGERS = ("transformers", "huggingface_hub", "torchao", "torch.utils._pytree")
+
+
+@contextlib.contextmanager
+def quiet_libraries():
+    """Quiet NOISY_LOGGERS while a Hugging Face folder is opened (and its progress bars for
+    good: they draw on stderr)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    loggers = [logging.getLogger(name) for name in NOISY_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        try:
+            from transformers.utils import logging as hf_logging
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass  # said where transformers is needed
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def is_hf_folder(path: Path) -> bool:
@@ -105,6 +135,11 @@ def _tokenized(folder: Path, module: nn.Module, config: Any, accepted: tuple[str
 
 def load(folder: Path, trust: bool) -> HFModel:
     """Open a Hugging Face folder; TrustRequired for a folder whose opening runs its code."""
+    with quiet_libraries():
+        return _load(folder, trust)
+
+
+def _load(folder: Path, trust: bool) -> HFModel:
     raw = _read_config(folder)
     if raw.get("auto_map") and not trust:
         raise safeload.trust_required(folder, "Hugging Face model",

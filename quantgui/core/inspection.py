@@ -1,7 +1,7 @@
 """Facts about an opened model: parameters, serialized size, layer types, which techniques apply.
 
 `model_info(module, source, format, example)` builds the `ModelInfo` the CLI and the model panel
-show. Nothing here changes the module.
+show; `check_weights` refuses weights holding NaN/Inf. Nothing here changes the module.
 """
 
 from __future__ import annotations
@@ -13,8 +13,37 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .errors import UserError
+from .example_input import _few
 from .inputs import Inputs
 from .model import ModelInfo
+
+
+def _nonfinite(t: torch.Tensor, inf_counts: bool = True) -> int:
+    t = t.detach()
+    if not t.is_floating_point() or t.is_meta or bool(torch.isfinite(t).all()):
+        return 0
+    return int((~torch.isfinite(t)).sum()) if inf_counts else int(torch.isnan(t).sum())
+
+
+def check_weights(module: nn.Module, source: str) -> None:
+    """Weights holding NaN/Inf make every output garbage: refused, naming the tensors.
+
+    Parameters count NaN and Inf; buffers only NaN (attention masks legitimately hold -inf),
+    except normalisation statistics (running_mean/var), where Inf is as wrong as NaN."""
+    counts: dict[str, int] = {}
+    total = 0
+    for name, t in module.named_parameters():
+        total += t.numel()
+        counts[name] = _nonfinite(t)
+    for name, t in module.named_buffers():
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            total += t.numel()
+            counts[name] = _nonfinite(t, name.rsplit(".", 1)[-1].startswith("running_"))
+    bad = {k: n for k, n in counts.items() if n}
+    if bad:
+        raise UserError(f"{source}: {sum(bad.values()):,} of {total:,} weight values are NaN "
+                        f"or infinite ({_few(list(bad), 3)})")
 
 
 def parameter_count(module: nn.Module) -> int:

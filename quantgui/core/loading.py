@@ -21,7 +21,9 @@ folder's own (tokenized sentences). Its batch size is the default batch size of 
 
 `data` (see data.py) becomes `test`; when the model has no training split of its own (every
 source but the examples) it is also `train`, i.e. calibration/QAT run on the evaluation data,
-which a note in ModelInfo says. Every failure caused by the input is a one-line `UserError`.
+which a note in ModelInfo says. Every failure caused by the input is a one-line `UserError`:
+weights holding NaN/Inf, an input shape too large for the memory, the model's own code exiting
+or failing (see usercode.py), and data the model cannot run on (naming the data file).
 """
 
 from __future__ import annotations
@@ -35,16 +37,18 @@ import torch
 from torch import nn
 
 from . import arch as arch_specs
-from . import examples, hf, safeload
+from . import examples, hf, memory, safeload
 from .data import Dataset, load_data_file
 from .errors import TrustRequired, UserError
 from .example_input import (_describe_object, _few, parse_shape,
                             _sidecar_example, load_example_file)
-from .inputs import Inputs, call, primary_output
-from .inspection import model_info
+from .inputs import Inputs, primary_output
+from .inspection import check_weights, model_info
 from .model import LoadedModel
 from .progress import Task, quiet_task
 from .safeload import short_reason as _reason
+from .usercode import ModelCode, ModelCodeError, ours
+from .variant import Variant
 
 EXAMPLE_BATCH = 64          # built-in examples: the first 64 test digits
 DATA_EXAMPLE_BATCH = 8      # example input taken from a data file
@@ -280,6 +284,21 @@ def _open_path(path: Path, arch: Optional[str], arch_kwargs: Optional[dict],
 
 # --- example input and data -------------------------------------------------------------------
 
+def _random_example(shape: tuple[int, ...], opened: _Opened) -> Inputs:
+    dtype = torch.long if opened.hf_model is not None else torch.float32
+    memory.check_fits(memory.tensor_bytes(shape, dtype), f"input shape {_dims(shape)}")
+    if opened.hf_model is not None:
+        return opened.hf_model.random_ids(shape)
+    gen = torch.Generator().manual_seed(INPUT_SHAPE_SEED)
+    opened.notes.append(f"example input: random normal values of shape {shape} (seed "
+                        f"{INPUT_SHAPE_SEED})")
+    return Inputs((torch.randn(shape, generator=gen),), {})
+
+
+def _dims(shape: Sequence[int]) -> str:
+    return ",".join(str(d) for d in shape)
+
+
 def _resolve_example(opened: _Opened, source: str, example_input: Any,
                      input_shape: Optional[Sequence[int]], data: Optional[Dataset]) -> Inputs:
     if opened.carried is not None:
@@ -292,13 +311,7 @@ def _resolve_example(opened: _Opened, source: str, example_input: Any,
         opened.user_files["example input"] = str(Path(example_input).resolve())
         return load_example_file(example_input)
     if input_shape is not None:
-        shape = parse_shape(input_shape)
-        if opened.hf_model is not None:
-            return opened.hf_model.random_ids(shape)
-        gen = torch.Generator().manual_seed(INPUT_SHAPE_SEED)
-        opened.notes.append(f"example input: random normal values of shape {shape} (seed "
-                            f"{INPUT_SHAPE_SEED})")
-        return Inputs((torch.randn(shape, generator=gen),), {})
+        return _random_example(parse_shape(input_shape), opened)
     if data is not None:
         opened.notes.append(f"example input: the first {DATA_EXAMPLE_BATCH} samples of "
                             f"{data.name}")
@@ -313,14 +326,22 @@ def _resolve_example(opened: _Opened, source: str, example_input: Any,
     raise UserError(f"{source}: {NO_EXAMPLE}")
 
 
-def _check_example(module: nn.Module, example: Inputs, source: str) -> None:
-    """Run the model once: a wrong input shape is caught now, with a clear message."""
+def _check_example(baseline: Variant, example: Inputs, source: str,
+                   data_path: Any = None) -> None:
+    """Run the model once: a wrong input shape is caught now, with a clear message naming the
+    data file when the example came from it (then --input-shape is no help)."""
     try:
-        with torch.no_grad():
-            out = call(module, example)
-    except Exception as exc:
+        out = baseline.checked(example)
+    except ModelCodeError as exc:
+        if not exc.new_input:
+            raise
+        cause = exc.__cause__ or exc
+        if data_path is not None:
+            raise UserError(f"{data_path}: the model fails on this data's inputs "
+                            f"{example.describe()} ({type(cause).__name__}: {_reason(cause)})") \
+                from None
         raise UserError(f"{source}: the model fails on the example input {example.describe()} "
-                        f"({type(exc).__name__}: {_reason(exc)}); give a matching "
+                        f"({type(cause).__name__}: {_reason(cause)}); give a matching "
                         f"--example-input or --input-shape") from None
     try:
         primary_output(out)
@@ -328,14 +349,16 @@ def _check_example(module: nn.Module, example: Inputs, source: str) -> None:
         raise UserError(f"{source}: {exc}") from None
 
 
-def _check_data(module: nn.Module, data: Dataset, path: Any, samples: int) -> None:
+def _check_data(baseline: Variant, data: Dataset, path: Any, samples: int) -> None:
     head = data.head(samples)
     try:
-        with torch.no_grad():
-            out = primary_output(call(module, head.inputs))
-    except Exception as exc:
+        out = primary_output(baseline.checked(head.inputs))
+    except ModelCodeError as exc:
+        if not exc.new_input:
+            raise
+        cause = exc.__cause__ or exc
         raise UserError(f"{path}: the model fails on this data's inputs "
-                        f"{head.inputs.describe()} ({type(exc).__name__}: {_reason(exc)})") \
+                        f"{head.inputs.describe()} ({type(cause).__name__}: {_reason(cause)})") \
             from None
     if data.labels is None or len(data.labels) == 0:
         return
@@ -346,6 +369,28 @@ def _check_data(module: nn.Module, data: Dataset, path: Any, samples: int) -> No
         n = int(out.shape[-1])
         raise UserError(f"{path}: labels do not match the model's {n} outputs "
                         f"(labels go up to {high})")
+
+
+def _code_of(opened: _Opened, source: str) -> ModelCode:
+    arch = str(opened.origin.get("arch") or "")
+    arch_file = arch.rsplit(":", 1)[0] if ":" in arch else ""
+    files = (arch_file,) if arch_file and Path(arch_file).is_file() else ()
+    return ModelCode.of(opened.module, source, files)
+
+
+def _open(source: str, arch: Optional[str], arch_kwargs: Optional[dict], trust: bool,
+          task: Task) -> _Opened:
+    """Open the model; its own code (an architecture file, a trusted pickle, a Hugging Face
+    folder's code) calling sys.exit is reported, not obeyed."""
+    try:
+        if source.startswith("example:"):
+            return _open_example(source, task)
+        return _open_path(Path(source).expanduser(), arch, arch_kwargs, trust)
+    except SystemExit as exc:
+        if ours(exc):
+            raise
+        raise UserError(f"{arch or source}: opening the model ran code that called "
+                        f"sys.exit({exc.code!r}); QuantGUI stopped instead of exiting") from None
 
 
 # --- the entry point ----------------------------------------------------------------------------
@@ -360,22 +405,24 @@ def open_model(source: str | Path, arch: Optional[str] = None,
     task.report("load", 0, None, f"opening {source}")
     if arch_kwargs is not None and not isinstance(arch_kwargs, dict):
         raise UserError("architecture arguments must be a JSON object like {\"width\": 64}")
-    if source.startswith("example:"):
-        opened = _open_example(source, task)
-    else:
-        opened = _open_path(Path(source).expanduser(), arch, arch_kwargs, trust)
+    opened = _open(source, arch, arch_kwargs, trust, task)
     task.check()
+    check_weights(opened.module, source)
+    code = _code_of(opened, source)
+    baseline = Variant.baseline(opened.module, code)
 
     dataset = load_data_file(data) if data is not None else None
     if data is not None:
         opened.user_files["data file"] = str(Path(data).resolve())
     example = _resolve_example(opened, source, example_input, input_shape, dataset)
-    _check_example(opened.module, example, source)
+    from_data = data if (dataset is not None and opened.carried is None and example_input is None
+                         and input_shape is None) else None
+    _check_example(baseline, example, source, from_data)
     test, train = opened.test, opened.train
     if dataset is not None:
         # An exported graph is specialised to its example's shapes, batch included.
         samples = example.batch_size if opened.format == "exported" else 2
-        _check_data(opened.module, dataset, data, samples)
+        _check_data(baseline, dataset, data, samples)
         test = dataset
         if train is None:
             train = dataset
@@ -387,7 +434,7 @@ def open_model(source: str | Path, arch: Optional[str] = None,
                       notes=opened.notes)
     task.report("load", 1, 1, f"opened {info.name}")
     return LoadedModel(opened.module, info, example, test=test, train=train,
-                       origin=opened.origin, user_files=opened.user_files)
+                       origin=opened.origin, user_files=opened.user_files, code=code)
 
 
 __all__ = ["open_model", "load_example_file", "TrustRequired", "ArchitectureRequired",

@@ -9,6 +9,8 @@ from torch import nn
 
 from .data import Dataset
 from .inputs import Inputs
+from .usercode import ModelCode
+from .variant import Variant
 
 
 @dataclass
@@ -45,3 +47,15 @@ class LoadedModel:
     #: The user's other files it was opened with ({"data file": path, "example input": path}):
     #: exports never write over them (export/guard.py).
     user_files: dict[str, str] = field(default_factory=dict)
+    #: Whose code the module runs, for errors that name the model (see usercode.py); one per
+    #: model, so its calls are counted across loading, checking, timing and evaluating.
+    code: Optional[ModelCode] = None
+
+    def __post_init__(self) -> None:
+        if self.code is None:
+            name = self.info.source if self.info is not None else type(self.module).__name__
+            self.code = ModelCode.of(self.module, name)
+
+    def baseline(self) -> Variant:
+        """The original as a careful user calls it (eval, no_grad), failures named as its own."""
+        return Variant.baseline(self.module, self.code)

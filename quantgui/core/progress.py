@@ -8,6 +8,7 @@ requested). Keep units short (well under 200 ms) so a cancel is never starved.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -42,20 +43,32 @@ class Progress:
 
 
 class CancelToken:
-    """Thread-safe flag; the GUI thread sets it, the worker checks it."""
+    """Thread-safe flag; the GUI thread sets it, the worker checks it.
+
+    It also remembers when work last looked at it and whether a check has raised, so a Ctrl-C
+    handler can tell engine work that will stop at its next check from code that never checks
+    (a long forward call, a blocking read) and must be interrupted."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.last_polled: float = -float("inf")   # time.monotonic() of the last look
+        self.acknowledged = False                   # a check raised Cancelled
 
     def cancel(self) -> None:
         self._event.set()
 
     @property
     def cancelled(self) -> bool:
+        self.last_polled = time.monotonic()
         return self._event.is_set()
 
+    def polled_within(self, seconds: float) -> bool:
+        return time.monotonic() - self.last_polled <= seconds
+
     def check(self) -> None:
+        self.last_polled = time.monotonic()
         if self._event.is_set():
+            self.acknowledged = True
             raise Cancelled("cancelled by the user")
 
 

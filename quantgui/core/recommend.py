@@ -300,6 +300,7 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
     Cancelling returns the best so far with `cancelled=True`; it never raises `Cancelled`.
     """
     from .run import RunOptions, run_recipe
+    from .usercode import ModelCodeError
     task = task or quiet_task()
     if options is None:
         options = RunOptions(time_budget_s=DEFAULT_TIME_BUDGET_S, min_rounds=6, warmup=2)
@@ -336,6 +337,8 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
             except KeyboardInterrupt:
                 raise Cancelled("interrupted") from None
             except Exception as exc:  # a failing candidate is a row, not the end of the search
+                if isinstance(exc, ModelCodeError) and not exc.in_copy:
+                    raise  # the original itself failing fails every candidate alike
                 trial.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             trial.seconds = time.perf_counter() - start
             _judge(trial, max_drop, min_cos)

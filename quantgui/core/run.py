@@ -15,14 +15,16 @@ from typing import Any, Optional
 
 import torch
 
-from . import env, measure
+from . import env, measure, memory
 from .errors import Cancelled, UserError
 from .inputs import Inputs
 from .model import LoadedModel
 from .params import to_dict
 from .progress import Task, quiet_task
 from .recipe import Recipe
+from .safeload import short_reason
 from .techniques.base import StepContext
+from .usercode import ModelCodeError
 from .variant import Variant
 
 
@@ -149,6 +151,9 @@ def batched_example(loaded: LoadedModel, batch_size: Optional[int]) -> Inputs:
         return example.slice(0, batch_size)
     if loaded.test is not None and len(loaded.test) >= batch_size:
         return loaded.test.inputs.slice(0, batch_size)  # real samples beat repeated ones
+    per_sample = sum(memory.tensor_bytes(t.shape[1:], t.dtype) for t in example.tensors()
+                     if t.dim() > 0)
+    memory.check_fits(per_sample * batch_size, f"batch {batch_size:,}")
 
     def repeat(t: torch.Tensor) -> torch.Tensor:
         if t.dim() == 0:
@@ -160,11 +165,13 @@ def batched_example(loaded: LoadedModel, batch_size: Optional[int]) -> Inputs:
 
 @contextlib.contextmanager
 def torch_threads(threads: Optional[int]):
+    """Run with `threads` torch threads, never more than the CPUs this process may use (more
+    only oversubscribes; tens of thousands crashed torch at exit): see env.cap_threads."""
     previous = torch.get_num_threads()
     if threads is not None:
         if threads < 1:
             raise UserError(f"threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+        torch.set_num_threads(env.cap_threads(threads))
     try:
         yield torch.get_num_threads()
     finally:
@@ -179,10 +186,13 @@ def check_labels(loaded: LoadedModel, example: Inputs) -> None:
         return
     first, _ = next(data.batches(min(example.batch_size, len(data))))
     try:
-        out = Variant.baseline(loaded.module)(first)
-    except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+        out = loaded.baseline()(first)
+    except ModelCodeError as exc:
+        if not exc.new_input:
+            raise
+        cause = exc.__cause__ or exc
         raise UserError(f"{data.name}: the model cannot run on these inputs "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+                        f"({type(cause).__name__}: {short_reason(cause)})") from exc
     measure.AccuracyCounter(data.name).check(out[:0], data.labels)
 
 
@@ -202,7 +212,7 @@ def optimize(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions] 
             raise UserError(f"step {i} ({tech.name}): needs labeled training data "
                             f"(give a data file with 'labels')")
     example = batched_example(loaded, options.batch_size)
-    variant = Variant.baseline(loaded.module).copy()
+    variant = loaded.baseline().copy()
     reports: list[StepReport] = []
     n = len(resolved)
     for i, (tech, params) in enumerate(resolved, 1):
@@ -212,13 +222,20 @@ def optimize(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions] 
         start = time.perf_counter()
         try:
             result = tech.apply(variant, params, ctx)
-        except (Cancelled, KeyboardInterrupt):
+        except (Cancelled, KeyboardInterrupt, ModelCodeError):
             raise
         except UserError as exc:
             if str(exc).startswith(f"step {i} "):
                 raise
             raise UserError(f"step {i} ({tech.name}): {exc}") from exc
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # Steps call the model's copy directly too (calibration, tracing): its own code
+            # failing there is still the model's problem.
+            blamed = variant.code.blame(exc) if variant.code is not None else None
+            if blamed is not None:
+                raise blamed from exc
+            if not isinstance(exc, Exception):
+                raise
             raise StepError(f"step {i} ({tech.name}) failed: {type(exc).__name__}: {exc}",
                             tech.name) from exc
         if not isinstance(result, Variant):
@@ -237,11 +254,14 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
     options = options or RunOptions()
     task = task or quiet_task()
     with torch_threads(options.threads) as threads:
-        check_labels(loaded, batched_example(loaded, options.batch_size))
+        example = batched_example(loaded, options.batch_size)
+        # The original runs once at the run's batch before any step: if it fails there, it
+        # fails now and as itself, not minutes later inside a step (or in every candidate).
+        loaded.baseline().checked(example)
+        check_labels(loaded, example)
         after, steps = optimize(loaded, recipe, options, task)
         # The baseline is what a careful user runs: the original, eval mode, under no_grad.
-        before = Variant.baseline(loaded.module)
-        example = batched_example(loaded, options.batch_size)
+        before = loaded.baseline()
 
         size_b = measure.saved_bytes(measure.eager_module(before.module))
         size_a = measure.saved_bytes(measure.eager_module(after.module, after.tags))

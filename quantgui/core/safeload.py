@@ -76,8 +76,12 @@ def regular_file(path: str | os.PathLike, what: str = "file") -> Path:
         raise UserError(f"{path}: is a folder, not a {what}")
     if not stat.S_ISREG(st.st_mode):
         raise UserError(f"{path}: not a regular file (a pipe, device or socket); give a {what}")
-    if not os.access(path, os.R_OK):
-        raise UserError(f"{path}: permission denied (cannot read this {what})")
+    try:  # a real open, not os.access: access() says yes to root, ACLs and LSMs may say no
+        os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+    except PermissionError:
+        raise UserError(f"{path}: permission denied (cannot read this {what})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read this {what} ({exc.strerror or exc})") from None
     return path
 
 

@@ -3,6 +3,10 @@
 Some optimizations change the module (quantization, pruning, casting); others change how it is
 called (grad mode, autocast, input dtype, memory format). A `Variant` carries both, so the
 timer, the evaluator and the exporter all call it the same way. Outputs come back as float32.
+
+A variant of the user's model carries `code` (usercode.ModelCode): every call counts, and a
+failure of the model's own code (an exception, sys.exit, an output shape that changes between
+calls) becomes a one-line `ModelCodeError` naming the model instead of an internal error.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from .errors import Cancelled, UserError
 from .inputs import Inputs, call, primary_output
+from .usercode import ModelCode
 
 
 @contextlib.contextmanager
@@ -46,10 +52,12 @@ class Variant:
     #: Free-form facts steps leave for later steps, the verdict and the exporter,
     #: e.g. {"quantized_api": "torch.ao eager", "engine": "onednn", "compiled": True}.
     tags: dict[str, Any] = field(default_factory=dict)
+    #: Whose code this runs (None: nobody's to blame but QuantGUI, e.g. in tests).
+    code: Optional[ModelCode] = None
 
     @classmethod
-    def baseline(cls, module: Callable[..., Any]) -> "Variant":
-        return cls(module=module)
+    def baseline(cls, module: Callable[..., Any], code: Optional[ModelCode] = None) -> "Variant":
+        return cls(module=module, code=code)
 
     def evolve(self, **changes: Any) -> "Variant":
         return replace(self, tags=dict(self.tags), **changes)
@@ -80,29 +88,50 @@ class Variant:
 
         Without autocast the ExitStack of `context()` is skipped: at batch 1 a model call can
         take ~0.1 ms, and its few microseconds per call measured 3-10% slower than the same
-        model called by hand (tests/benchmarks/bench.py --batch 1).
+        model called by hand (tests/benchmarks/bench.py --batch 1). The try costs nothing
+        until something is raised.
         """
-        if self.autocast_dtype is not None:
-            with self.context():
-                return call(self.module, prepared)
-        grad = torch.inference_mode if self.grad_mode == "inference_mode" else torch.no_grad
-        engine = self.quantized_engine
-        previous = torch.backends.quantized.engine if engine is not None else None
-        if previous == engine:  # no engine, or already the right one
-            with grad():
-                return call(self.module, prepared)
-        torch.backends.quantized.engine = engine
+        code = self.code
+        if code is not None:
+            code.calls += 1
         try:
-            with grad():
-                return call(self.module, prepared)
-        finally:
-            torch.backends.quantized.engine = previous
+            if self.autocast_dtype is not None:
+                with self.context():
+                    return call(self.module, prepared)
+            grad = torch.inference_mode if self.grad_mode == "inference_mode" else torch.no_grad
+            engine = self.quantized_engine
+            previous = torch.backends.quantized.engine if engine is not None else None
+            if previous == engine:  # no engine, or already the right one
+                with grad():
+                    return call(self.module, prepared)
+            torch.backends.quantized.engine = engine
+            try:
+                with grad():
+                    return call(self.module, prepared)
+            finally:
+                torch.backends.quantized.engine = previous
+        except (Cancelled, UserError):
+            raise
+        except (Exception, SystemExit) as exc:
+            blamed = code.blame(exc, prepared) if code is not None else None
+            if blamed is None:
+                raise
+            raise blamed from exc
+
+    def checked(self, prepared: Inputs) -> Any:
+        """`run_prepared`, plus the check that the output shape for this input never changes
+        (outside the timed calls: it costs about a microsecond)."""
+        out = self.run_prepared(prepared)
+        if self.code is not None:
+            self.code.record(prepared, out)
+        return out
 
     def __call__(self, inputs: Inputs) -> torch.Tensor:
         """Call and reduce to one float32 tensor (what quality is measured on)."""
-        out = primary_output(self.run_prepared(self.prepare(inputs)))
+        out = primary_output(self.checked(self.prepare(inputs)))
         return out.detach().float() if out.is_floating_point() else out.detach()
 
     def copy(self) -> "Variant":
         """A deep copy of the module; what steps receive so the original is never touched."""
-        return self.evolve(module=copy.deepcopy(self.module))
+        return self.evolve(module=copy.deepcopy(self.module),
+                           code=self.code.copy() if self.code is not None else None)

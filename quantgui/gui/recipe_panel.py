@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, Q
                                QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
                                QVBoxLayout, QWidget)
 
+from ..core.cpus import usable_cpus  # torch-free
 from .technique_panels import TechniquePanels
 
 from .safe_text import plain
@@ -47,7 +48,7 @@ class OptimizePanel(QWidget):
                               "input's batch. Speedups depend strongly on it.")
         self.threads = QSpinBox()
         self.threads.setObjectName("threads")
-        self.threads.setRange(0, 256)
+        self.threads.setRange(0, usable_cpus())  # more only oversubscribes the CPUs
         self.threads.setSpecialValueText("auto")
         self.threads.setToolTip("torch threads for before and after alike; auto keeps "
                                 "torch's setting")

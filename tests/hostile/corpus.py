@@ -403,3 +403,77 @@ PROJECT_CASES = [
                "$.format: not a QuantGUI project"),
     _json_case("project", "not_an_object", "[]", "$: not a QuantGUI project"),
 ]
+
+
+# --- bad data and bad weights (not hostile, just wrong: refused the same way) -----------------------
+
+def data_all_nan(d: Path, canary: Path) -> Case:
+    import numpy as np
+    path = d / "data.npz"
+    np.savez(path, inputs=np.full((10, 64), np.nan, dtype=np.float32),
+             labels=np.zeros(10, dtype=np.int64))
+    return Case("--data all NaN", ["example:digits-mlp", "--data", str(path)], path,
+                ("640 of 640 input values are NaN",), [path])
+
+
+def data_some_inf(d: Path, canary: Path) -> Case:
+    import numpy as np
+    path = d / "inf.npz"
+    x = np.ones((10, 64), dtype=np.float32)
+    x[3, 5], x[7, 1] = np.inf, -np.inf
+    np.savez(path, inputs=x)
+    return Case("--data with two infinities", ["example:digits-mlp", "--data", str(path)], path,
+                ("2 of 640 input values are infinite",), [path])
+
+
+def data_nan_and_inf_pt(d: Path, canary: Path) -> Case:
+    path = d / "mixed.pt"
+    x = torch.zeros(4, 64)
+    x[0, 0], x[1, 1] = float("nan"), float("inf")
+    torch.save({"inputs": x, "labels": torch.zeros(4, dtype=torch.long)}, path)
+    return Case("--data .pt with NaN and Inf", ["example:digits-mlp", "--data", str(path)],
+                path, ("2 of 256 input values are NaN or infinite",), [path])
+
+
+def data_empty(d: Path, canary: Path) -> Case:
+    import numpy as np
+    path = d / "empty.npz"
+    np.savez(path, inputs=np.zeros((0, 64), dtype=np.float32))
+    return Case("--data with 0 samples", ["example:digits-mlp", "--data", str(path)], path,
+                ("holds no samples",), [path])
+
+
+def data_fifo(d: Path, canary: Path) -> Case:
+    path = d / "data.npz"
+    os.mkfifo(path)
+    return Case("--data is a FIFO", ["example:digits-mlp", "--data", str(path)], path,
+                ("not a regular file",))
+
+
+def example_input_nan(d: Path, canary: Path) -> Case:
+    model = d / "m.torchscript.pt"
+    torch.jit.save(torch.jit.script(Tiny()), str(model))
+    ex = d / "input.pt"
+    torch.save(torch.full((2, 4), float("nan")), ex)
+    return Case("--example-input all NaN", [str(model), "--example-input", str(ex)], ex,
+                ("8 of 8 input values are NaN",), [model, ex])
+
+
+def weights_with_nan(d: Path, canary: Path) -> Case:
+    path = d / "model.pt"
+    state = Tiny().state_dict()
+    state["fc.weight"][0, :2] = float("nan")
+    state["fc.bias"][1] = float("-inf")
+    torch.jit.save(torch.jit.script(_with(state)), str(path))
+    return Case("model weights hold NaN/Inf", [str(path), "--input-shape", "2,4"], path,
+                ("3 of 15 weight values are NaN or infinite (fc.weight, fc.bias)",), [path])
+
+
+def _with(state: dict) -> nn.Module:
+    model = Tiny()
+    model.load_state_dict(state)
+    return model
+
+
+DATA_CASES = [data_all_nan, data_some_inf, data_nan_and_inf_pt, data_empty, data_fifo,
+              example_input_nan, weights_with_nan]

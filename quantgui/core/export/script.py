@@ -24,6 +24,7 @@ from typing import Any, Optional
 
 import torch
 
+from .. import arch as arch_specs
 from .. import example_models
 from ..errors import UserError
 from ..inputs import Inputs
@@ -92,8 +93,14 @@ def _origin_code(loaded: Any, staged_files: dict[str, bytes], notes: list[str]) 
     if arch and ":" in arch:
         path, factory = arch.rsplit(":", 1)
         weights = origin.get("weights")
+        # `package.module:factory` is imported (from the environment the script runs in);
+        # only `file.py:Factory` is loaded from a file path.
+        module_spec = not arch_specs.is_file_spec(path)
         return (f"# ---- the original model: {path} ({factory}) + weights ----\n"
-                f"ARCH_FILE = {str(Path(path).resolve())!r}\n"
+                f"ARCH_FILE = {None if module_spec else str(Path(path).resolve())!r}\n"
+                f"ARCH_MODULE = {path if module_spec else None!r}\n"
+                f"ARCH_ROOT = {_import_root(path) if module_spec else None!r}  "
+                f"# where QuantGUI imported it from\n"
                 f"FACTORY = {factory!r}\n"
                 f"KWARGS = {dict(origin.get('kwargs') or {})!r}\n"
                 f"WEIGHTS = {str(Path(weights).resolve()) if weights else None!r}\n\n\n"
@@ -122,12 +129,25 @@ def _origin_code(loaded: Any, staged_files: dict[str, bytes], notes: list[str]) 
 
 
 _LOAD_ARCH = '''def load_original():
+    import importlib
     import importlib.util
-    spec = importlib.util.spec_from_file_location("user_architecture", ARCH_FILE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["user_architecture"] = module
-    spec.loader.exec_module(module)
-    model = getattr(module, FACTORY)(**KWARGS)
+    if ARCH_MODULE:  # package.module:factory: importable here, or from where QuantGUI found it
+        try:
+            module = importlib.import_module(ARCH_MODULE)
+        except ImportError:
+            if not ARCH_ROOT:
+                raise
+            sys.path.insert(0, ARCH_ROOT)
+            module = importlib.import_module(ARCH_MODULE)
+    else:
+        spec = importlib.util.spec_from_file_location("user_architecture", ARCH_FILE)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["user_architecture"] = module
+        spec.loader.exec_module(module)
+    factory = module
+    for part in FACTORY.split("."):
+        factory = getattr(factory, part)
+    model = factory(**KWARGS)
     if WEIGHTS:
         if WEIGHTS.endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -140,6 +160,20 @@ _LOAD_ARCH = '''def load_original():
         model.load_state_dict(state)
     return model.eval()
 '''
+
+
+def _import_root(module_name: str) -> Optional[str]:
+    """The sys.path folder `module_name` was imported from in this process, if known."""
+    import sys
+    module = sys.modules.get(module_name)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    root = Path(file).resolve().parent
+    depth = module_name.count(".") + (Path(file).name == "__init__.py")
+    for _ in range(depth):
+        root = root.parent
+    return str(root)
 
 
 def _ident(name: str) -> str:

@@ -4,6 +4,10 @@ Absolute CPU times drift by tens of percent within minutes (frequency scaling, o
 processes), while ratios measured side by side hold. So before and after are timed in the same
 process, alternating A B / B A each round on the same prepared batch, and the speedup is judged
 by a 95% CI from resampling whole rounds (pairs stay paired, so drift cancels).
+
+The budget bounds the timed rounds. Warm-up takes a share of it, and a model whose calls take
+seconds gets as many rounds as fit (at least `FLOOR_ROUNDS`): the run is not silently stretched
+to `min_rounds`, it is flagged instead (`Timing.few_rounds`, said in the verdict).
 """
 
 from __future__ import annotations
@@ -25,6 +29,17 @@ from ..variant import Variant
 NOISY_SPREAD = 0.25
 #: CI width relative to the speedup above this is also "noisy".
 NOISY_CI_WIDTH = 0.2
+#: Rounds timed however slow the model: the bootstrap needs pairs to resample.
+FLOOR_ROUNDS = 2
+#: Warm-up runs until it has taken this share of the budget per side (and `warmup` calls)...
+WARMUP_SHARE = 0.1
+#: ...but never past this share, whatever `warmup` asks; its first call is always made unless
+#: the model's first call alone took more (then that call served as the warm-up).
+WARMUP_CAP = 0.25
+MAX_WARM_CALLS = 200
+
+#: The clock every timing reads; tests replace it with a deterministic one.
+clock = time.perf_counter
 
 
 @dataclass
@@ -70,9 +85,12 @@ class Timing:
     batch_size: int
     noisy: bool = False
     noisy_reason: Optional[str] = None
+    #: Set when fewer than the wanted rounds fit in the budget: why, and the budget that fits.
+    few_rounds: Optional[str] = None
 
     def speedup_json(self) -> dict[str, Any]:
-        return {"median": self.speedup, "ci95": list(self.ci95), "rounds": self.rounds}
+        return {"median": self.speedup, "ci95": list(self.ci95), "rounds": self.rounds,
+                "few_rounds": self.few_rounds}
 
 
 def bootstrap_ratio_ci(before_ms, after_ms, resamples: int = 1000, seed: int = 0,
@@ -106,10 +124,46 @@ def _noisy(before: LatencyStats, after: LatencyStats, speedup: float,
 
 
 def _time_calls(variant: Variant, prepared: Inputs, calls: int) -> float:
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(calls):
         variant.run_prepared(prepared)
-    return time.perf_counter() - t0
+    return clock() - t0
+
+
+def _checked_call(variant: Variant, prepared: Inputs) -> float:
+    """One untimed-path call (its output shape is checked), timed."""
+    t0 = clock()
+    variant.checked(prepared)
+    return clock() - t0
+
+
+def _warm_up(variant: Variant, prepared: Inputs, first_s: float, budget_s: float,
+             warmup: int, task: Task) -> float:
+    """Warm calls within their share of the budget; returns the per-call estimate."""
+    # Freshly copied weights and allocator pools make the calls after the first slow too (tens
+    # of ms on a VM touching new pages), so warm for a share of the budget, not just N calls.
+    warm: list[float] = []
+    spent = 0.0
+    while len(warm) < MAX_WARM_CALLS:
+        estimate = warm[-1] if warm else first_s
+        wanted = len(warm) < max(1, warmup) or spent < WARMUP_SHARE * budget_s
+        if not wanted or spent + estimate > WARMUP_CAP * budget_s:
+            break
+        task.check()
+        warm.append(_checked_call(variant, prepared))
+        spent += warm[-1]
+    if not warm:  # the first call alone outran the warm-up's share: it is the estimate
+        return first_s
+    return float(np.median(warm[len(warm) // 2:]))
+
+
+def _few_rounds(rounds: int, wanted: int, budget_s: float, round_s: float) -> Optional[str]:
+    if rounds >= wanted:
+        return None
+    suggest = max(1, math.ceil(wanted * round_s * 1.2))
+    return (f"only {rounds} rounds fit in the {budget_s:g} s time budget ({round_s:.3g} s per "
+            f"round), so the confidence interval is wide; give a time budget of {suggest} s "
+            f"(--time-budget {suggest}) for a decision")
 
 
 def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
@@ -118,8 +172,8 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
                      seed: int = 0, task: Optional[Task] = None) -> Timing:
     """Time `before` and `after` on the same batch, interleaved; see the module docstring.
 
-    Rounds are chosen so the timed part fits `budget_s`, but never fewer than `min_rounds`
-    (a slow model takes longer than the budget rather than giving a meaningless CI).
+    Rounds are chosen so the timed part fits `budget_s`; when fewer than `min_rounds` fit (at
+    least `FLOOR_ROUNDS` are timed), `Timing.few_rounds` says so.
     """
     task = task or quiet_task()
     # Preparing (dtype casts, channels-last copies) is part of feeding the model, not of the
@@ -130,16 +184,9 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
     for name, (variant, prepared) in sides.items():
         task.check()
         # The first call may compile (seconds) and allocates; it is reported on its own.
-        first_ms[name] = _time_calls(variant, prepared, 1) * 1e3
-        # Freshly copied weights and allocator pools make the next calls slow too (tens of ms
-        # on a VM touching new pages), so warm for a share of the budget, not just N calls.
-        warm: list[float] = []
-        spent = 0.0
-        while len(warm) < max(1, warmup) or (spent < 0.1 * budget_s and len(warm) < 200):
-            task.check()
-            warm.append(_time_calls(variant, prepared, 1))
-            spent += warm[-1]
-        per_call[name] = float(np.median(warm[len(warm) // 2:]))
+        first_s = _checked_call(variant, prepared)
+        first_ms[name] = first_s * 1e3
+        per_call[name] = _warm_up(variant, prepared, first_s, budget_s, warmup, task)
 
     # Fast calls (< min_sample_s) are timed in groups so perf_counter's overhead and
     # resolution vanish; both sides use the same count so a sample is the same kind of thing.
@@ -151,7 +198,8 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
     # 20 ms and more hardly notice and are not doubled.
     rewarm = fastest < 0.02
     round_s = (calls + rewarm) * (per_call["before"] + per_call["after"])
-    rounds = int(max(min_rounds, min(max_rounds, budget_s // max(round_s, 1e-9))))
+    fits = int(budget_s // max(round_s, 1e-9))
+    rounds = max(FLOOR_ROUNDS, min(max_rounds, fits))
     if calls > 1:  # let the extra calls settle caches and allocator before timing
         for name, (variant, prepared) in sides.items():
             task.check()
@@ -163,12 +211,12 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection landing in one side's sample is noise, not latency
-    started = time.perf_counter()
+    started = clock()
     try:
         for r in range(rounds):
             # The plan came from warm-up estimates; if they were far off (the machine got
             # busy), stop at a round boundary once well past the budget.
-            if r >= min_rounds and time.perf_counter() - started > 2 * budget_s:
+            if r >= FLOOR_ROUNDS and clock() - started > 2 * budget_s:
                 rounds = r
                 break
             order = ("before", "after") if r % 2 == 0 else ("after", "before")
@@ -190,5 +238,6 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
     speedup = b.median_ms / a.median_ms
     ci = bootstrap_ratio_ci(values["before"], values["after"], resamples, seed)
     reason = _noisy(b, a, speedup, ci)
+    few = _few_rounds(rounds, min(min_rounds, max_rounds), budget_s, round_s)
     return Timing(b, a, speedup, ci, rounds, torch.get_num_threads(), inputs.batch_size,
-                  reason is not None, reason)
+                  reason is not None, reason, few)

@@ -16,6 +16,8 @@ import torch
 from ..errors import UserError
 from ..inputs import Inputs
 from ..progress import Task, quiet_task
+from ..safeload import short_reason
+from ..usercode import ModelCodeError
 from ..variant import Variant
 
 
@@ -152,6 +154,12 @@ def evaluate(before: Variant, after: Variant,
         task.check()
         try:
             ref = before(inputs)
+        except ModelCodeError as exc:
+            if not exc.new_input:  # it ran on such inputs before: the model's own failure
+                raise
+            cause = exc.__cause__ or exc
+            raise UserError(f"{where}: the original model cannot run on these inputs "
+                            f"({type(cause).__name__}: {short_reason(cause)})") from exc
         except (RuntimeError, TypeError, ValueError, IndexError) as exc:
             # The original is the user's own model, untouched: if it cannot run on these
             # inputs, the inputs do not fit it.

@@ -136,4 +136,6 @@ def verdict(timing: Timing, steps: Sequence[Any], variant: Any, original: Any, b
     if label == "faster" and timing.noisy:
         warnings.append(f"the measurement was noisy ({timing.noisy_reason}); the speedup's "
                         f"confidence interval still clears {FASTER_ABOVE:.2f}x")
+    if timing.few_rounds:  # a slow model in a short budget: the verdict rests on few rounds
+        (warnings if label == "faster" else reasons).append(timing.few_rounds)
     return Verdict(label, reasons, warnings)
