@@ -507,23 +507,6 @@ def _pure_json_stdout(args: argparse.Namespace):
 
 
 @contextlib.contextmanager
-def _sigterm_exits():
-    """SIGTERM unwinds like an exception (SystemExit 143) instead of killing the process where
-    it stands, so a write in progress removes its temp files."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
 def _safe_output():
     """Everything printed passes through `printable`: names and messages that came from a file
     cannot send escape sequences to the terminal (clear the screen, fake text)."""

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from quantgui.core import params as params_mod
 from quantgui.core.errors import UserError
-from quantgui.core.example_input import MAX_SHAPE_ELEMENTS, parse_shape
+from quantgui.core.example_input import parse_shape
 from quantgui.core.export import ProjectEntry, load_project, save_project
 from quantgui.core.recipe import Recipe
 from quantgui.core.techniques import all_techniques
@@ -242,14 +242,14 @@ def test_parse_kv_reads_back_what_was_written(pairs):
 @given(st.one_of(st.text(max_size=30), st.text("0123456789,x()[] -", max_size=30),
                  st.lists(st.one_of(st.integers(), huge_ints), max_size=5).map(
                      lambda ds: ",".join(map(str, ds)))))
-def test_parse_shape_gives_a_bounded_shape_or_one_user_error(text):
+def test_parse_shape_gives_a_positive_shape_or_one_user_error(text):
     try:
         shape = parse_shape(text)
     except UserError as exc:
         assert "\n" not in str(exc) and str(exc).startswith("input shape ")
         return
+    # (whether it fits in memory is decided where the tensor would be made: core/memory.py)
     assert shape and all(isinstance(d, int) and d > 0 for d in shape)
-    assert math.prod(shape) <= MAX_SHAPE_ELEMENTS
 
 
 @EXAMPLES

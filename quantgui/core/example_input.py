@@ -61,11 +61,6 @@ def _read_example_file(path: str | Path) -> Inputs:
     return Inputs.of(dict(value) if isinstance(value, Mapping) else value)
 
 
-#: An example input is one batch; past this many values (1 GiB as float32) a shape is a typo,
-#: and creating it would exhaust memory or overflow torch's size arithmetic.
-MAX_SHAPE_ELEMENTS = 2**28
-
-
 def parse_shape(input_shape: "str | Sequence[int]") -> tuple[int, ...]:
     """An input shape from the CLI/dialog text ("8,3,224,224", "8x3x224x224", "(8, 3)") or a
     sequence of ints; a UserError says what is wrong."""
@@ -82,13 +77,7 @@ def parse_shape(input_shape: "str | Sequence[int]") -> tuple[int, ...]:
     if not shape or any(d <= 0 for d in shape):
         raise UserError(f"input shape {shown(input_shape)}: every dimension must be a positive "
                         f"number")
-    elements = 1
-    for d in shape:
-        elements *= d
-        if elements > MAX_SHAPE_ELEMENTS:
-            raise UserError(f"input shape {shown(input_shape)}: more than "
-                            f"{MAX_SHAPE_ELEMENTS:,} values; an example input is one batch")
-    return shape
+    return shape  # whether it fits in memory is checked where it is made (memory.py)
 
 
 #: QuantGUI's exports write the run's example batch under this name next to the model, so a

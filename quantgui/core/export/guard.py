@@ -52,9 +52,9 @@ def arch_file(spec: Optional[str]) -> Optional[str]:
     """The file of an architecture spec `path/file.py:Name` (None for `package.module:Name`)."""
     if not spec:
         return None
-    from ..arch import _is_file, _split
+    from ..arch import _split, is_file_spec
     target, _ = _split(spec)
-    return target if _is_file(target) else None
+    return target if is_file_spec(target) else None
 
 
 def input_paths(model: Optional[str] = None, arch: Optional[str] = None,
