@@ -195,7 +195,7 @@ def test_json_to_a_folder_is_exit_2_without_leftovers(tmp_path, capsys):
     assert code == 2 and error_line(err) == f"{folder}: is a folder; give a file name"
     # the write itself refuses too (a folder may appear while the run is measuring)
     with pytest.raises(UserError, match="a folder of that name is in the way"):
-        cli._emit_json({"a": 1}, str(folder))
+        cli.emit_json({"a": 1}, str(folder))
     assert [p.name for p in tmp_path.iterdir()] == ["taken"] and list(folder.iterdir()) == []
 
 

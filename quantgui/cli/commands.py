@@ -1,0 +1,207 @@
+"""The subcommands: each is an `add_*` function (its arguments) and a `cmd_*` function (its
+work); SUBCOMMANDS in __init__.py lists them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .common import (check_counts, check_output_path, check_outputs, check_range, emit_json,
+                     add_model_arguments, open_from_args, recipe_from_args)
+
+
+def add_examples(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("examples", help="built-in examples with their real test accuracy")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def cmd_examples(args: argparse.Namespace, task: Any) -> int:
+    from ..core import examples
+    from ..core.run import pct, table
+    rows = examples.describe()
+    if args.json:
+        emit_json(rows, None)
+        return 0
+    print(table([("name", "test accuracy", "parameters", "suggested", "description")] +
+                [(f"example:{r['name']}", pct(r["test_accuracy"]), f"{r['parameters']:,}",
+                  ", ".join(r["suggested"]), r["description"]) for r in rows]))
+    return 0
+
+
+def add_techniques(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("techniques", help="techniques, their parameters and help")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def cmd_techniques(args: argparse.Namespace, task: Any) -> int:
+    from ..core import params as params_mod
+    from ..core.recipe import STAGES
+    from ..core.techniques import all_techniques
+    techs = all_techniques()
+    if args.json:
+        emit_json([{"name": t.name, "title": t.title, "summary": t.summary, "stage": t.stage,
+                     "group": t.group, "needs_labels": t.needs_labels,
+                     "params": [s.to_json() for s in params_mod.specs(t.Params)]}
+                    for t in techs.values()], None)
+        return 0
+    for t in techs.values():
+        print(f"{t.name}  ({t.title}; stage {t.stage}: {STAGES.get(t.stage, '')}"
+              + (f"; one {t.group} step per recipe" if t.group else "") + ")")
+        print(f"    {t.summary}")
+        for s in params_mod.specs(t.Params):
+            bounds = []
+            if s.choices:
+                bounds.append("one of " + "|".join(map(str, s.choices)))
+            if s.min is not None or s.max is not None:
+                bounds.append(f"range {s.min if s.min is not None else ''}.."
+                              f"{s.max if s.max is not None else ''}")
+            default = "auto" if s.default is None and s.optional else s.default
+            print(f"    {s.name}={default}  [{s.type.__name__}"
+                  + (f"; {'; '.join(bounds)}" if bounds else "") + f"]  {s.help}")
+    print("\nuse: quantgui-cli run MODEL --step NAME[:key=value,...] ...")
+    return 0
+
+
+def add_inspect(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("inspect", help="what the model is and which techniques apply")
+    add_model_arguments(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def cmd_inspect(args: argparse.Namespace, task: Any) -> int:
+    from ..core import env
+    from ..core.run import mb, table
+    loaded = open_from_args(args, task)
+    info = loaded.info.to_json()
+    environment = env.environment()
+    if args.json:
+        emit_json({"model": info, "environment": environment}, None)
+        return 0
+    print(table([("source", info["source"]), ("format", info["format"]),
+                 ("class", info["name"]), ("parameters", f"{info['parameters']:,}"),
+                 ("size", mb(info["size_bytes"])), ("example input", info["example_input"])]))
+    if loaded.test is not None:
+        print(f"test data: {loaded.test.name}, {len(loaded.test)} samples"
+              + (", labeled" if loaded.test.labeled else ", no labels"))
+    print("layers: " + ", ".join(f"{k} x{n}" for k, n in info["layer_counts"].items()))
+    print("techniques:")
+    for name, reason in info["applicability"].items():
+        print(f"  {name:22s} {'applies' if reason is None else 'no: ' + reason}")
+    for note in info["notes"]:
+        print(f"note: {note}")
+    print(f"machine: {environment['cpu']} ({', '.join(environment['cpu_capabilities'])}), "
+          f"{environment['threads']} threads, torch {environment['torch']}")
+    return 0
+
+
+def add_run(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="apply a recipe and measure before vs after")
+    add_model_arguments(p)
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--step", action="append", default=[], metavar="NAME[:key=value,...]",
+                     help="a recipe step; repeat for several (no steps: time the model "
+                          "against itself, a noise check)")
+    how.add_argument("--recipe", metavar="FILE.json", help="a saved recipe")
+    p.add_argument("--batch", type=int, metavar="N", help="batch size (default: the example's)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: current)")
+    p.add_argument("--time-budget", type=float, default=3.5, metavar="SECONDS",
+                   help="time for the interleaved timing (default 3.5)")
+    p.add_argument("--eval-limit", type=int, metavar="BATCHES",
+                   help="evaluate on at most this many batches")
+    p.add_argument("--json", metavar="OUT.json", dest="json_out",
+                   help="write the full result as JSON ('-' for stdout)")
+    p.add_argument("--save", metavar="DIR", help="save the optimized model (checked by "
+                   "reloading) and a standalone rebuild script into DIR")
+    p.add_argument("--report", metavar="DIR", help="write report.html, report.md and "
+                   "recipe.json into DIR")
+    return p
+
+
+def cmd_run(args: argparse.Namespace, task: Any) -> int:
+    from ..core.export import export_folders, protected_paths
+    from ..core.run import RunOptions, format_result, run_recipe
+    check_counts(args, eval_limit="--eval-limit")
+    inputs = check_outputs(args, [("--json", args.json_out, False), ("--save", args.save, True),
+                                   ("--report", args.report, True)])
+    recipe = recipe_from_args(args)  # a bad recipe fails before the model is even opened
+    loaded = open_from_args(args, task)
+    inputs += protected_paths(loaded)
+    options = RunOptions(batch_size=args.batch, threads=args.threads,
+                         time_budget_s=args.time_budget, eval_limit=args.eval_limit)
+    result = run_recipe(loaded, recipe, options, task)
+    # The measurement first: an export that fails (a full disk) must not lose it.
+    if args.json_out == "-":
+        emit_json(result.to_json(), None)
+    else:
+        print(format_result(result))
+        if args.json_out:
+            emit_json(result.to_json(), args.json_out, inputs)
+            print(f"\nwrote {args.json_out}")
+    sys.stdout.flush()
+    lines = export_folders(args.save, args.report, loaded, result, inputs, task)
+    if lines:  # with --json -, stdout holds only the JSON
+        print(("" if args.json_out == "-" else "\n") + "\n".join(lines),
+              file=sys.stderr if args.json_out == "-" else sys.stdout)
+    return 0
+
+
+def add_recommend(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("recommend", help="try the recipes likely to pay on this model and CPU, "
+                       "measure each, print the fastest within a quality bound")
+    add_model_arguments(p)
+    p.add_argument("--max-accuracy-drop", type=float, metavar="FRACTION",
+                   help="with labeled data: largest accuracy loss accepted (default 0.01)")
+    p.add_argument("--min-cosine", type=float, metavar="C",
+                   help="output cosine vs the original (default 0.99 when there are no labels)")
+    p.add_argument("--max-candidates", type=int, metavar="N", help="try at most N recipes")
+    p.add_argument("--compile", action="store_true",
+                   help="also try torch.compile recipes (10-30 s each to compile)")
+    p.add_argument("--batch", type=int, metavar="N", help="batch size (default: the example's)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: current)")
+    p.add_argument("--time-budget", type=float, default=1.0, metavar="SECONDS",
+                   help="timing per candidate (default 1.0)")
+    p.add_argument("--json", metavar="OUT.json", dest="json_out",
+                   help="write the recommendation and every trial as JSON ('-' for stdout)")
+    p.add_argument("--save-recipe", metavar="FILE.json", help="save the best recipe")
+    return p
+
+
+def cmd_recommend(args: argparse.Namespace, task: Any) -> int:
+    from ..core.progress import Task
+    from ..core.recommend import recommend
+    from ..core.run import RunOptions
+    check_counts(args, max_candidates="--max-candidates")
+    check_range("--max-accuracy-drop", args.max_accuracy_drop, 0.0, 1.0)
+    check_range("--min-cosine", args.min_cosine, -1.0, 1.0)
+    check_output_path(args.save_recipe)
+    inputs = check_outputs(args, [("--json", args.json_out, False),
+                                   ("--save-recipe", args.save_recipe, False)])
+    loaded = open_from_args(args, task)
+    options = RunOptions(batch_size=args.batch, threads=args.threads,
+                         time_budget_s=args.time_budget, min_rounds=6, warmup=2)
+
+    def progress(p: Any) -> None:  # one stderr line per candidate; stdout stays the result
+        if p.phase == "recommend" and p.done < (p.total or 0):
+            print(f"[{p.done + 1}/{p.total}] trying {p.message}", file=sys.stderr, flush=True)
+    rec = recommend(loaded, args.max_accuracy_drop, args.min_cosine, options,
+                    Task(progress, task.cancel_token), max_candidates=args.max_candidates,
+                    include_compile=args.compile)
+    # The measurements first, the files after: a failed write must not lose them.
+    if args.json_out == "-":
+        emit_json(rec.to_json(), None)
+    else:
+        print(rec.table())
+        print(f"\nrecommendation: {rec.message}")
+        if args.json_out:
+            emit_json(rec.to_json(), args.json_out, inputs)
+            print(f"wrote {args.json_out}")
+    if args.save_recipe and rec.best is not None:
+        sys.stdout.flush()
+        rec.best.recipe.save(args.save_recipe)
+        if args.json_out != "-":
+            print(f"saved recipe to {args.save_recipe}")
+    return 130 if rec.cancelled else 0  # the best so far is printed either way

@@ -1,0 +1,160 @@
+"""What the subcommands share: the model options, reading them, checks made before any work,
+and writing JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+PROG = "quantgui-cli"
+#: The timed part of one measurement; an hour is far past any useful budget (and a typo).
+MAX_TIME_BUDGET_S = 3600.0
+
+
+class CliError(Exception):
+    """Bad command-line usage found after parsing (exit 2, like argparse's own errors)."""
+
+
+#: Where JSON for stdout goes while `pure_json_stdout` sends everything else to stderr.
+_json_stream: Optional[Any] = None
+
+
+def emit_json(data: Any, path: Optional[str], protected: Optional[list] = None) -> None:
+    from ..core.export.atomic import write_text_atomic
+    text = json.dumps(data, indent=2, allow_nan=False)
+    if path in (None, "-"):
+        print(text, file=_json_stream or sys.stdout)
+        return
+    # Written whole or not at all: a failed write leaves neither a half file nor a temp file.
+    write_text_atomic(path, text + "\n", protected=protected)
+
+
+def check_output_path(path: Optional[str]) -> None:
+    """Fail before minutes of work, not after, when the output cannot be written."""
+    if path in (None, "-"):
+        return
+    if Path(path).is_dir():
+        raise CliError(f"{path}: is a folder; give a file name")
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise CliError(f"{path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        from ..core.export.atomic import read_only
+        raise read_only(parent)  # the line the GUI shows for the same folder
+
+
+def check_outputs(args: argparse.Namespace,
+                   outputs: list[tuple[str, Optional[str], bool]]) -> list:
+    """Before any work: no output (flag, path, is_folder) may write over an input or another
+    output; returns the inputs, which every writer is given to protect."""
+    from ..core.export import check_output_paths
+    return check_output_paths(outputs, model=args.model, arch=args.arch, data=args.data,
+                              example_input=args.example_input,
+                              recipe=getattr(args, "recipe", None))
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL",
+                   help="example:NAME, a TorchScript/exported/pickled file, a state_dict with "
+                        "--arch, or a Hugging Face directory")
+    p.add_argument("--arch", metavar="SPEC", help="architecture for a state_dict: file.py:Class "
+                                                  "or package.module:factory")
+    p.add_argument("--arch-kwargs", metavar="JSON", help="keyword arguments for --arch (JSON)")
+    p.add_argument("--trust", action="store_true",
+                   help="open a model file that runs code when loaded (a pickled module, a "
+                        ".pt2 holding pickles, a Hugging Face folder with its own code); "
+                        "never needed for --arch, which names code you chose to run")
+    p.add_argument("--data", metavar="FILE", help=".npz/.pt with 'inputs' (and 'labels')")
+    p.add_argument("--example-input", metavar="FILE", help=".pt/.npz holding an example input")
+    p.add_argument("--input-shape", metavar="DIMS", help="example input shape, e.g. 8,3,224,224")
+
+
+def input_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    from ..core.example_input import parse_shape
+    from ..core.errors import UserError
+    try:
+        return parse_shape(text) if text else None
+    except UserError as exc:
+        raise CliError(f"--input-shape: {exc}") from None
+
+
+def arch_kwargs(text: Optional[str]) -> Optional[dict]:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--arch-kwargs: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise CliError("--arch-kwargs: expected a JSON object like '{\"width\": 64}'")
+    return value
+
+
+def open_from_args(args: argparse.Namespace, task: Any) -> Any:
+    from ..core.loading import open_model
+    if args.example_input and args.input_shape:
+        raise CliError("give either --example-input or --input-shape, not both")
+    return open_model(args.model, arch=args.arch, arch_kwargs=arch_kwargs(args.arch_kwargs),
+                      trust=args.trust, example_input=args.example_input,
+                      input_shape=input_shape(args.input_shape), data=args.data, task=task)
+
+
+def recipe_from_args(args: argparse.Namespace) -> Any:
+    from ..core.errors import UserError
+    from ..core.params import parse_kv
+    from ..core.recipe import Recipe, Step
+    where = args.recipe or "--step"
+    if args.recipe:
+        recipe = Recipe.load(args.recipe)  # its errors already name the file
+    else:
+        steps = []
+        for text in args.step:
+            name, _, rest = text.partition(":")
+            steps.append(Step(name.strip(), parse_kv(rest, f"--step {text}")))
+        recipe = Recipe(steps)
+    try:
+        recipe.validate(json_paths=bool(args.recipe))
+    except UserError as exc:  # name where the recipe came from, like every bad-input message
+        raise UserError(f"{where}: {exc}") from None
+    return recipe
+
+
+def check_counts(args: argparse.Namespace, **extra_flags: str) -> None:
+    """Before any work: --batch, --threads (and the command's own counts) >= 1, a finite
+    --time-budget in (0, 1 h], and a writable --json path."""
+    flags = {"batch": "--batch", "threads": "--threads", **extra_flags}
+    for attr, flag in flags.items():
+        value = getattr(args, attr)
+        if value is not None and value < 1:
+            raise CliError(f"{flag}: must be at least 1, got {value}")
+    check_range("--time-budget", args.time_budget, 0.0, MAX_TIME_BUDGET_S, low_open=True)
+    check_output_path(args.json_out)
+    note_thread_cap(args)
+
+
+def note_thread_cap(args: argparse.Namespace) -> None:
+    """The engine never runs more threads than CPUs (env.cap_threads); say so when it caps."""
+    from ..core.env import cap_threads
+    capped = cap_threads(args.threads) if args.threads is not None else None
+    if capped is not None and capped < args.threads:
+        print(f"{PROG}: note: --threads {args.threads} capped at {capped}, the number of CPUs "
+              f"this process may use", file=sys.stderr)
+        args.threads = capped
+
+
+def check_range(flag: str, value: Optional[float], low: float, high: float,
+                 low_open: bool = False) -> None:
+    """A float option is finite and within [low, high] ((low, high] with `low_open`): argparse's
+    float() also takes 'nan' and 'inf', which would pass every comparison or run forever."""
+    import math
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise CliError(f"{flag}: must be a finite number, got {value}")
+    if value < low or (low_open and value == low) or value > high:
+        raise CliError(f"{flag}: must be {'more than' if low_open else 'at least'} {low:g} and "
+                       f"at most {high:g}, got {value:g}")
