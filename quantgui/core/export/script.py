@@ -30,6 +30,7 @@ from ..errors import UserError
 from ..inputs import Inputs
 from ..progress import Task, quiet_task
 from ..recipe import Recipe
+from ..text import printable
 from .atomic import PathLike, ensure_writable_dir, staged
 from .script_runtime import RUNTIME
 from .script_steps import NoScript, Resolved, step_code
@@ -96,7 +97,7 @@ def _origin_code(loaded: Any, staged_files: dict[str, bytes], notes: list[str]) 
         # `package.module:factory` is imported (from the environment the script runs in);
         # only `file.py:Factory` is loaded from a file path.
         module_spec = not arch_specs.is_file_spec(path)
-        return (f"# ---- the original model: {path} ({factory}) + weights ----\n"
+        return (f"# ---- the original model: {_comment(path)} ({_comment(factory)}) + weights ----\n"
                 f"ARCH_FILE = {None if module_spec else str(Path(path).resolve())!r}\n"
                 f"ARCH_MODULE = {path if module_spec else None!r}\n"
                 f"ARCH_ROOT = {_import_root(path) if module_spec else None!r}  "
@@ -176,6 +177,18 @@ def _import_root(module_name: str) -> Optional[str]:
     return str(root)
 
 
+def _comment(text: Any) -> str:
+    """Text from a file or the user (a path, a reason quoting an exception) on one comment line:
+    a newline in it would end the comment and put the rest into the script as code."""
+    return printable(text, newlines=False)
+
+
+def _doc(text: Any) -> str:
+    """Text inside a triple-quoted docstring: one line, and no quote or backslash that could end
+    the string (a file named 'x\"\"\"; import os ...' would otherwise inject code)."""
+    return _comment(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _ident(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
 
@@ -215,34 +228,34 @@ def generate_script(loaded: Any, recipe: Recipe, steps: Optional[list] = None,
                 files[CALIBRATION_NAME] = _calibration_bytes(loaded, code.calibration_samples)
             body = "\n".join(("    " + line) if line.strip() else "" for line in
                              code.body.rstrip("\n").splitlines())
-            functions.append(f"def {fn}(model, call):\n    \"\"\"{name}: {code.summary}\"\"\"\n"
+            functions.append(f"def {fn}(model, call):\n    \"\"\"{_doc(name)}: {_doc(code.summary)}\"\"\"\n"
                              f"{body}\n    return model\n")
             summaries.append({"step": i, "name": name, "summary": code.summary,
                               "supported": True})
         except NoScript as exc:
             reason = str(exc)
             functions.append(f"def {fn}(model, call):\n"
-                             f"    # NO SCRIPT FORM: {reason}\n"
+                             f"    # NO SCRIPT FORM: {_comment(reason)}\n"
                              f"    raise NotImplementedError({f'step {i} ({name}): {reason}'!r})\n")
             summaries.append({"step": i, "name": name, "summary": f"NOT SUPPORTED: {reason}",
                               "supported": False})
             unsupported.append({"step": i, "name": name, "reason": reason})
     calls = "\n".join(f"    model = step_{s['step']}_{_ident(s['name'])}(model, call)"
                       for s in summaries) or "    pass  # the recipe has no steps"
-    step_lines = [f"{s['step']}. {s['name']}: {s['summary']}" for s in summaries]
+    step_lines = [_doc(f"{s['step']}. {s['name']}: {s['summary']}") for s in summaries]
     from .. import env
     environment = env.environment()
     header = (f'#!/usr/bin/env python3\n"""Rebuild the model QuantGUI optimized: '
-              f'{recipe.describe()} (standalone: torch only'
+              f'{_doc(recipe.describe())} (standalone: torch only'
               f'{", plus torchao" if needs_torchao else ""}).\n\n'
-              f"Original model: {getattr(getattr(loaded, 'info', None), 'source', '?')}\n"
+              f"Original model: {_doc(getattr(getattr(loaded, 'info', None), 'source', '?'))}\n"
               f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} by QuantGUI on torch "
               f"{environment['torch']}"
               + (f", torchao {environment['torchao']}" if needs_torchao else "")
               + " (the same versions reproduce it best).\n\nSteps, with the choices the QuantGUI "
               "run made:\n" + "".join(f"  {line}\n" for line in step_lines)
               + (f"\nUNSUPPORTED steps raise NotImplementedError: "
-                 f"{', '.join(u['name'] for u in unsupported)}\n" if unsupported else "")
+                 f"{_doc(', '.join(u['name'] for u in unsupported))}\n" if unsupported else "")
               + f'\nUsage: python {SCRIPT_NAME} [--out PATH] [--rounds N] [--threads N]\n"""\n\n')
     imports = ("import argparse\nimport contextlib\nimport copy\nimport io\nimport os\n"
                "import statistics\nimport sys\nimport time\nimport warnings\n\nimport torch\nfrom torch import nn\n\n"
