@@ -188,7 +188,7 @@ class DynamicInt8(Technique):
                      "successor); it is used because it is the fastest eager INT8 path here"
                      + (" and the only one for LSTM/GRU" if has_rnn else ""))
             ctx.note("saved state_dict holds packed INT8 weights (~1/4 of FP32 for quantized "
-                     "layers); loading it needs torch.load(weights_only=False) and a model "
+                     "layers); loading it needs torch.load with weights_only=False and a model "
                      "quantized the same way")
             off = sum(1 for m in module.modules() if isinstance(m, nn.TransformerEncoderLayer)
                       and getattr(m, "quantgui_fastpath_off", False))

@@ -124,7 +124,7 @@ class StaticInt8(Technique):
                  "first call compiles for seconds; auto prefers no compile cost")
         _fx_int8.note_coverage(model, result.module, ctx)
         ctx.note("state_dict holds INT8 weights (~1/4 of FP32); loading it needs "
-                 "torch.load(weights_only=False) and the same FX conversion")
+                 "torch.load with weights_only=False and the same FX conversion")
         result.tags.update({"quantized_api": "torch.ao FX", "engine": result.quantized_engine,
                             "quantization": "static_int8"})
         return result

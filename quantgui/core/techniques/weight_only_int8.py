@@ -64,7 +64,7 @@ class WeightOnlyInt8(Technique):
                  f" scales) on {len(eligible)} of {len(linears)} Linear layer(s); "
                  "dequantizes in every call, so expect no speedup in eager mode")
         ctx.note("state_dict holds INT8 weights (~1/4 of FP32) and loads with "
-                 "torch.load(weights_only=True)")
+                 "torch.load with weights_only=True")
         ctx.metrics["layers_quantized"] = len(eligible)
         result = variant.evolve(module=model)
         result.tags.update({"quantized_api": "torchao", "quantization": "weight_only_int8"})
