@@ -116,6 +116,7 @@ def test_bootstrap_ci_contains_point_estimate():
         measure.bootstrap_ratio_ci([1.0, 2.0], [1.0])
 
 
+@pytest.mark.perf
 def test_identical_models_are_not_faster(mlp, one_thread):
     model, test = mlp
     before = Variant.baseline(model)
@@ -128,6 +129,7 @@ def test_identical_models_are_not_faster(mlp, one_thread):
     assert v.reasons[0].startswith("the recipe has no steps")
 
 
+@pytest.mark.perf
 def test_timer_agrees_with_torch_benchmark(mlp, one_thread):
     from torch.utils.benchmark import Timer
     model, test = mlp

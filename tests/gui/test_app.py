@@ -104,17 +104,21 @@ def test_second_run_while_running_is_refused(window, qtbot):
     assert len(window.history) == 1
 
 
-def test_cancel_returns_to_idle_within_one_second(window, qtbot):
+def _cancel_during_timing(window, qtbot):
+    """Start a long run, cancel it once it is timing; seconds from cancel() to runCancelled."""
     window.run_overrides.update(time_budget_s=5.0, max_rounds=100_000)
     window.set_technique_enabled(QUICK, True)
     with qtbot.waitSignal(window.runStarted):
         window.run()
     wait_for_progress(qtbot, window, "time")
-    with qtbot.waitSignal(window.runCancelled, timeout=5000):
+    with qtbot.waitSignal(window.runCancelled, timeout=10_000):
         t0 = time.perf_counter()
         window.cancel()
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0, f"cancel took {elapsed:.2f} s"
+    return time.perf_counter() - t0
+
+
+def test_cancel_returns_to_idle(window, qtbot):
+    _cancel_during_timing(window, qtbot)
     assert not window.running and not window.bridge.busy
     assert window.history == []
     assert "Cancelled" in window.phase.text()
@@ -122,7 +126,13 @@ def test_cancel_returns_to_idle_within_one_second(window, qtbot):
     run_and_wait(qtbot, window)  # usable again
 
 
-def test_close_during_run_leaves_no_thread(make_window, qtbot):
+@pytest.mark.perf
+def test_cancel_answers_within_one_second(window, qtbot):
+    elapsed = _cancel_during_timing(window, qtbot)
+    assert elapsed < 1.0, f"cancel took {elapsed:.2f} s"
+
+
+def _close_during_run(make_window, qtbot):
     from quantgui.gui.worker import running_threads
     w = make_window(time_budget_s=5.0, max_rounds=100_000)
     with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):
@@ -134,11 +144,22 @@ def test_close_during_run_leaves_no_thread(make_window, qtbot):
     assert running_threads()
     t0 = time.perf_counter()
     w.close()
-    assert time.perf_counter() - t0 < 2.0
+    elapsed = time.perf_counter() - t0
     assert not running_threads()
     assert not w.bridge.busy
+    return elapsed
 
 
+def test_close_during_run_leaves_no_thread(make_window, qtbot):
+    _close_during_run(make_window, qtbot)
+
+
+@pytest.mark.perf
+def test_close_during_run_takes_under_two_seconds(make_window, qtbot):
+    assert _close_during_run(make_window, qtbot) < 2.0
+
+
+@pytest.mark.perf
 def test_event_loop_never_stalls_during_a_run(window, qtbot):
     window.run_overrides.update(time_budget_s=1.0)
     window.set_technique_enabled(QUICK, True)
