@@ -72,7 +72,8 @@ def prepare(model: nn.Module, mapping, example: Inputs, qat: bool = False) -> nn
     from torch.ao.quantization.quantize_fx import prepare_fx, prepare_qat_fx
     if example.kwargs:
         raise UserError("FX quantization traces positional inputs only; this model takes "
-                        "keyword inputs (try dynamic_int8)")
+                        "keyword inputs (static_int8 with api=pt2e quantizes it; or "
+                        "dynamic_int8)")
     fn = prepare_qat_fx if qat else prepare_fx
     try:
         with warnings.catch_warnings():
