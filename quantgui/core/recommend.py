@@ -117,20 +117,21 @@ class Recommendation:
 
     @property
     def tried(self) -> str:
-        """'3 of 9 candidates tried, then cancelled; 1 inconclusive (measure longer to decide)'."""
+        """'3 of 9 candidates tried, then cancelled; 1 inconclusive: measure longer to decide'."""
         text = f"{len(self.trials)} of {self.candidates} candidates tried"
         if self.cancelled:
             text += ", then cancelled"
         unsure = sum(t.verdict == "inconclusive" for t in self.trials)
         if unsure:
-            text += f"; {unsure} inconclusive (measure longer to decide)"
+            text += f"; {unsure} inconclusive: measure longer to decide"
         return text
 
     @property
     def detail(self) -> str:
         """The result without the recipe's name: speed, quality and what was tried."""
         if self.best is None:
-            return f"nothing was faster within the quality bound ({self.tried})"
+            proven = "proven " if any(t.verdict == "inconclusive" for t in self.trials) else ""
+            return f"nothing was {proven}faster within the quality bound ({self.tried})"
         ci = self.best.ci95 or (math.nan, math.nan)
         return (f"{self.best.speedup:.2f}x faster (95% CI {ci[0]:.2f}-{ci[1]:.2f}), "
                 f"{self.best.quality_note} ({self.tried})")

@@ -86,7 +86,8 @@ def assess_quality(before_accuracy: Optional[float], after_accuracy: Optional[fl
                        f"below {MIN_COSINE}")
     if not short:
         return Quality()
-    return Quality("degraded", " and ".join(short[:2]), reasons)
+    # The headline names the gravest loss (NaN, then accuracy, then cosine); `reasons` has all.
+    return Quality("degraded", short[0], reasons)
 
 
 # --- words --------------------------------------------------------------------------------------
@@ -112,7 +113,8 @@ def _get(d: Any, *keys: str) -> Any:
 
 def label_of(r: dict) -> str:
     """The label of a result's JSON. Results saved before "inconclusive" existed called a wide
-    interval "not faster"; those are judged again from their interval."""
+    interval "not faster"; those are judged again from their interval (which can only make
+    them inconclusive: the old rule for faster and slower was the same)."""
     label = _get(r, "verdict", "label")
     label = label if isinstance(label, str) and label else "?"
     if label != NOT_FASTER or isinstance(_get(r, "verdict", "quality"), dict):
@@ -123,8 +125,9 @@ def label_of(r: dict) -> str:
     rounds = _get(r, "speedup", "rounds")
     reliable = not r.get("noisy") and not _get(r, "speedup", "few_rounds")
     steps = r.get("steps")
-    return label_for(ci, rounds if isinstance(rounds, int) else MIN_DECISIVE_ROUNDS, reliable,
-                     has_steps=bool(steps) if isinstance(steps, list) else True)
+    again = label_for(ci, rounds if isinstance(rounds, int) else MIN_DECISIVE_ROUNDS, reliable,
+                      has_steps=bool(steps) if isinstance(steps, list) else True)
+    return INCONCLUSIVE if again == INCONCLUSIVE else label
 
 
 def result_quality(r: dict) -> Quality:
