@@ -285,7 +285,7 @@ def render_markdown(result: Any, exports: Optional[list[str]] = None) -> str:
           f"{r.get('source') or '?'} · recipe `{describe_recipe(r.get('recipe') or {})}` · "
           f"batch {r.get('batch_size', '?')}, {r.get('threads', '?')} thread(s)", "",
           f"**{headline(r)}**", ""]
-    md += [f"> {note}" for note in banner_notes(r)] + ([""] if banner_notes(r) else [])
+    md += [f"> - {note}" for note in banner_notes(r)] + ([""] if banner_notes(r) else [])
     if r.get("noisy"):
         md += [f"> **Noisy measurement:** {r.get('noisy_reason') or ''}", ""]
     for heading, items in (("Why (likely reasons)", verdict.get("reasons") or []),
