@@ -164,7 +164,8 @@ def test_a_short_timing_is_inconclusive_with_a_budget_to_try(timed):
     assert data["speedup"]["budget_s"] == 0.008
     banner = re.search(r'<div class="verdict (\w+)">(.*?)</div>', render_html(data), re.S)
     assert banner.group(1) == "inconclusive"
-    assert banner.group(2).startswith("INCONCLUSIVE — speedup 2.00x (95% CI 2.00–2.00x), size ×")
+    head = "INCONCLUSIVE — speedup 2.00x (95% CI 2.00–2.00x), size ×"
+    assert banner.group(2).startswith(head)
     assert banner.group(2).endswith(f"<ul><li>{v.inconclusive_reason}</li></ul>")
     assert f"> - {v.inconclusive_reason}" in render_markdown(data)
     text = format_result(result)

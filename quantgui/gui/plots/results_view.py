@@ -62,6 +62,9 @@ class ResultsView(QWidget):
                                         QSizePolicy.Policy.Preferred)
         self.measure_longer = QPushButton("Measure longer")
         self.measure_longer.setObjectName("measureLongerButton")
+        self.measure_longer.setToolTip("Run the same recipe on the same model again with a "
+                                       "longer time budget, so the confidence interval can "
+                                       "decide")
         self.measure_longer.clicked.connect(self._on_measure_longer)
         undecided = QHBoxLayout()
         undecided.addWidget(self.inconclusive, 1)
