@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from quantgui.core import recommend as rec_mod
 from quantgui.core.model import LoadedModel
@@ -38,9 +39,15 @@ def test_recommend_meets_the_bound_on_digits_mlp(mlp):
     seen = []
     task = Task(lambda p: seen.append(p) if p.phase == "recommend" else None)
     rec = rec_mod.recommend(mlp, options=FAST, task=task, max_candidates=3)
-    assert rec.best is not None, rec.table()
-    assert rec.best.meets_bound and rec.best.accuracy_drop <= 0.01
-    assert rec.best.speedup > 1.0
+    winners = [t for t in rec.trials if t.verdict == "faster" and t.meets_bound]
+    # Whether a candidate proves faster in 0.3 s depends on the machine's load (a loaded one
+    # gives inconclusive verdicts); what must hold is the rule: the fastest proven one wins.
+    if winners:
+        assert rec.best is max(winners, key=lambda t: t.speedup), rec.table()
+        assert rec.best.meets_bound and rec.best.accuracy_drop <= 0.01
+        assert rec.best.ci95[0] > 1.03
+    else:
+        assert rec.best is None and "keep the original" in rec.message, rec.table()
     assert len(rec.trials) == len(rec.rows) == rec.candidates == 3
     for row in rec.rows:
         assert {"recipe", "speedup", "ci95", "size_ratio", "accuracy", "cosine", "verdict",
@@ -50,7 +57,8 @@ def test_recommend_meets_the_bound_on_digits_mlp(mlp):
     assert seen[0].values["recipe"]["steps"]
     data = rec.to_json()
     json.dumps(data, allow_nan=False)
-    assert data["best"]["recipe"]["steps"] and not data["cancelled"]
+    assert not data["cancelled"]
+    assert data["best"] is None or data["best"]["recipe"]["steps"]
 
 
 def test_cosine_bound_without_labels(digits):
@@ -71,21 +79,6 @@ def test_impossible_bound_recommends_nothing(mlp):
     assert "keep the original" in rec.message
 
 
-def test_cancel_after_first_trial_returns_best_so_far(mlp):
-    token = CancelToken()
-
-    def on_progress(p):
-        if p.phase == "recommend" and p.done == 1:
-            token.cancel()
-    rec = rec_mod.recommend(mlp, options=FAST, task=Task(on_progress, token),
-                            candidates=[Recipe.of("dynamic_int8", "inference_mode"),
-                                        Recipe.of("inference_mode")])
-    assert rec.cancelled
-    assert len(rec.trials) == 1
-    assert rec.best is not None and rec.best.recipe.describe() == "dynamic_int8 + inference_mode"
-    assert rec.to_json()["cancelled"] is True
-
-
 def test_failing_candidate_is_a_row_not_a_crash(mlp):
     rec = rec_mod.recommend(mlp, options=FAST,
                             candidates=[Recipe.of("channels_last"), Recipe.of("inference_mode")])
@@ -102,5 +95,84 @@ def test_cli_recommend_prints_the_table_and_writes_json(digits, tmp_path, capsys
     assert code == 0, text.err
     assert "recommendation:" in text.out and "[1/2]" in text.err
     data = json.loads(out.read_text())
-    assert len(data["trials"]) == 2 and data["best"] is not None
-    assert Recipe.load(recipe).steps
+    assert len(data["trials"]) == 2
+    if data["best"] is not None:  # proven faster on this machine now: saved
+        assert data["best"]["row"]["verdict"] == "faster"
+        assert Recipe.load(recipe).steps
+    else:
+        assert not recipe.exists() and "keep the original" in text.out
+
+
+# --- the pick rule, on a clock the tests control --------------------------------------------------
+# A model whose forward advances a fake clock by 2 ms in FP32 and 1 ms in BF16: the bf16 recipe
+# is exactly 2x faster, inference_mode exactly 1x, so the verdicts are known in advance.
+
+class _Clock:
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+_CLOCK = _Clock()
+
+
+class _Timed(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        _CLOCK.now += 0.002 if self.fc.weight.dtype == torch.float32 else 0.001
+        return self.fc(x)
+
+
+@pytest.fixture
+def timed(monkeypatch):
+    from quantgui.core.data import Dataset
+    from quantgui.core.inputs import Inputs
+    from quantgui.core.measure import latency
+    monkeypatch.setattr(latency, "clock", _CLOCK)
+    torch.manual_seed(0)
+    x = torch.randn(16, 4)
+    data = Dataset(Inputs.of(x), None, "random inputs")
+    return LoadedModel(_Timed().eval(), None, Inputs.of(x), data, data)
+
+
+def test_only_a_faster_verdict_is_recommended(timed):
+    options = RunOptions(time_budget_s=0.2, min_rounds=10, warmup=1)
+    rec = rec_mod.recommend(timed, options=options,
+                            candidates=[Recipe.of("inference_mode"), Recipe.of("bf16")])
+    assert [t.verdict for t in rec.trials] == ["not faster", "faster"], rec.table()
+    assert rec.best is rec.trials[1] and rec.best.speedup == pytest.approx(2.0)
+    assert rec.message.startswith("bf16: 2.00x faster (95% CI 2.00-2.00)")
+
+
+def test_an_inconclusive_trial_is_not_recommended(timed):
+    # 4 ms per round in a 0.008 s budget: 2 rounds, too few for a 95% claim, however fast
+    options = RunOptions(time_budget_s=0.008, min_rounds=10, warmup=1)
+    rec = rec_mod.recommend(timed, options=options, candidates=[Recipe.of("bf16")])
+    trial = rec.trials[0]
+    assert trial.verdict == "inconclusive" and trial.speedup == pytest.approx(2.0)
+    assert trial.result.verdict.suggested_budget_s is not None
+    assert rec.best is None
+    assert rec.message == ("keep the original: nothing was proven faster within the quality bound "
+                           "(1 of 1 candidates tried; 1 inconclusive: measure longer to decide)")
+
+
+def test_cancel_after_first_trial_returns_best_so_far(timed):
+    token = CancelToken()
+
+    def on_progress(p):
+        if p.phase == "recommend" and p.done == 1:
+            token.cancel()
+    options = RunOptions(time_budget_s=0.2, min_rounds=10, warmup=1)
+    rec = rec_mod.recommend(timed, options=options, task=Task(on_progress, token),
+                            candidates=[Recipe.of("bf16"), Recipe.of("inference_mode")])
+    assert rec.cancelled
+    assert len(rec.trials) == 1
+    assert rec.best is not None and rec.best.recipe.describe() == "bf16"
+    assert rec.to_json()["cancelled"] is True
+    # said once, without nested brackets: "(1 of 2 candidates tried, then cancelled)"
+    assert rec.message.endswith("(1 of 2 candidates tried, then cancelled)")
+    assert "((" not in rec.message and "))" not in rec.message

@@ -88,6 +88,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         if debug:
             traceback.print_exc()
         else:
-            print(f"{PROG}: internal error: {type(exc).__name__}: {one_line(exc)} "
+            from ..core.errors import internal_error_text
+            print(f"{PROG}: internal error: {one_line(internal_error_text(exc))} "
                   f"(run with --debug for the traceback)", file=sys.stderr)
         return 1

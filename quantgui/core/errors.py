@@ -4,6 +4,8 @@
 turns it into exit code 2 and one line, the GUI into a dialog. Anything else is a bug (exit 1).
 """
 
+import re
+
 
 class UserError(Exception):
     """Bad input: a missing or corrupt file, an invalid recipe, mismatched data."""
@@ -15,3 +17,32 @@ class Cancelled(Exception):
 
 class TrustRequired(UserError):
     """The file can only be opened by running code from it (unpickling); the user must agree."""
+
+
+# --- how an unexpected exception reads ----------------------------------------------------------
+
+#: PyTorch's boilerplate: addressed to PyTorch developers, not to someone optimizing a model.
+_BOILERPLATE = re.compile(
+    r"\s*\(?Could this error message be improved\?.*?(enhancement request to PyTorch\.\)?|$)"
+    r"|\s*(If you want to |Set TORCH_LOGS|Set TORCHDYNAMO_VERBOSE|For even more developer "
+    r"context|You can suppress this exception|from user code:|Exception raised from )[\s\S]*",
+    re.S)
+
+
+def clean_message(exc: object) -> str:
+    """An exception's text without PyTorch's developer boilerplate, on one line."""
+    text = _BOILERPLATE.sub("", str(exc))
+    return " ".join(text.split())
+
+
+def internal_error_text(exc: BaseException) -> str:
+    """One line for an exception nobody planned for: what it was, and that it is a bug rather
+    than the user's input. A step that crashed (run.StepError, which names the step) is most
+    often a corner of PyTorch the technique does not handle: trying another technique helps."""
+    if getattr(exc, "step", None):
+        return (f"{clean_message(exc)} — an unexpected failure inside this step (QuantGUI or "
+                f"PyTorch), not a problem with your files: try another technique for this "
+                f"model, and please report it")
+    what = clean_message(exc)
+    what = f"{type(exc).__name__}: {what}" if what else type(exc).__name__
+    return f"{what} — a bug in QuantGUI, not a problem with your files; please report it"

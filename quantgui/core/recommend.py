@@ -3,7 +3,8 @@
 No technique wins everywhere (the best INT8 engine depends on the batch, BF16 depends on the
 CPU, channels-last on the layer mix), so candidates are chosen from the model's layers and the
 CPU's capabilities, each is run through `run_recipe` (interleaved timing, bootstrap CI, accuracy
-or fidelity), and the fastest one that keeps quality within the bound wins.
+or fidelity), and the fastest one whose verdict is "faster" and that keeps quality within the
+bound wins.
 
 Order matters because the search is *anytime*: the likeliest winners go first, and a cancel
 returns the best found so far with the whole trial log rather than nothing.
@@ -26,7 +27,7 @@ from typing import Any, Optional
 from torch import nn
 
 from . import env
-from .errors import Cancelled, UserError
+from .errors import Cancelled, UserError, clean_message
 from .model import LoadedModel
 from .progress import Task, quiet_task
 from .recipe import Recipe
@@ -115,15 +116,31 @@ class Recommendation:
         return [t.row() for t in self.trials]
 
     @property
-    def message(self) -> str:
-        tried = f"{len(self.trials)} of {self.candidates} candidates tried"
+    def tried(self) -> str:
+        """'3 of 9 candidates tried, then cancelled; 1 inconclusive: measure longer to decide'."""
+        text = f"{len(self.trials)} of {self.candidates} candidates tried"
         if self.cancelled:
-            tried += " (cancelled)"
+            text += ", then cancelled"
+        unsure = sum(t.verdict == "inconclusive" for t in self.trials)
+        if unsure:
+            text += f"; {unsure} inconclusive: measure longer to decide"
+        return text
+
+    @property
+    def detail(self) -> str:
+        """The result without the recipe's name: speed, quality and what was tried."""
         if self.best is None:
-            return f"keep the original: nothing was faster within the quality bound ({tried})"
+            proven = "proven " if any(t.verdict == "inconclusive" for t in self.trials) else ""
+            return f"nothing was {proven}faster within the quality bound ({self.tried})"
         ci = self.best.ci95 or (math.nan, math.nan)
-        return (f"{self.best.recipe.describe()}: {self.best.speedup:.2f}x "
-                f"(95% CI {ci[0]:.2f}-{ci[1]:.2f}), {self.best.quality_note} ({tried})")
+        return (f"{self.best.speedup:.2f}x faster (95% CI {ci[0]:.2f}-{ci[1]:.2f}), "
+                f"{self.best.quality_note} ({self.tried})")
+
+    @property
+    def message(self) -> str:
+        if self.best is None:
+            return f"keep the original: {self.detail}"
+        return f"{self.best.recipe.describe()}: {self.detail}"
 
     def to_json(self) -> dict[str, Any]:
         from .run import json_safe
@@ -276,15 +293,20 @@ def _judge(trial: Trial, max_drop: Optional[float], min_cos: Optional[float]) ->
     trial.meets_bound, trial.quality_note = ok, "; ".join(notes)
 
 
-def _rank_key(t: Trial) -> tuple:
-    lo = t.ci95[0] if t.ci95 else 0.0
-    # A speedup whose CI clears 1.0 beats a larger but uncertain one.
-    return (lo > 1.0, t.speedup or 0.0)
+def _failure(exc: Exception) -> str:
+    """A failed candidate's row: the user's problem as said, a crash without PyTorch's
+    boilerplate (a step's crash already names the step and the exception)."""
+    text = clean_message(str(exc).split("\n\n")[0])
+    if isinstance(exc, UserError) or getattr(exc, "step", None):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _pick(trials: list[Trial]) -> Optional[Trial]:
-    ok = [t for t in trials if t.meets_bound and t.speedup is not None and t.speedup > 1.0]
-    return max(ok, key=_rank_key) if ok else None
+    """The fastest trial whose verdict is "faster" (its whole CI clears the threshold) within
+    the quality bound: an inconclusive 3x is no recommendation, whatever its point estimate."""
+    ok = [t for t in trials if t.meets_bound and t.verdict == "faster"]
+    return max(ok, key=lambda t: t.speedup or 0.0) if ok else None
 
 
 def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
@@ -339,7 +361,7 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
             except Exception as exc:  # a failing candidate is a row, not the end of the search
                 if isinstance(exc, ModelCodeError) and not exc.in_copy:
                     raise  # the original itself failing fails every candidate alike
-                trial.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                trial.error = _failure(exc)
             trial.seconds = time.perf_counter() - start
             _judge(trial, max_drop, min_cos)
             rec.trials.append(trial)

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import torch
 
 from . import env, measure, memory
-from .errors import Cancelled, UserError
+from .errors import Cancelled, UserError, clean_message
 from .inputs import Inputs
 from .model import LoadedModel
 from .params import to_dict
@@ -106,7 +106,7 @@ class RunResult:
 
     def to_json(self) -> dict[str, Any]:
         """A dict `json.dumps(..., allow_nan=False)` accepts (non-finite numbers become None)."""
-        return json_safe({
+        data = json_safe({
             "source": self.source,
             "recipe": self.recipe.to_json(),
             "before": self.before.to_json(),
@@ -122,6 +122,8 @@ class RunResult:
             "steps": [s.to_json() for s in self.steps],
             "environment": self.environment,
         })
+        data["verdict"]["headline"] = measure.headline_of(data)
+        return data
 
 
 def json_safe(value: Any) -> Any:
@@ -236,8 +238,8 @@ def optimize(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions] 
                 raise blamed from exc
             if not isinstance(exc, Exception):
                 raise
-            raise StepError(f"step {i} ({tech.name}) failed: {type(exc).__name__}: {exc}",
-                            tech.name) from exc
+            raise StepError(f"step {i} ({tech.name}) failed: {type(exc).__name__}: "
+                            f"{clean_message(exc)}", tech.name) from exc
         if not isinstance(result, Variant):
             raise StepError(f"step {i} ({tech.name}) returned {type(result).__name__}, "
                             f"not a Variant", tech.name)
@@ -343,10 +345,15 @@ def format_result(result: Any) -> str:
              f"(min {num(f.cosine_min)}), max abs error {num(f.max_abs_error, '.4g')}, SQNR "
              + ("inf (identical)" if math.isinf(f.sqnr_db) and f.sqnr_db > 0
                 else f"{num(f.sqnr_db, '.1f')} dB"),
-             f"verdict: {v.label.upper()}"]
+             f"verdict: {v.summary.replace(v.label, v.label.upper(), 1)}"]
+    if v.inconclusive_reason:
+        again = (f" (run again with --time-budget {v.suggested_budget_s:g})"
+                 if v.suggested_budget_s else "")
+        lines.append(f"  ? {v.inconclusive_reason}{again}")
     lines += [f"  - {r}" for r in v.reasons]
     lines += [f"  ! {w}" for w in v.warnings]
-    if t.noisy and not any("noisy" in r for r in v.reasons + v.warnings):
+    said = v.reasons + v.warnings + [v.inconclusive_reason or ""]
+    if t.noisy and not any("noisy" in r for r in said):
         lines.append(f"  ! noisy measurement: {t.noisy_reason}")
     if result.steps:
         lines.append("steps:")

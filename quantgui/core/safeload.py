@@ -37,7 +37,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import torch
 
-from .errors import TrustRequired, UserError
+from .errors import TrustRequired, UserError, clean_message
 from .schema import NON_FINITE, deep_path, int_digit_limit, long_int_path, non_finite_path
 
 TRUST_HINT = "--trust on the command line, or confirm in the dialog"
@@ -185,6 +185,7 @@ def _depth(value: Any) -> int:
 def short_reason(exc: BaseException) -> str:
     """One short line out of an exception (torch's messages run to paragraphs)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    lines = [clean_message(lines[0])] if lines else []
     text = lines[0] if lines else type(exc).__name__
     return re.split(r"(?<=[.:])\s+(?=This |If |Please )", text)[0][:200]
 
@@ -362,7 +363,20 @@ def load_torchscript(path: str | os.PathLike, trust: bool = False) -> Any:
         with _lock:
             return torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
-        raise _unreadable(path, "TorchScript model", exc) from None
+        refused = _torchscript_refusal(path, exc)
+        raise (refused or _unreadable(path, "TorchScript model", exc)) from None
+
+
+def _torchscript_refusal(path: Path, exc: BaseException) -> Optional[UserError]:
+    """TorchScript's own unpickler resolves TorchScript types only: a pickle in the archive
+    naming a Python callable (os.system) fails as an "Unknown type name". That is a refusal of
+    code, not a corrupt file, and trust cannot change it (torch never runs such a pickle)."""
+    found = re.search(r"Unknown type name '([\w.]+)'", str(exc))
+    if not found or found.group(1).startswith(("__torch__", "torch.")):
+        return None
+    return UserError(f"{path}: refused because opening this TorchScript model would run code "
+                     f"stored in it (a pickle inside references {found.group(1)}); TorchScript "
+                     f"never loads such a pickle, so it cannot be opened, trusted or not")
 
 
 def _pt2_needs_code(path: Path, names: list[str]) -> Optional[str]:

@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 import torch
 
-from .errors import UserError
+from .errors import UserError, clean_message
 from .inputs import Inputs, primary_output
 
 #: Packages whose code is not the user's model code: a failure raised inside them on an
@@ -100,7 +100,7 @@ def signature(inputs: Inputs) -> tuple:
 
 def _reason(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0][:200] if lines else "(no message)"
+    return clean_message(lines[0])[:200] if lines else "(no message)"
 
 
 @dataclass(eq=False)

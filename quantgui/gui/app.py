@@ -123,7 +123,8 @@ def install_excepthook(window: Any, driver: Driver) -> None:
         details = "".join(traceback.format_exception(kind, exc, tb))
         sys.__stderr__.write(details)
         try:
-            window.show_error("Unexpected error", f"{kind.__name__}: {exc}", details)
+            from quantgui.core.errors import internal_error_text
+            window.show_error("Unexpected error", internal_error_text(exc), details)
         except Exception:  # noqa: BLE001 - the window itself may be the problem
             pass
         if driver.screenshot:

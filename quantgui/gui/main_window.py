@@ -94,6 +94,8 @@ class MainWindow(FileActions, QMainWindow):
         self.results.setObjectName("resultsView")
         self.history_view.setObjectName("historyView")
         self.history_view.variantSelected.connect(self.results.show_result)
+        if hasattr(self.results, "measureLongerRequested"):
+            self.results.measureLongerRequested.connect(self.measure_longer)
         self.setCentralWidget(self.results)
 
         self.summary = ModelSummary()
@@ -286,14 +288,17 @@ class MainWindow(FileActions, QMainWindow):
     def running(self) -> bool:
         return self._run is not None
 
-    def run(self) -> bool:
-        """Start a run of the current recipe; False (and nothing happens) when refused."""
-        problem = self.optimize.problem_text()
+    def run(self, recipe: Any = None, time_budget_s: Optional[float] = None) -> bool:
+        """Start a run of the current recipe (or `recipe`, with `time_budget_s`: Measure
+        longer); False (and nothing happens) when refused."""
+        problem = None if recipe is not None else self.optimize.problem_text()
         if self.bridge.busy or self.loaded is None or problem:
             self.phase.setText(problem or "Busy: wait for the current work to finish.")
             return False
-        recipe = self.current_recipe()
+        recipe = recipe if recipe is not None else self.current_recipe()
         options = self.optimize.options(**self.run_overrides)
+        if time_budget_s is not None:
+            options.time_budget_s = float(time_budget_s)
         self._run_text = recipe.describe()
         self.results.start_run(self._run_text)
         job = self.bridge.submit("run", _run_job, self.loaded, recipe, options)
@@ -310,6 +315,21 @@ class MainWindow(FileActions, QMainWindow):
         job.start()
         self.runStarted.emit()
         return True
+
+    def measure_longer(self, result: dict, seconds: float) -> bool:
+        """Run an inconclusive result's recipe again on the same model with a longer budget."""
+        from quantgui.core.errors import UserError
+        from quantgui.core.recipe import Recipe
+        source = result.get("source")
+        if self.loaded is None or (source and source != self.loaded.info.source):
+            self.phase.setText(f"Open {source or 'the model'} again to measure it longer.")
+            return False
+        try:
+            recipe = Recipe.from_json(result.get("recipe"))
+        except UserError as exc:
+            self.phase.setText(f"Cannot measure longer: {exc}")
+            return False
+        return self.run(recipe, seconds)
 
     def cancel(self) -> None:
         if self.bridge.busy:
@@ -343,7 +363,8 @@ class MainWindow(FileActions, QMainWindow):
 
     def _on_run_finished(self, value: tuple) -> None:
         result, text = self.exports.keep_run(value), self._run_text
-        self._run_ended(f"Done: {text} — {(result.get('verdict') or {}).get('label', '')}")
+        from quantgui.core.verdict_words import summary_of
+        self._run_ended(f"Done: {text} — {summary_of(result)}")
         self.history.append((text, result))
         self.results.show_result(result)
         self.history_view.add(result, text)
@@ -365,6 +386,8 @@ class MainWindow(FileActions, QMainWindow):
 
     def _on_busy(self, busy: bool) -> None:
         self._sync_actions()
+        if hasattr(self.results, "set_measure_enabled"):
+            self.results.set_measure_enabled(not busy)
         if not busy and self._run is None:
             self.progress.hide()
 

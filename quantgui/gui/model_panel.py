@@ -97,7 +97,7 @@ def describe_data(loaded: Any) -> str:
         return "none: fidelity to the original model is the quality measure"
     parts = []
     if test is not None:
-        labeled = "labeled" if test.labeled else "unlabeled (fidelity only)"
+        labeled = "labeled" if test.labeled else "unlabeled: fidelity only"
         parts.append(f"test {len(test)} ({labeled})")
     if train is not None:
         parts.append(f"calibration {len(train)}")

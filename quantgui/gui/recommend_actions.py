@@ -121,15 +121,17 @@ class RecommendActions(QObject):
             problems = win.set_recipe(rec.best.recipe)
             if best_json is not None:
                 win.results.show_result(best_json)
-            head = (f"Suggested: {rec.best.recipe.describe()} — {rec.best.speedup:.2f}× faster"
-                    + (" (best so far: cancelled)" if rec.cancelled else ""))
+            head = (f"Suggested: {rec.best.recipe.describe()}"
+                    + (" (the best found before the search was cancelled)" if rec.cancelled
+                       else ""))
             if problems:
                 head += "\nNot applied: " + "; ".join(problems)
         else:
-            head = "No suggestion: " + rec.message
-        win.phase.setText(head.splitlines()[0])
+            head = "No suggestion: keep the original"
+        win.phase.setText(f"{head.splitlines()[0]} — {rec.detail}")
+        # The head names the recipe, the detail its numbers: each said once.
         box = QMessageBox(QMessageBox.Icon.Information, "Suggested recipe",
-                          f"{head}\n\n{rec.message}", QMessageBox.StandardButton.Ok, win)
+                          f"{head}\n\n{rec.detail}", QMessageBox.StandardButton.Ok, win)
         box.setDetailedText(rec.table())
         win._show_dialog(box)
         win._sync_actions()

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QVBoxLayout, QWidget
 
-COLUMNS = ("recipe", "source", "verdict", "speedup_median", "speedup_ci95_low",
+COLUMNS = ("recipe", "source", "verdict", "quality", "speedup_median", "speedup_ci95_low",
            "speedup_ci95_high", "before_latency_ms", "after_latency_ms", "before_size_bytes",
            "after_size_bytes", "size_ratio", "before_accuracy", "after_accuracy",
            "top1_agreement", "cosine", "sqnr_db", "batch_size", "threads")
@@ -30,10 +30,13 @@ def _get(d: Any, *keys: str) -> Any:
 
 
 def row(recipe_text: str, result: dict) -> dict:
+    from quantgui.core.verdict_words import label_of, result_quality
     ci = _get(result, "speedup", "ci95") or [None, None]
+    quality = result_quality(result)
     return {
         "recipe": recipe_text, "source": result.get("source"),
-        "verdict": _get(result, "verdict", "label"),
+        "verdict": label_of(result) if _get(result, "verdict", "label") else None,
+        "quality": quality.summary or quality.status,
         "speedup_median": _get(result, "speedup", "median"),
         "speedup_ci95_low": ci[0] if len(ci) > 0 else None,
         "speedup_ci95_high": ci[1] if len(ci) > 1 else None,
@@ -72,11 +75,14 @@ def export(path: str | Path, history: list[tuple[str, dict]]) -> Path:
 
 
 def summary_text(result: dict) -> str:
+    from quantgui.core.text import html_text
+    from quantgui.core.verdict_words import summary_of
     r = row("", result)
 
     def fmt(v: Optional[float], spec: str, unit: str = "") -> str:
         return "–" if v is None else f"{v:{spec}}{unit}"
-    return (f"<b>{r['verdict'] or ''}</b><br>speedup {fmt(r['speedup_median'], '.2f', '×')} · "
+    verdict = summary_of(result) if r["verdict"] else ""
+    return (f"<b>{html_text(verdict)}</b><br>speedup {fmt(r['speedup_median'], '.2f', '×')} · "
             f"latency {fmt(r['before_latency_ms'], '.3f')} → {fmt(r['after_latency_ms'], '.3f')}"
             f" ms · size ×{fmt(r['size_ratio'], '.2f')} · accuracy "
             f"{fmt(r['before_accuracy'], '.3f')} → {fmt(r['after_accuracy'], '.3f')} · top-1 "

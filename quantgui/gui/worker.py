@@ -171,7 +171,8 @@ class Job(QObject):
             except UserError as exc:
                 self._outcome = ("error", JobError(str(exc), traceback.format_exc(), True, exc))
             except BaseException as exc:  # noqa: BLE001 - any bug must reach the dialog
-                msg = f"{type(exc).__name__}: {exc}"
+                from quantgui.core.errors import internal_error_text
+                msg = internal_error_text(exc)
                 self._outcome = ("error", JobError(msg, traceback.format_exc(), False, exc))
             texts = [f"{w.category.__name__}: {w.message}" for w in caught]
         with self._lock:

@@ -393,7 +393,8 @@ def test_job_reports_bugs_with_traceback(qtbot):
     with qtbot.waitSignal(job.failed, timeout=10_000) as blocker:
         job.start()
     err = blocker.args[0]
-    assert err.message == "ValueError: broken" and "Traceback" in err.details
+    assert err.message == ("ValueError: broken — a bug in QuantGUI, not a problem with your "
+                           "files; please report it") and "Traceback" in err.details
     qtbot.waitUntil(lambda: not job.running)
 
 

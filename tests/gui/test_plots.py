@@ -301,7 +301,9 @@ def test_history_table_pareto_and_selection(history, qtbot):
                           check_params_cb=lambda r: r == results[2]):
         history.table.selectRow(2)
     # Sorting by a column keeps rows mapped to their own results.
-    history.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)
+    latency = [history.table.horizontalHeaderItem(c).text()
+               for c in range(history.table.columnCount())].index("Latency (ms)")
+    history.table.sortByColumn(latency, Qt.SortOrder.AscendingOrder)
     with qtbot.waitSignal(history.variantSelected, timeout=1000,
                           check_params_cb=lambda r: r == results[3]):
         history.table.selectRow(0)  # the fastest variant, #4

@@ -181,7 +181,7 @@ def torchscript_evil_constants(d: Path, canary: Path) -> Case:
     _rewrite_zip(good, bad, edit)
     good.unlink()
     return Case("TorchScript: data.pkl is a hostile pickle",
-                [str(bad), "--input-shape", "2,4"], bad, ("cannot read",), [bad])
+                [str(bad), "--input-shape", "2,4"], bad, ("refused", "would run code"), [bad])
 
 
 # --- torch.save / example inputs / data ------------------------------------------------------------

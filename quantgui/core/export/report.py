@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from ..progress import Task, quiet_task
 from ..units import human_bytes
+from ..verdict_words import headline_of, label_of, result_quality
 from .atomic import PathLike, ensure_writable_dir, staged
 
 
@@ -60,17 +61,37 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
 
 
 def headline(r: dict) -> str:
-    sp = r.get("speedup") or {}
-    med, ci = sp.get("median"), sp.get("ci95") or [None, None]
-    verdict = (r.get("verdict") or {}).get("label", "?")
-    text = f"{verdict.upper()}"
-    if med is not None:
-        text += f": {med:.2f}x speed"
-        if None not in ci:
-            text += f" (95% CI {ci[0]:.2f}–{ci[1]:.2f})"
+    """The banner: the verdict with its quality, the speed it rests on, the size."""
+    text = headline_of(r, upper=True)
     if r.get("size_ratio") is not None:
         text += f", size ×{r['size_ratio']:.3f}"
     return text
+
+
+def banner_notes(r: dict) -> list[str]:
+    """What the banner says under the headline: why an interval cannot decide, what quality
+    was lost."""
+    verdict = r.get("verdict") or {}
+    notes = []
+    if label_of(r) == "inconclusive":
+        reason = verdict.get("inconclusive_reason")
+        notes.append(str(reason) if reason else "the speedup's 95% confidence interval is too "
+                     "wide to decide; measure again with a longer time budget")
+    notes += result_quality(r).reasons
+    return notes
+
+
+def other_warnings(r: dict) -> list[str]:
+    """The verdict's warnings the banner did not already say."""
+    said = set(banner_notes(r))
+    return [str(w) for w in (r.get("verdict") or {}).get("warnings") or [] if str(w) not in said]
+
+
+def banner_class(r: dict) -> str:
+    label = label_of(r)
+    if label == "faster":
+        return "degraded" if result_quality(r).degraded else "faster"
+    return {"slower": "slower", "inconclusive": "inconclusive"}.get(label, "notfaster")
 
 
 def fidelity_rows(r: dict) -> list[tuple[str, str]]:
@@ -159,7 +180,9 @@ text-align:left;vertical-align:top}th{background:#f4f6f8}td.num{text-align:right
 font-variant-numeric:tabular-nums}
 .verdict{padding:.8em 1em;border-radius:6px;margin:1em 0;font-size:1.1em;font-weight:600}
 .faster{background:#e3f4e6;border:1px solid #7cc48a}.slower{background:#fbe4e4;border:1px solid
-#e08a8a}.notfaster{background:#fff4d6;border:1px solid #e5c261}
+#e08a8a}.notfaster{background:#fff4d6;border:1px solid #e5c261}.degraded{background:#ffe8cc;
+border:1px solid #e0a050}.inconclusive{background:#eef0f4;border:1px dashed #8a94a6}
+.verdict ul{font-size:.85em;font-weight:400;margin:.4em 0 0}
 .noisy{background:#fff4d6;border:1px solid #e5c261;padding:.5em .8em;border-radius:4px}
 .charts{display:flex;flex-wrap:wrap;gap:1.5em}.charts svg,.charts img{max-width:100%}
 code,pre{background:#f4f6f8;border-radius:3px;font-size:.92em}pre{padding:.6em;overflow-x:auto}
@@ -190,8 +213,6 @@ def render_html(result: Any, plots: Optional[dict[str, bytes]] = None,
     what else was exported (saved model, script)."""
     r = result_json(result)
     verdict = r.get("verdict") or {}
-    label = verdict.get("label", "?")
-    css_class = {"faster": "faster", "slower": "slower"}.get(label, "notfaster")
     source = r.get("source") or "?"
     recipe = r.get("recipe") or {}
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -202,14 +223,15 @@ def render_html(result: Any, plots: Optional[dict[str, bytes]] = None,
          f"<p class=sub>{_esc(source)} · recipe <code>{_esc(describe_recipe(recipe))}</code> · "
          f"batch {_esc(r.get('batch_size', '?'))}, {_esc(r.get('threads', '?'))} thread(s) · "
          f"{_esc(when)}</p>",
-         f'<div class="verdict {css_class}">{_esc(headline(r))}</div>']
+         f'<div class="verdict {banner_class(r)}">{_esc(headline(r))}'
+         f'{_list(banner_notes(r))}</div>']
     if r.get("noisy"):
         h.append(f'<p class=noisy><b>Noisy measurement:</b> {_esc(r.get("noisy_reason") or "")}'
                  f" — treat the speed numbers with care.</p>")
     if verdict.get("reasons"):
         h.append("<h2>Why (likely reasons)</h2>" + _list(verdict["reasons"]))
-    if verdict.get("warnings"):
-        h.append("<h2>Warnings</h2>" + _list(verdict["warnings"]))
+    if other_warnings(r):
+        h.append("<h2>Warnings</h2>" + _list(other_warnings(r)))
     h.append("<h2>Before and after</h2>")
     h.append(_table(["", "before", "after", "after / before"],
                     [list(row) for row in rows(r)], (1, 2, 3)))
@@ -263,11 +285,13 @@ def render_markdown(result: Any, exports: Optional[list[str]] = None) -> str:
           f"{r.get('source') or '?'} · recipe `{describe_recipe(r.get('recipe') or {})}` · "
           f"batch {r.get('batch_size', '?')}, {r.get('threads', '?')} thread(s)", "",
           f"**{headline(r)}**", ""]
+    md += [f"> - {note}" for note in banner_notes(r)] + ([""] if banner_notes(r) else [])
     if r.get("noisy"):
         md += [f"> **Noisy measurement:** {r.get('noisy_reason') or ''}", ""]
-    for heading, key in (("Why (likely reasons)", "reasons"), ("Warnings", "warnings")):
-        if verdict.get(key):
-            md += [f"## {heading}", ""] + [f"- {x}" for x in verdict[key]] + [""]
+    for heading, items in (("Why (likely reasons)", verdict.get("reasons") or []),
+                           ("Warnings", other_warnings(r))):
+        if items:
+            md += [f"## {heading}", ""] + [f"- {x}" for x in items] + [""]
     md += ["## Before and after", "", "| | before | after | after / before |",
            "|---|---:|---:|---:|"]
     md += [f"| {q} | {b} | {a} | {ratio} |" for q, b, a, ratio in rows(r)]

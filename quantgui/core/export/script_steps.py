@@ -52,6 +52,9 @@ def _dynamic_int8(r: Resolved) -> StepCode:
     p = r.params
     api = str(r.tags.get("quantized_api", "")).lower()
     notes = r.notes_text()
+    if "pt2e" in api or "via torchao PT2E" in notes:
+        raise NoScript("dynamic INT8 ran through PT2E + torch.compile; that path has no script "
+                       "template yet (api=torch.ao and api=torchao have one)")
     if not api:  # only the notes are known (a reopened project): read the choice from them
         api = ("torchao" if re.search(r"via torchao|API/engine torchao chosen", notes)
                else "torch.ao eager")

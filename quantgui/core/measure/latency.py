@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..inputs import Inputs
+from ..verdict_words import MIN_DECISIVE_ROUNDS
 from ..progress import Task, quiet_task
 from ..variant import Variant
 
@@ -31,6 +32,8 @@ NOISY_SPREAD = 0.25
 NOISY_CI_WIDTH = 0.2
 #: Rounds timed however slow the model: the bootstrap needs pairs to resample.
 FLOOR_ROUNDS = 2
+#: The longest time budget ever suggested (the CLI's --time-budget limit).
+MAX_SUGGESTED_BUDGET_S = 3600.0
 #: Warm-up runs until it has taken this share of the budget per side (and `warmup` calls)...
 WARMUP_SHARE = 0.1
 #: ...but never past this share, whatever `warmup` asks; its first call is always made unless
@@ -87,10 +90,15 @@ class Timing:
     noisy_reason: Optional[str] = None
     #: Set when fewer than the wanted rounds fit in the budget: why, and the budget that fits.
     few_rounds: Optional[str] = None
+    #: The time budget this timing had, and the one suggested for a decisive re-run (None when
+    #: more time would not add rounds: `max_rounds` was reached).
+    budget_s: Optional[float] = None
+    suggested_budget_s: Optional[float] = None
 
     def speedup_json(self) -> dict[str, Any]:
         return {"median": self.speedup, "ci95": list(self.ci95), "rounds": self.rounds,
-                "few_rounds": self.few_rounds}
+                "few_rounds": self.few_rounds, "budget_s": self.budget_s,
+                "suggested_budget_s": self.suggested_budget_s}
 
 
 def bootstrap_ratio_ci(before_ms, after_ms, resamples: int = 1000, seed: int = 0,
@@ -166,6 +174,20 @@ def _few_rounds(rounds: int, wanted: int, budget_s: float, round_s: float) -> Op
             f"(--time-budget {suggest}) for a decision")
 
 
+def _suggested_budget(rounds: int, wanted: int, max_rounds: int, budget_s: float,
+                      round_s: float) -> Optional[float]:
+    """A budget that gives a decisive number of rounds, or 4x this one (quadrupling the rounds
+    halves the interval's width); None when the rounds were capped by `max_rounds`."""
+    target = max(wanted, MIN_DECISIVE_ROUNDS)
+    if rounds < target:
+        suggest = math.ceil(target * round_s * 1.2)
+    elif rounds >= max_rounds:
+        return None
+    else:
+        suggest = math.ceil(4 * budget_s)
+    return float(min(MAX_SUGGESTED_BUDGET_S, max(1, suggest)))
+
+
 def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
                      budget_s: float = 3.5, min_rounds: int = 10, max_rounds: int = 200,
                      warmup: int = 3, min_sample_s: float = 1e-3, resamples: int = 1000,
@@ -238,6 +260,8 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
     speedup = b.median_ms / a.median_ms
     ci = bootstrap_ratio_ci(values["before"], values["after"], resamples, seed)
     reason = _noisy(b, a, speedup, ci)
-    few = _few_rounds(rounds, min(min_rounds, max_rounds), budget_s, round_s)
+    wanted = min(min_rounds, max_rounds)
+    few = _few_rounds(rounds, wanted, budget_s, round_s)
+    suggested = _suggested_budget(rounds, wanted, max_rounds, budget_s, round_s)
     return Timing(b, a, speedup, ci, rounds, torch.get_num_threads(), inputs.batch_size,
-                  reason is not None, reason, few)
+                  reason is not None, reason, few, budget_s, suggested)

@@ -1,9 +1,33 @@
-"""The verdict on a run: faster, slower or not faster, and why.
+"""The verdict on a run: faster, slower, not faster or inconclusive; the quality beside it; why.
 
 "My quantized model got slower" is the field's most common complaint; tools that said nothing
 left users to find out in production. When an optimized model is not faster, the likely causes
 are read off the steps and the modules (which layers changed type, what the weights are) and
 stated before anyone ships it.
+
+The speed label comes from the 95% confidence interval (lo, hi) of the speedup, in this order:
+
+1. no steps: "not faster" (before and after are the same model; the run is a noise check);
+2. fewer than `MIN_DECISIVE_ROUNDS` (6) timed rounds: "inconclusive" (fewer paired rounds cannot
+   support a 95% claim however they agree: with n rounds all on one side, the chance of that
+   under "no difference" is 2 * 0.5**n, a sign test, which drops below 5% only at n = 6);
+3. lo > `FASTER_ABOVE` (1.03): "faster" (the whole interval is a real gain; a noisy timing
+   adds a warning);
+4. hi < `SLOWER_BELOW` (0.97): "slower";
+5. hi <= `NEGLIGIBLE_GAIN` (1.05), with a timing that is neither noisy nor short of rounds:
+   "not faster" (the interval rules out any gain worth having);
+6. otherwise "inconclusive": the interval is too wide to tell a real gain from none (it reaches
+   past 1.05x while its lower end is below 1.03x), or the timing behind it was noisy or short of
+   rounds. `Verdict.inconclusive_reason` says which, `suggested_budget_s` what to measure with.
+
+So "not faster" is never shown beside a point speedup above 1.05x (the point lies inside the
+interval), and a wide interval is never read as a decision either way.
+
+Quality is part of the verdict, not a footnote: an accuracy drop beyond `ACCURACY_DROP`, a mean
+output cosine below `MIN_COSINE` or NaN/Inf outputs make `Verdict.quality` "degraded", and the
+summary says so beside the speed ("faster, but outputs diverge (cosine 0.952)"). `summary_of`
+and `headline_of` compose the same words from a result's JSON for every face (CLI, GUI, history,
+report), including results saved before these fields existed.
 """
 
 from __future__ import annotations
@@ -12,14 +36,15 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from .. import env
+from ..verdict_words import (FASTER, FASTER_ABOVE, INCONCLUSIVE, LABELS, MIN_DECISIVE_ROUNDS,
+                             NOT_FASTER, SLOWER, Quality, assess_quality, compose, label_for)
 from .latency import Timing
 from .quality import Fidelity
 from .size import has_tensor_subclass_weights, leaf_types
 
-FASTER_ABOVE = 1.03   # the CI's lower bound must clear this to call it faster
-SLOWER_BELOW = 0.97   # the CI's upper bound must be below this to call it slower
-ACCURACY_DROP = 0.01  # more than one point of top-1 accuracy lost is a quality warning
-MIN_COSINE = 0.99
+__all__ = ["FASTER", "INCONCLUSIVE", "LABELS", "NOT_FASTER", "SLOWER", "Quality", "Verdict",
+           "assess_quality", "inconclusive_reason", "label_for", "likely_reasons", "quality_of",
+           "quality_warnings", "verdict"]
 
 INT8_STEPS = {"dynamic_int8", "static_int8", "qat_int8"}
 QUANT_STEPS = INT8_STEPS | {"weight_only_int8", "weight_only_int4"}
@@ -28,23 +53,66 @@ CALL_MODE_STEPS = {"inference_mode"}
 
 @dataclass
 class Verdict:
-    label: str                                  # "faster" | "slower" | "not faster"
+    label: str                                  # one of LABELS
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    quality: Quality = field(default_factory=Quality)
+    #: Why the timing cannot decide (label "inconclusive" only), and the budget to try.
+    inconclusive_reason: Optional[str] = None
+    suggested_budget_s: Optional[float] = None
+
+    @property
+    def summary(self) -> str:
+        return compose(self.label, self.quality.summary)
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "reasons": list(self.reasons),
-                "warnings": list(self.warnings)}
+        return {"label": self.label, "summary": self.summary, "quality": self.quality.to_json(),
+                "inconclusive_reason": self.inconclusive_reason,
+                "suggested_budget_s": self.suggested_budget_s,
+                "reasons": list(self.reasons), "warnings": list(self.warnings)}
 
 
-def label_for(ci95: tuple[float, float]) -> str:
-    lo, hi = ci95
-    if lo > FASTER_ABOVE:
-        return "faster"
-    if hi < SLOWER_BELOW:
-        return "slower"
-    return "not faster"
+# --- the inconclusive case and quality of a run ----------------------------------------------
 
+def _budget(seconds: Optional[float]) -> str:
+    return f"{seconds:g} s"
+
+
+def inconclusive_reason(timing: Timing) -> str:
+    """Why the timing cannot decide, with what to do about it."""
+    lo, hi = timing.ci95
+    budget = f" in the {_budget(timing.budget_s)} time budget" if timing.budget_s else ""
+    if timing.rounds < MIN_DECISIVE_ROUNDS:
+        parts = [f"too few rounds: only {timing.rounds} were timed{budget}, and fewer than "
+                 f"{MIN_DECISIVE_ROUNDS} cannot support a 95% claim, whatever they show"]
+    else:
+        parts = [f"the 95% CI {lo:.2f}-{hi:.2f}x is too wide to tell a real gain from none"]
+        if timing.few_rounds:
+            parts.append(f"too few rounds: only {timing.rounds} fit{budget}")
+    if timing.noisy:
+        parts.append(f"noisy machine ({timing.noisy_reason})")
+    text = "; ".join(parts)
+    if timing.suggested_budget_s:
+        text += f"; measure longer: a {_budget(timing.suggested_budget_s)} time budget"
+    else:
+        text += "; more time adds no rounds here: close other programs and measure again"
+    return text
+
+
+def quality_of(before_accuracy: Optional[float], after_accuracy: Optional[float],
+               fid: Optional[Fidelity]) -> Quality:
+    if fid is None:
+        return assess_quality(before_accuracy, after_accuracy, None)
+    return assess_quality(before_accuracy, after_accuracy, fid.cosine, fid.cosine_min,
+                          fid.nonfinite)
+
+
+def quality_warnings(before_accuracy: Optional[float], after_accuracy: Optional[float],
+                     fid: Optional[Fidelity]) -> list[str]:
+    return quality_of(before_accuracy, after_accuracy, fid).reasons
+
+
+# --- reasons ------------------------------------------------------------------------------------
 
 def _is_compiled(variant: Any, names: set) -> bool:
     return bool(variant.tags.get("compiled")) or hasattr(variant.module, "_orig_mod") \
@@ -88,11 +156,12 @@ def likely_reasons(steps: Sequence[Any], variant: Any, original: Any, batch_size
     if names & INT8_STEPS and batch_size <= 4:
         reasons.append(f"batch {batch_size} may be too small for INT8 GEMM to pay off: "
                        f"quantizing activations costs the same per call; try a larger batch")
-    if names & QUANT_STEPS and str(variant.tags.get("quantized_api", "")).lower().find("pt2e") >= 0 \
-            and not compiled:
+    pt2e = "pt2e" in str(variant.tags.get("quantized_api", "")).lower()
+    if names & QUANT_STEPS and pt2e and not compiled:
         reasons.append("a PT2E graph run without torch.compile (freezing) keeps its "
                        "quantize/dequantize ops: it is slower than FP32 until compiled")
-    if names & QUANT_STEPS and leaf_types(eager) == leaf_types(original) \
+    # A PT2E graph quantizes ops, not modules: its leaf types say nothing about what changed.
+    if names & QUANT_STEPS and not pt2e and leaf_types(eager) == leaf_types(original) \
             and not has_tensor_subclass_weights(eager) \
             and type(eager).__name__ not in ("GraphModule", "RecursiveScriptModule"):
         reasons.append("no layer changed type: the quantization step replaced nothing, so the "
@@ -110,32 +179,24 @@ def likely_reasons(steps: Sequence[Any], variant: Any, original: Any, batch_size
     return reasons
 
 
-def quality_warnings(before_accuracy: Optional[float], after_accuracy: Optional[float],
-                     fid: Optional[Fidelity]) -> list[str]:
-    warnings = []
-    if before_accuracy is not None and after_accuracy is not None \
-            and before_accuracy - after_accuracy > ACCURACY_DROP:
-        warnings.append(f"accuracy dropped {100 * (before_accuracy - after_accuracy):.1f} points "
-                        f"({before_accuracy:.2%} -> {after_accuracy:.2%})")
-    if fid is not None:
-        if fid.nonfinite:
-            warnings.append(f"the optimized model produced {fid.nonfinite} NaN/Inf output values")
-        if not fid.cosine >= MIN_COSINE:  # also catches NaN
-            warnings.append(f"outputs diverge from the original: mean cosine {fid.cosine:.4f} "
-                            f"(min {fid.cosine_min:.4f})")
-    return warnings
-
-
 def verdict(timing: Timing, steps: Sequence[Any], variant: Any, original: Any, batch_size: int,
             before_accuracy: Optional[float] = None, after_accuracy: Optional[float] = None,
             fid: Optional[Fidelity] = None) -> Verdict:
-    label = label_for(timing.ci95)
-    reasons = [] if label == "faster" else likely_reasons(steps, variant, original, batch_size,
-                                                          timing)
-    warnings = quality_warnings(before_accuracy, after_accuracy, fid)
-    if label == "faster" and timing.noisy:
+    reliable = not timing.noisy and not timing.few_rounds
+    label = label_for(timing.ci95, timing.rounds, reliable, has_steps=bool(steps))
+    quality = quality_of(before_accuracy, after_accuracy, fid)
+    warnings = list(quality.reasons)
+    if label == INCONCLUSIVE:
+        # The causes of a slowdown matter only when the estimate itself is no gain.
+        reasons = likely_reasons(steps, variant, original, batch_size) \
+            if timing.speedup <= FASTER_ABOVE else []
+        return Verdict(label, reasons, warnings, quality, inconclusive_reason(timing),
+                       timing.suggested_budget_s)
+    reasons = [] if label == FASTER else likely_reasons(steps, variant, original, batch_size,
+                                                         timing)
+    if label == FASTER and timing.noisy:
         warnings.append(f"the measurement was noisy ({timing.noisy_reason}); the speedup's "
                         f"confidence interval still clears {FASTER_ABOVE:.2f}x")
     if timing.few_rounds:  # a slow model in a short budget: the verdict rests on few rounds
-        (warnings if label == "faster" else reasons).append(timing.few_rounds)
-    return Verdict(label, reasons, warnings)
+        (warnings if label == FASTER else reasons).append(timing.few_rounds)
+    return Verdict(label, reasons, warnings, quality)

@@ -212,9 +212,10 @@ def compile_variant(variant: Variant, ctx: Any, *, mode: str = "default", freezi
         from ..errors import Cancelled, UserError
         if isinstance(exc, Cancelled):
             raise
+        from ..errors import clean_message
         text = str(exc).strip().splitlines()
         raise UserError(f"{label} failed on this model: {type(exc).__name__}: "
-                        f"{text[0][:300] if text else ''}") from exc
+                        f"{clean_message(text[0])[:300] if text else ''}") from exc
     first = time.perf_counter() - t0
     graphs1, breaks1, reasons1 = _dynamo_counts()
     ctx.task.check()

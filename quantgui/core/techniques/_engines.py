@@ -129,3 +129,42 @@ def has_any(model: nn.Module, types: tuple[type, ...]) -> bool:
     """Exact-type check (subclasses such as MHA's NonDynamicallyQuantizableLinear are not
     swapped by torch.ao's mappings either). Cheap: one pass over modules, stops early."""
     return any(type(m) in types for m in model.modules())
+
+
+# --- models that are programs rather than module trees ------------------------------------------
+
+def is_torchscript(model: object) -> bool:
+    return isinstance(model, torch.jit.ScriptModule)
+
+
+def is_exported(model: object) -> bool:
+    """`ExportedProgram.module()` (a GraphModule subclass from torch.export), which is what
+    PT2E quantization takes; its layers are graph operators, not nn.Linear modules."""
+    return any(c.__module__.startswith("torch.export") for c in type(model).__mro__)
+
+
+def graph_ops(model: nn.Module) -> set[str]:
+    """The aten operators an exported graph calls ('linear', 'conv2d', ...)."""
+    graph = getattr(model, "graph", None)
+    ops = set()
+    for node in (graph.nodes if graph is not None else ()):
+        if node.op == "call_function":
+            parts = str(node.target).split(".")
+            if len(parts) >= 2 and parts[0] == "aten":
+                ops.add(parts[1])
+    return ops
+
+
+QUANTIZABLE_OPS = {"linear", "conv1d", "conv2d", "conv3d"}
+
+
+def program_reason(model: object, cannot: str) -> Optional[str]:
+    """Why a technique that rewrites nn.Module layers cannot run on a TorchScript archive or an
+    exported program (`cannot`: what it cannot do there); None for an ordinary module."""
+    if is_torchscript(model):
+        return (f"a TorchScript archive is compiled code: {cannot}; open the state_dict + "
+                f"architecture, or the .pt2 export, instead")
+    if is_exported(model):
+        return (f"an exported program is a graph of operators, not nn.Linear/Conv modules: "
+                f"{cannot}; open the state_dict + architecture instead")
+    return None

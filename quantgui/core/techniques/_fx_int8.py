@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, clean_message
 from ..inputs import Inputs
 from ..variant import Variant, quantized_engine
 from . import _engines
@@ -72,7 +72,8 @@ def prepare(model: nn.Module, mapping, example: Inputs, qat: bool = False) -> nn
     from torch.ao.quantization.quantize_fx import prepare_fx, prepare_qat_fx
     if example.kwargs:
         raise UserError("FX quantization traces positional inputs only; this model takes "
-                        "keyword inputs (try dynamic_int8)")
+                        "keyword inputs (static_int8 with api=pt2e quantizes it; or "
+                        "dynamic_int8)")
     fn = prepare_qat_fx if qat else prepare_fx
     try:
         with warnings.catch_warnings():
@@ -80,7 +81,7 @@ def prepare(model: nn.Module, mapping, example: Inputs, qat: bool = False) -> nn
             return fn(model, mapping, example.args)
     except Exception as exc:  # torch.fx TraceError and friends
         raise UserError(f"FX graph mode cannot trace this model ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); "
+                        f"{clean_message(str(exc).splitlines()[0])[:160] if str(exc) else ''}); "
                         "dynamic_int8 needs no tracing") from None
 
 

@@ -1,5 +1,8 @@
-"""PT2E static INT8 (torchao `prepare_pt2e`/`convert_pt2e` with `X86InductorQuantizer`) and the
-compiled wrapper it needs to be fast.
+"""PT2E INT8 (torchao `prepare_pt2e`/`convert_pt2e` with `X86InductorQuantizer`), static or with
+dynamic activations, and the compiled wrapper it needs to be fast. PT2E quantizes a torch.export
+graph, so it is also the INT8 path for models opened as exported programs (.pt2), whose layers
+are graph operators no eager quantizer can swap, and for models FX cannot trace (keyword inputs,
+e.g. Hugging Face models).
 
 Pitfalls this module handles (see notes/torch-cpu.md):
 - without inductor freezing the q/dq pairs stay in the graph and INT8 is slower than FP32, but
@@ -15,11 +18,14 @@ from __future__ import annotations
 
 import copy
 import time
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from ..errors import UserError, clean_message
 from ..inputs import Inputs
+from ..variant import Variant
 
 
 class FrozenCompiledInt8(nn.Module):
@@ -60,12 +66,40 @@ def export(model: nn.Module, example: Inputs) -> nn.Module:
     return torch.export.export(model, example.args, dynamic_shapes=shapes).module()
 
 
-def prepare(model: nn.Module, example: Inputs) -> nn.Module:
+def prepare(model: nn.Module, example: Inputs, dynamic: bool = False,
+            what: str = "another technique") -> nn.Module:
+    """Export (an exported program's module is exported again as it is) and insert observers:
+    calibrated ranges (static) or per-call activation ranges (dynamic); weights per channel.
+    A model torch.export cannot capture is the user's to know about (a UserError naming `what`
+    to try instead)."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer, get_default_x86_inductor_quantization_config)
-    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
-    return prepare_pt2e(export(model, example), quantizer)
+    config = get_default_x86_inductor_quantization_config(is_dynamic=dynamic)
+    quantizer = X86InductorQuantizer().set_global(config)
+    try:
+        graph = export(model, example)
+    except Exception as exc:
+        first = str(exc).split("\n\n")[0]
+        raise UserError(f"PT2E could not export this model ({type(exc).__name__}: "
+                        f"{clean_message(first)[:160]}); try {what}") from None
+    return prepare_pt2e(graph, quantizer)
+
+
+def quantize(variant: Variant, ctx: Any, dynamic: bool, calibrate: Callable[[nn.Module], int],
+             what: str) -> tuple[Variant, int, float]:
+    """Prepare, calibrate (`calibrate(prepared)` -> batches run), convert and compile the
+    variant's module; returns (the INT8 variant, batches, first-call seconds)."""
+    prepared = prepare(variant.module, ctx.example, dynamic, what)
+    count = calibrate(prepared)
+    ctx.task.report("convert", 0, 1, "converting to INT8")
+    module = FrozenCompiledInt8(convert(prepared))
+    ctx.task.report("compile", 0, 1, "compiling (first call, inductor with freezing)")
+    compile_s = compile_first_call(module, ctx.example)
+    ctx.metrics["compile_s"] = round(compile_s, 2)
+    result = variant.evolve(module=module, quantized_engine=None)
+    result.tags.update({"quantized_api": "torchao PT2E", "compiled": True})
+    return result, count, compile_s
 
 
 def convert(prepared: nn.Module) -> nn.Module:

@@ -13,7 +13,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import _engines
 from .base import Technique
+
+
+def conv2d_count(model: nn.Module) -> int:
+    """Conv2d layers, also in a TorchScript archive (by original name) or an exported graph (by
+    operator): both convert with Module.to(memory_format=...) like any module."""
+    if _engines.is_exported(model):
+        graph = getattr(model, "graph", None)
+        return sum(1 for n in (graph.nodes if graph is not None else ())
+                   if n.op == "call_function" and str(n.target).startswith("aten.conv2d"))
+    return sum(1 for m in model.modules() if isinstance(m, nn.Conv2d)
+               or getattr(m, "original_name", None) == "Conv2d")
 
 
 @dataclass
@@ -31,7 +43,7 @@ class ChannelsLast(Technique):
     group = None
 
     def applies_to(self, model):
-        if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        if not conv2d_count(model):
             return "no Conv2d layers: channels-last only changes 4-D convolution inputs"
         return None
 
@@ -41,7 +53,7 @@ class ChannelsLast(Technique):
         # everything else is untouched.
         module.to(memory_format=torch.channels_last)
         out = variant.evolve(channels_last=True)
-        convs = sum(isinstance(m, nn.Conv2d) for m in module.modules())
+        convs = conv2d_count(module)
         four_d = [t for t in ctx.example.tensors() if t.dim() == 4]
         ctx.note(f"{convs} Conv2d weight(s) and the 4-D inputs are channels-last (NHWC); "
                  f"activations stay channels-last through conv/BN/ReLU/pooling")

@@ -6,6 +6,10 @@ Two implementations exist and neither wins everywhere, so `api=auto` measures th
   chosen by timing each engine on the user's batch;
 - torchao `Int8DynamicActivationInt8WeightConfig` (maintained; fast mainly under torch.compile,
   Linear layers only).
+A model opened as an exported program (.pt2) has no nn.Linear modules to swap, only linear
+operators in a graph: there `auto` takes PT2E with dynamic activation quantization (torchao
+`prepare_pt2e`/`convert_pt2e`, X86InductorQuantizer) run through torch.compile with freezing,
+which is also available as `api=pt2e` for any model torch.export can capture.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ _DYNAMIC_TYPES = (nn.Linear, nn.LSTM, nn.GRU)
 _EMBEDDING_TYPES = (nn.Embedding, nn.EmbeddingBag)
 TORCH_AO = "torch.ao"
 TORCHAO = "torchao"
+PT2E = "pt2e"
 
 
 @dataclass
@@ -41,8 +46,10 @@ class Params:
     api: str = param(
         "auto", "Implementation. torch.ao: deprecated but usually fastest in eager mode and the "
         "only one that handles LSTM/GRU. torchao: maintained, Linear only, fast mainly after "
-        "torch.compile. auto: times both and keeps the faster.",
-        choices=("auto", TORCH_AO, TORCHAO))
+        "torch.compile. pt2e: torchao PT2E + torch.compile with freezing; the path for "
+        "exported (.pt2) programs, whose first call compiles for seconds. auto: times torch.ao "
+        "and torchao and keeps the faster (pt2e for an exported program).",
+        choices=("auto", TORCH_AO, TORCHAO, PT2E))
     per_channel: bool = param(
         True, "One scale per output channel instead of one per weight tensor: noticeably better "
         "fidelity (e.g. on transformer encoders) at the same size and speed.")
@@ -118,6 +125,13 @@ class DynamicInt8(Technique):
     needs_labels = False
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
+        if _engines.is_exported(model):  # quantized through PT2E, op by op
+            if "linear" not in _engines.graph_ops(model):
+                return "the exported graph has no linear operators to quantize"
+            return None
+        reason = _engines.program_reason(model, "eager INT8 cannot swap its layers")
+        if reason:
+            return reason
         if not _engines.has_any(model, _DYNAMIC_TYPES + _EMBEDDING_TYPES):
             return "no nn.Linear/LSTM/GRU layers to quantize"
         return None
@@ -128,6 +142,11 @@ class DynamicInt8(Technique):
             raise UserError("dynamic_int8 needs an nn.Module (the model was already converted "
                             "to something else by an earlier step)")
         model.eval()
+        if _engines.is_exported(model) and params.api in (TORCH_AO, TORCHAO):
+            raise UserError(f"api={params.api} swaps nn.Linear modules, and an exported program "
+                            f"has none (its layers are graph operators); use api=pt2e (or auto)")
+        if params.api == PT2E or _engines.is_exported(model):
+            return self._pt2e(variant, params, ctx)
         has_rnn = _engines.has_any(model, _RNN_TYPES)
         has_linear = _engines.has_any(model, (nn.Linear,))
         apis = self._apis(params, has_rnn, has_linear)
@@ -163,6 +182,29 @@ class DynamicInt8(Technique):
         self._notes(result.module, api, params, has_rnn, ctx)
         result.tags.update({"quantized_api": "torchao" if api == TORCHAO else "torch.ao eager",
                             "engine": result.quantized_engine, "quantization": "dynamic_int8"})
+        return result
+
+    @staticmethod
+    def _pt2e(variant: Variant, params: Params, ctx: StepContext) -> Variant:
+        from . import _pt2e
+        _engines.import_torchao()
+
+        def observe(prepared: nn.Module) -> int:  # weights are observed at convert; one call
+            with torch.no_grad():                 # runs the activation observers once
+                prepared(*ctx.example.args, **ctx.example.kwargs)
+            return 1
+        result, _, compile_s = _pt2e.quantize(variant, ctx, dynamic=True, calibrate=observe,
+                                              what="another technique")
+        why = ("the model is an exported program: its linear layers are graph operators, "
+               "which PT2E quantizes" if _engines.is_exported(variant.module) else "api=pt2e")
+        ctx.note(f"dynamic INT8 via torchao PT2E ({why}): X86InductorQuantizer with dynamic "
+                 f"activation quantization, per-channel INT8 weights; run through torch.compile "
+                 f"with freezing: first call took {compile_s:.1f} s; each new batch size "
+                 f"compiles once more (static shapes)")
+        if params.engine or params.embeddings or not params.per_channel:
+            ctx.note("engine/embeddings/per_channel parameters apply to the torch.ao path only; "
+                     "PT2E used per-channel weights")
+        result.tags["quantization"] = "dynamic_int8"
         return result
 
     @staticmethod

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, clean_message
 from ..params import param
 from ..variant import Variant
 from ._compile_util import max_rel_diff, output_of
@@ -63,7 +63,8 @@ def apply_cast(variant: Variant, autocast: bool, ctx: StepContext, dtype: torch.
     try:
         result = output_of(out, out.prepare(ctx.example))
     except (RuntimeError, NotImplementedError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = clean_message(str(exc).strip().splitlines()[0]) if str(exc).strip() \
+            else type(exc).__name__
         raise UserError(f"{name}: the model does not run in {name} on this CPU: {first}") from None
     if result.is_floating_point() and not torch.isfinite(result).all():
         ctx.note(f"WARNING: the {name} output has inf/NaN values (range overflow); "

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, clean_message
 from ..errors import Cancelled
 from ..inputs import Inputs
 from ..params import param
@@ -42,7 +42,7 @@ class Params:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+    return (clean_message(text.splitlines()[0]) if text else type(exc).__name__)[:200]
 
 
 def _tolerance(variant) -> float:

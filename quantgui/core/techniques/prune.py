@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..params import param
+from . import _engines
 from .base import Technique
 
 _PRUNABLE = (nn.Linear, nn.Conv2d)
@@ -72,6 +73,9 @@ class Prune(Technique):
     group = None
 
     def applies_to(self, model):
+        reason = _engines.program_reason(model, "pruning cannot reach its nn.Linear/Conv2d weights")
+        if reason:
+            return reason
         if not _prunable(model):
             return "no floating-point Linear or Conv2d weights to prune"
         return None

@@ -48,6 +48,13 @@ class QatInt8(Technique):
     needs_labels = True
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
+        reason = _engines.program_reason(model, "QAT cannot swap its layers for fake-quantized "
+                                                "ones")
+        if reason:
+            return reason
+        if getattr(getattr(model, "config", None), "_attn_implementation", None) is not None:
+            return ("QAT uses FX graph mode, which traces positional inputs only, and a Hugging "
+                    "Face model takes keyword inputs: use static_int8 (PT2E) or dynamic_int8")
         if not _engines.has_any(model, _fx_int8.QUANTIZABLE):
             return "no nn.Linear/Conv layers to quantize"
         return None

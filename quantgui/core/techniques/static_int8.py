@@ -7,7 +7,9 @@ Two implementations:
 - PT2E (torchao `prepare_pt2e`/`convert_pt2e` + X86InductorQuantizer) run through torch.compile
   with freezing: the maintained path and traces into nn.TransformerEncoder, but the first call
   compiles for seconds (and again once for a new batch size).
-`api=auto` takes FX and falls back to PT2E only when FX cannot trace the model.
+`api=auto` takes FX where FX can trace the model, and PT2E where it cannot: a model called with
+keyword inputs (Hugging Face models), an exported program (.pt2: already the graph PT2E takes;
+FX would have nothing to swap), or a model whose FX trace fails.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class Params:
         "auto", "fx: eager torch.ao FX graph mode, no compile cost. pt2e: torchao PT2E + "
         "torch.compile with freezing; similar or better steady-state speed and traces into "
         "transformer blocks, but the first call compiles for several seconds. auto: fx, pt2e "
-        "when the model cannot be traced by FX.", choices=("auto", "fx", "pt2e"))
+        "where FX cannot trace the model (keyword inputs such as Hugging Face models, "
+        "exported .pt2 programs).", choices=("auto", "fx", "pt2e"))
     engine: Optional[str] = param(
         None, "Quantized kernel library (FX only). Empty = auto: converted for each engine "
         "and the fastest on your batch kept.", choices=_engines.ENGINE_CHOICES)
@@ -62,16 +65,25 @@ def calibration_data(ctx: StepContext) -> tuple[Dataset, str]:
 
 
 def calibrate(model: nn.Module, data: Dataset, batches: int, batch_size: int,
-              ctx: StepContext) -> int:
-    """Run calibration batches through an observed model; cancellable between batches."""
-    size = max(batch_size, _MIN_CALIBRATION_BATCH)
+              ctx: StepContext, exact: bool = False) -> int:
+    """Run calibration batches through an observed model; cancellable between batches.
+    `exact`: the graph takes `batch_size` only (an exported program's shapes are fixed), so
+    batches are that size and a shorter last one is left out."""
+    size = batch_size if exact else max(batch_size, _MIN_CALIBRATION_BATCH)
     total = data.num_batches(size, batches)
+    done = 0
     with torch.no_grad():
         for i, (inputs, _) in enumerate(data.batches(size, batches), 1):
             ctx.task.check()
+            if exact and inputs.batch_size != size:
+                continue
             model(*inputs.args, **inputs.kwargs)
+            done += 1
             ctx.task.report("calibrate", i, total, "calibrating")
-    return total
+        if not done:  # no batch of the graph's size in the data: the example has that size
+            model(*ctx.example.args, **ctx.example.kwargs)
+            done = 1
+    return done
 
 
 class StaticInt8(Technique):
@@ -85,6 +97,13 @@ class StaticInt8(Technique):
     needs_labels = False
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
+        if _engines.is_exported(model):  # quantized through PT2E, op by op
+            if not _engines.graph_ops(model) & _engines.QUANTIZABLE_OPS:
+                return "the exported graph has no linear or convolution operators to quantize"
+            return None
+        reason = _engines.program_reason(model, "eager INT8 cannot swap its layers")
+        if reason:
+            return reason
         if not _engines.has_any(model, _STATIC_TYPES):
             return "no nn.Linear/Conv layers to quantize"
         return None
@@ -95,7 +114,13 @@ class StaticInt8(Technique):
             raise UserError("static_int8 needs an nn.Module (an earlier step converted it)")
         model.eval()
         data, data_name = calibration_data(ctx)
-        if params.api == "pt2e":
+        why_not_fx = self._why_not_fx(model, ctx)
+        if params.api == "fx" and why_not_fx:
+            raise UserError(f"api=fx cannot quantize this model: {why_not_fx}; use api=pt2e "
+                            f"(or auto)")
+        if params.api == "pt2e" or why_not_fx:
+            if why_not_fx:
+                ctx.note(f"api=auto chose PT2E: {why_not_fx}")
             return self._pt2e(variant, params, ctx, data, data_name)
         try:
             return self._fx(variant, params, ctx, data, data_name)
@@ -104,6 +129,16 @@ class StaticInt8(Technique):
                 raise
             ctx.note(f"{exc}; falling back to PT2E")
             return self._pt2e(variant, params, ctx, data, data_name)
+
+    @staticmethod
+    def _why_not_fx(model: nn.Module, ctx: StepContext) -> Optional[str]:
+        if _engines.is_exported(model):
+            return ("the model is an exported program, which is the graph PT2E quantizes; FX "
+                    "would find no nn.Linear/Conv modules in it")
+        if ctx.example.kwargs:
+            return ("FX graph mode traces positional inputs only, and this model takes keyword "
+                    "inputs (" + ", ".join(sorted(ctx.example.kwargs)) + ")")
+        return None
 
     def _fx(self, variant: Variant, params: Params, ctx: StepContext, data: Dataset,
             data_name: str) -> Variant:
@@ -133,19 +168,10 @@ class StaticInt8(Technique):
               data_name: str) -> Variant:
         from . import _pt2e
         _engines.import_torchao()
-        try:
-            prepared = _pt2e.prepare(variant.module, ctx.example)
-        except Exception as exc:
-            raise UserError(f"PT2E could not export this model ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); "
-                            "try dynamic_int8") from None
-        count = calibrate(prepared, data, params.batches, ctx.batch_size, ctx)
-        ctx.task.report("convert", 0, 1, "converting to INT8")
-        converted = _pt2e.convert(prepared)
-        module = _pt2e.FrozenCompiledInt8(converted)
-        ctx.task.report("compile", 0, 1, "compiling (first call, inductor with freezing)")
-        compile_s = _pt2e.compile_first_call(module, ctx.example)
-        ctx.metrics["compile_s"] = round(compile_s, 2)
+        result, count, compile_s = _pt2e.quantize(
+            variant, ctx, dynamic=False, what="dynamic_int8",
+            calibrate=lambda prepared: calibrate(prepared, data, params.batches, ctx.batch_size,
+                                                 ctx, exact=_engines.is_exported(variant.module)))
         ctx.note(f"PT2E static INT8 (X86InductorQuantizer, per-channel weights, histogram "
                  f"observer) calibrated on {count} batch(es) of {data_name}; run through "
                  f"torch.compile with freezing: first call took {compile_s:.1f} s; each new batch "
@@ -155,9 +181,8 @@ class StaticInt8(Technique):
                      "defaults")
         ctx.note("state_dict holds the INT8 weights (~1/4 of FP32); the unused FP32 originals "
                  "convert_pt2e keeps were dropped")
-        result = variant.evolve(module=module, quantized_engine=None)
-        result.tags.update({"quantized_api": "torchao PT2E", "compiled": True,
-                            "quantization": "static_int8"})
+        result.tags["quantization"] = "static_int8"
         return result
+
 
 TECHNIQUE = StaticInt8()

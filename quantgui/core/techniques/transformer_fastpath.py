@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..params import param
+from . import _engines
 from .base import Technique
 
 _FUSED_OPS = {
@@ -97,6 +98,11 @@ class TransformerFastpath(Technique):
     group = None
 
     def applies_to(self, model):
+        reason = _engines.program_reason(model, "the fast-path switches need "
+                                                "nn.MultiheadAttention/TransformerEncoderLayer "
+                                                "modules, which it no longer has")
+        if reason:
+            return reason
         if _hf_config(model) is not None:
             return None
         if any(isinstance(m, (nn.MultiheadAttention, nn.TransformerEncoderLayer))

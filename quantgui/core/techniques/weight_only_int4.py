@@ -81,6 +81,9 @@ class WeightOnlyInt4(Technique):
     needs_labels = False
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
+        reason = _engines.program_reason(model, "weight-only INT4 cannot swap its layers")
+        if reason:
+            return reason
         if not any(eligible(m, _SMALLEST_GROUP) for m in model.modules()):
             return ("no nn.Linear layer with input width a multiple of 32 and output width a "
                     "multiple of 16 (INT4 packing needs both)")

@@ -39,6 +39,9 @@ class WeightOnlyInt8(Technique):
     needs_labels = False
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
+        reason = _engines.program_reason(model, "weight-only INT8 cannot swap its layers")
+        if reason:
+            return reason
         if not _engines.has_any(model, (nn.Linear,)):
             return "no nn.Linear layers to quantize"
         return None

@@ -14,9 +14,11 @@ from typing import Any, Optional
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ...core.verdict_words import label_of, result_quality, summary_of
 from . import theme as th
 from .base import BasePlot, get, num
 from .pareto import pareto_front
@@ -24,15 +26,18 @@ from .pareto import pareto_front
 COLUMNS = [
     ("#", "Order in which the variants were run"),
     ("Recipe", "The steps applied, in order"),
+    ("Verdict", "faster / slower / not faster / inconclusive, judged from the speedup's 95% "
+                "confidence interval, with any quality lost beside it (amber rows)"),
     ("Size (MB)", "Serialized size of the optimized model (1 MB = 10^6 bytes)"),
     ("Latency (ms)", "Median latency per batch of the optimized model"),
     ("Accuracy / fidelity", "Accuracy after (change vs before), or cosine similarity and top-1 "
                             "agreement with the original when the data has no labels"),
     ("Speedup", "Median before / after latency; the 95% CI is in the cell's tooltip"),
     ("Size ratio", "After / before serialized size (lower is smaller)"),
-    ("Verdict", "faster / not faster / slower, judged from the confidence interval"),
     ("Notes", "What each step did, and warnings"),
 ]
+#: Next to the recipe: the verdict is what a row is read for, so it is never scrolled off.
+VERDICT_COL = 2
 INDEX_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -162,11 +167,27 @@ class HistoryView(QWidget):
     def _retheme(self, theme: th.Theme) -> None:
         self.plot.apply_theme(theme)
         for row in range(self.table.rowCount()):
-            item = self.table.item(row, 7)
-            index = item.data(INDEX_ROLE)
-            label = get(self._results[index], "verdict", "label") if index is not None else None
-            item.setForeground(pg.mkColor(theme.verdict_colour(label)))
+            index = self.table.item(row, 0).data(INDEX_ROLE)
+            if index is not None:
+                self._colour_row(row, self._results[index], theme)
         self._redraw()
+
+    def _colour_row(self, row: int, result: dict, theme: th.Theme) -> None:
+        """The verdict in its colour; a result that lost quality gets an amber row, so it
+        cannot pass for a clean win at a glance."""
+        degraded = result_quality(result).degraded
+        background = QBrush(QColor(theme.degraded_bg)) if degraded else QBrush()
+        for col in range(self.table.columnCount()):
+            item = self.table.item(row, col)
+            item.setBackground(background)
+            if degraded and col != VERDICT_COL:
+                item.setForeground(QBrush(QColor(theme.foreground)))
+        self.table.item(row, VERDICT_COL).setForeground(
+            pg.mkColor(theme.verdict_colour(label_of(result), degraded)))
+
+    def degraded_rows(self) -> list[int]:
+        """Indices into results() whose row is marked for a quality loss."""
+        return [i for i, r in enumerate(self._results) if result_quality(r).degraded]
 
     # -- interface --------------------------------------------------------------------------
     def add(self, result: dict, recipe_text: str) -> None:
@@ -213,12 +234,16 @@ class HistoryView(QWidget):
         speed = num(get(r, "speedup", "median"))
         ci = get(r, "speedup", "ci95")
         ratio = num(get(r, "size_ratio"))
-        label = get(r, "verdict", "label", default="")
+        reasons = get(r, "verdict", "reasons", default=[])
+        verdict_tip = "\n".join(str(x) for x in [get(r, "verdict", "inconclusive_reason")]
+                                + result_quality(r).reasons
+                                + (reasons if isinstance(reasons, list) else []) if x)
         notes = notes_of(r)
         quality, quality_sort, quality_tip = self._quality_cell(r)
         cells = [
             (str(index + 1), index + 1, ""),
             (recipe.splitlines()[0] if recipe else "", None, recipe),
+            (summary_of(r) + (" ⚠" if get(r, "noisy") is True else ""), None, verdict_tip),
             (f"{size / 1e6:.3g}" if size is not None else "–", size, ""),
             (f"{lat:.3g}" if lat is not None else "–", lat,
              f"before {lat_b:.3g} ms" if lat_b is not None else ""),
@@ -227,8 +252,6 @@ class HistoryView(QWidget):
              f"95% CI {num(ci[0]):.2f}–{num(ci[1]):.2f}x" if isinstance(ci, (list, tuple))
              and len(ci) == 2 and num(ci[0]) is not None and num(ci[1]) is not None else ""),
             (f"{ratio:.2f}x" if ratio is not None else "–", ratio, ""),
-            (str(label) + (" ⚠" if get(r, "noisy") is True else ""), None,
-             "\n".join(str(x) for x in get(r, "verdict", "reasons", default=[]))),
             (notes.replace("\n", "; "), None, notes),
         ]
         self.table.setSortingEnabled(False)
@@ -241,9 +264,8 @@ class HistoryView(QWidget):
                 item.setData(SORT_ROLE, float(sort))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setToolTip(tip or text)
-            if col == 7:
-                item.setForeground(pg.mkColor(self.plot.theme.verdict_colour(str(label))))
             self.table.setItem(row, col, item)
+        self._colour_row(row, r, self.plot.theme)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnToContents(1)
         self.table.setColumnWidth(1, min(self.table.columnWidth(1), 280))
@@ -294,7 +316,8 @@ class HistoryView(QWidget):
             if x is None or y is None:
                 continue
             s = sizes[i]
-            colour = plot.theme.verdict_colour(get(results[i], "verdict", "label"))
+            colour = plot.theme.verdict_colour(label_of(results[i]),
+                                               result_quality(results[i]).degraded)
             spots.append({"pos": (x, y * scale),
                           "size": 8 + 18 * math.sqrt(s / biggest) if s else 10,
                           "brush": pg.mkBrush(plot.theme.brush(colour, 200)),
@@ -347,5 +370,5 @@ class HistoryView(QWidget):
         if size is not None:
             lines.append(f"{size / 1e6:.3g} MB")
         if speed is not None:
-            lines.append(f"speedup {speed:.2f}x, {get(r, 'verdict', 'label', default='')}")
+            lines.append(f"speedup {speed:.2f}x, {summary_of(r)}")
         return "\n".join(lines)

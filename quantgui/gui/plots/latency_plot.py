@@ -7,6 +7,7 @@ from typing import Any, Optional
 import numpy as np
 import pyqtgraph as pg
 
+from ...core.verdict_words import headline_of, label_of, result_quality, speed_text
 from .base import CATEGORY_TICKS, BasePlot, get, num
 from .theme import COLOUR_HELP
 
@@ -15,19 +16,23 @@ BAR_WIDTH = 0.5
 
 
 def speedup_text(result: dict) -> str:
-    """'1.84x faster (95% CI 1.71-1.97x) · verdict: faster' from a result dict ('' if unknown)."""
-    s = num(get(result, "speedup", "median"))
-    if s is None:
+    """'faster, but outputs diverge (cosine 0.952) — speedup 1.39x (95% CI 1.30–1.48x)': the
+    engine's headline of a result dict ('' without a speedup)."""
+    if num(get(result, "speedup", "median")) is None:
         return ""
-    ci = get(result, "speedup", "ci95")
-    lo, hi = (num(ci[0]), num(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else (None, None)
-    text = f"speedup {s:.2f}x"
-    if lo is not None and hi is not None:
-        text += f" (95% CI {lo:.2f}–{hi:.2f}x)"
-    label = get(result, "verdict", "label")
-    if isinstance(label, str) and label:
-        text += f" · {label}"
-    return text
+    if not isinstance(get(result, "verdict", "label"), str):
+        return speed_text(result)
+    return headline_of(result)
+
+
+def verdict_role(result: dict) -> str:
+    """The colour role of a result's headline (see Theme.verdict_colour)."""
+    label = label_of(result)
+    if label == "slower":
+        return "bad"
+    if result_quality(result).degraded or label == "inconclusive":
+        return "warn"
+    return "good" if label == "faster" else "neutral"
 
 
 def sample_values(lat: Any) -> list[float]:
@@ -177,9 +182,11 @@ class LatencyPlot(BasePlot):
     def _render_final_title(self) -> None:
         lines: list[tuple[str, Optional[str]]] = []
         text = speedup_text(self._result)
-        if text:
-            role = {"faster": "good", "slower": "bad"}.get(self._verdict or "", "neutral")
-            lines.append((text, role))
+        if text:  # two lines: the verdict in its colour, then the numbers it rests on
+            head, _, speed = text.partition(" — ")
+            lines.append((head, verdict_role(self._result)))
+            if speed:
+                lines.append((speed, None))
         if get(self._result, "noisy") is True:
             reason = get(self._result, "noisy_reason") or get(self._result, "noise_reason",
                                                               default="")

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QSizePolicy, QVBoxLayout,
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout,
                                QWidget)
 
+from ...core.verdict_words import label_of, summary_of
 from ..safe_text import plain_label
 from . import export as ex
 from .accuracy_plot import AccuracyPlot, LossPlot
@@ -30,8 +31,18 @@ PHASE_TEXT = {"load": "loading", "apply": "applying", "calibrate": "calibrating"
               "time": "timing", "evaluate": "evaluating", "export": "exporting"}
 
 
+#: Offered when a result carries no suggestion of its own (saved before there was one).
+FALLBACK_LONGER_S = 12.0
+
+
 class ResultsView(QWidget):
-    """Plots of one run. See docs: start_run -> on_progress* -> show_result; clear()."""
+    """Plots of one run. See docs: start_run -> on_progress* -> show_result; clear().
+
+    An inconclusive result shows why under the status line, with a "Measure longer" button
+    that asks (`measureLongerRequested(result, seconds)`) for the same recipe again with the
+    time budget the engine suggested."""
+
+    measureLongerRequested = Signal(dict, float)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -44,6 +55,22 @@ class ResultsView(QWidget):
         self.status = plain_label("No run yet. Choose a model and a recipe, then press Run.")
         self.status.setWordWrap(True)
         self.status.setToolTip("What the current run is doing, or the recipe of the result shown")
+        self.inconclusive = plain_label("")
+        self.inconclusive.setObjectName("inconclusiveReason")
+        self.inconclusive.setWordWrap(True)
+        self.inconclusive.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        QSizePolicy.Policy.Preferred)
+        self.measure_longer = QPushButton("Measure longer")
+        self.measure_longer.setObjectName("measureLongerButton")
+        self.measure_longer.setToolTip("Run the same recipe on the same model again with a "
+                                       "longer time budget, so the confidence interval can "
+                                       "decide")
+        self.measure_longer.clicked.connect(self._on_measure_longer)
+        undecided = QHBoxLayout()
+        undecided.addWidget(self.inconclusive, 1)
+        undecided.addWidget(self.measure_longer)
+        self._longer_s = 0.0
+        self._show_undecided(None)
         grid = QGridLayout()
         grid.addWidget(self.size_plot, 0, 0)
         grid.addWidget(self.latency_plot, 0, 1)
@@ -56,6 +83,7 @@ class ResultsView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.status)
+        layout.addLayout(undecided)
         layout.addLayout(grid, 1)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -121,6 +149,7 @@ class ResultsView(QWidget):
             self.loss_plot.set_losses(_losses_from_steps(result))
         self.loss_plot.setVisible(self.loss_plot.has_data())
         self._set_status(_summary(result, self._recipe if live else ""))
+        self._show_undecided(result)
 
     def clear(self) -> None:
         self.redraw_timer.stop()
@@ -151,9 +180,35 @@ class ResultsView(QWidget):
             del plots["loss"]
         return [(plot, ex.suffixed(path, name)) for name, plot in plots.items()]
 
+    def _show_undecided(self, result: Optional[dict]) -> None:
+        """The inconclusive reason and the Measure-longer button, or nothing."""
+        undecided = result is not None and label_of(result) == "inconclusive"
+        if undecided:
+            reason = get(result, "verdict", "inconclusive_reason")
+            self.inconclusive.setText("Inconclusive: " + (
+                str(reason) if reason else "the speedup's 95% confidence interval is too wide "
+                "to decide"))
+            suggested = num(get(result, "verdict", "suggested_budget_s"))
+            self._longer_s = suggested if suggested else FALLBACK_LONGER_S
+            self.measure_longer.setText(f"Measure longer ({self._longer_s:g} s)")
+            self.measure_longer.setToolTip(
+                f"Run the same recipe on the same model again with a {self._longer_s:g} s time "
+                f"budget, so the confidence interval can decide")
+        self.inconclusive.setVisible(undecided)
+        self.measure_longer.setVisible(undecided)
+
+    def _on_measure_longer(self) -> None:
+        if self._result is not None:
+            self.measureLongerRequested.emit(self._result, float(self._longer_s))
+
+    def set_measure_enabled(self, enabled: bool) -> None:
+        """The window disables the button while engine work runs."""
+        self.measure_longer.setEnabled(enabled)
+
     def _clear_plots(self) -> None:
         self._pending.clear()
         self._result = None
+        self._show_undecided(None)
         for plot in (*self.plots().values(), self.loss_plot):
             plot.clear_data()
         self.loss_plot.hide()
@@ -229,9 +284,8 @@ def _losses_from_steps(result: dict) -> list[Any]:
 
 def _summary(result: dict, recipe: str) -> str:
     parts = [f"Result of {recipe}" if recipe else "Result"]
-    label = get(result, "verdict", "label")
-    if isinstance(label, str):
-        parts.append(label)
+    if isinstance(get(result, "verdict", "label"), str):
+        parts.append(summary_of(result))  # the verdict with the quality lost, if any
     s = num(get(result, "speedup", "median"))
     if s is not None:
         parts.append(f"speedup {s:.2f}x")

@@ -35,9 +35,18 @@ class Theme:
     bad: str
     warn: str
     pareto: str
+    #: Row background of a result that lost quality (amber; dark amber on dark themes, so the
+    #: theme's own light text stays readable on it).
+    degraded_bg: str = "#FFE6BF"
 
-    def verdict_colour(self, label: Optional[str]) -> str:
-        return {"faster": self.good, "slower": self.bad}.get(label or "", self.neutral)
+    def verdict_colour(self, label: Optional[str], degraded: bool = False) -> str:
+        """Green only for faster without quality loss; amber ("warn") when quality was lost
+        or the timing cannot decide; red for slower."""
+        if label == "slower":
+            return self.bad
+        if degraded or label == "inconclusive":
+            return self.warn
+        return self.good if label == "faster" else self.neutral
 
     def which_colour(self, which: str) -> str:
         return self.before if which == "before" else self.after
@@ -62,7 +71,7 @@ def current(palette: Optional[QPalette] = None) -> Theme:
     if dark:
         return Theme(True, bg, fg, "#a0a0a0", 0.25, before="#E69F00", after="#56B4E9",
                      good="#3DD39B", neutral="#B0B0B0", bad="#FF7F50", warn="#F0E442",
-                     pareto="#E0E0E0")
+                     pareto="#E0E0E0", degraded_bg="#5C4310")
     return Theme(False, bg, fg, "#606060", 0.18, before="#E69F00", after="#0072B2",
                  good="#007A56", neutral="#6E6E6E", bad="#C0392B", warn="#9A6A00",
                  pareto="#303030")
