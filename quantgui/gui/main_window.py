@@ -286,15 +286,16 @@ class MainWindow(FileActions, QMainWindow):
     def running(self) -> bool:
         return self._run is not None
 
-    def run(self) -> bool:
-        """Start a run of the current recipe; False (and nothing happens) when refused."""
+    def run(self, note: str = "") -> bool:
+        """Start a run of the current recipe; False (and nothing happens) when refused. `note`
+        joins the recipe in the history (the demo's "expected: not faster on this CPU")."""
         problem = self.optimize.problem_text()
         if self.bridge.busy or self.loaded is None or problem:
             self.phase.setText(problem or "Busy: wait for the current work to finish.")
             return False
         recipe = self.current_recipe()
         options = self.optimize.options(**self.run_overrides)
-        self._run_text = recipe.describe()
+        self._run_text = recipe.describe() + (f" ({note})" if note else "")
         self.results.start_run(self._run_text)
         job = self.bridge.submit("run", _run_job, self.loaded, recipe, options)
         job.progress.connect(self._on_progress)
