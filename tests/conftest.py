@@ -2,7 +2,8 @@ import os
 
 # Before any QApplication exists: Qt must run headless in CI and in tests.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# Cache the trained examples once per machine, outside the user's own cache during CI.
+# The examples' weights ship with the package; a test that makes one train caches it here,
+# outside the user's own cache.
 os.environ.setdefault("QUANTGUI_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "quantgui-tests"))
 
 import pytest  # noqa: E402
@@ -20,6 +21,6 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 @pytest.fixture(scope="session")
 def digits():
-    """{name: (model, train, test)} for all built-in examples (trained once, then cached)."""
+    """{name: (model, train, test)} for all built-in examples (their shipped weights)."""
     from quantgui.core import examples
     return {name: examples.build(name) for name in examples.EXAMPLES}

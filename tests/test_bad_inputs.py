@@ -175,6 +175,10 @@ def test_cache_pointing_at_a_file_fails_before_training(tmp_path, monkeypatch, c
     not_a_folder = tmp_path / "cache.txt"
     not_a_folder.write_text("not a folder")
     monkeypatch.setenv("QUANTGUI_CACHE", str(not_a_folder))
+    # Shipped weights never touch the cache: it matters once an example must be trained.
+    code, _, err = run_cli(capsys, "inspect", "example:digits-cnn")
+    assert code == 0, err
+    monkeypatch.setattr(examples, "shipped_folder", lambda: tmp_path / "no-shipped-weights")
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained although the cache cannot hold the result")

@@ -24,6 +24,14 @@ def test_wheel_ships_resources_and_every_package(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "quantgui/resources/icon.svg" in names
     assert "quantgui/resources/__init__.py" in names
+    # The examples' trained weights and their manifest, byte for byte (no first-run training).
+    from quantgui.core.examples import EXAMPLES
+    shipped = sorted(p.name for p in (ROOT / "resources" / "examples").iterdir())
+    assert shipped == sorted([f"{n}.pt" for n in EXAMPLES] + ["manifest.json"])
+    with zipfile.ZipFile(wheel) as zf:
+        for name in shipped:
+            packed = zf.read(f"quantgui/resources/examples/{name}")
+            assert packed == (ROOT / "resources" / "examples" / name).read_bytes(), name
     # Every package in the source tree reaches the wheel (a forgotten subpackage breaks only
     # non-editable installs, which no other test would notice).
     for init in (ROOT / "quantgui").rglob("__init__.py"):

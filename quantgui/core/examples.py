@@ -1,18 +1,23 @@
 """Built-in examples trained on scikit-learn's bundled 8x8 digits (no download).
 
-Each example trains deterministically in seconds on first use and is cached as a state_dict in
-the user cache directory (`QUANTGUI_CACHE`, else `$XDG_CACHE_HOME/quantgui`, else
-`~/.cache/quantgui`). The split is fixed: 360 test digits for accuracy, 1,437 for calibration
-and quantization-aware training.
+Their trained weights ship with QuantGUI (`resources/examples/`, installed as
+`quantgui.resources`), made by `tools/train_examples.py` with the `train()` below, so the first
+window is usable at once. Only when those are missing or stale (an architecture or the training
+changed and the script was not rerun) is an example trained here, with progress reported per
+batch, and cached as a state_dict in the user cache directory (`QUANTGUI_CACHE`, else
+`$XDG_CACHE_HOME/quantgui`, else `~/.cache/quantgui`). The split is fixed: 360 test digits for
+accuracy, 1,437 for calibration and quantization-aware training.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -24,10 +29,14 @@ from .errors import UserError
 from .inputs import Inputs
 from .progress import Task, quiet_task
 
-#: Bump when an architecture or the training changes, so stale caches are retrained.
-TRAINING_VERSION = 1
+#: Bump when an architecture or the training changes, so stale caches are retrained; then rerun
+#: tools/train_examples.py (a test fails while the shipped weights are of another version).
+#: 2: trained on one thread (reproducible), weights shipped.
+TRAINING_VERSION = 2
 TEST_SIZE = 360
 DEFAULT_EXAMPLE = "digits-cnn"
+BATCH = 64
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -123,25 +132,101 @@ def _spec(name: str) -> ExampleSpec:
     return EXAMPLES[name]
 
 
-def _train(spec: ExampleSpec, train: Dataset, task: Task) -> nn.Module:
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Train on one thread: a multi-threaded kernel splits its sums by thread count, so the
+    rounding (and now and then a test digit) would depend on the machine's cores. On one thread
+    a run reproduces bit for bit on the same CPU kind and torch version."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(spec: ExampleSpec, train: Dataset, task: Task, why: str = "") -> nn.Module:
     torch.manual_seed(0)
     model = spec.cls()
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
     loss_fn = nn.CrossEntropyLoss()
     x, y = train.inputs.args[0], train.labels
     gen = torch.Generator().manual_seed(0)
+    per_epoch = -(-len(x) // BATCH)
+    total = spec.epochs * per_epoch
+    what = f"training {spec.name}" + (f" ({why})" if why else "")
+    task.report("load", 0, total, what)
     model.train()
     for epoch in range(spec.epochs):
         perm = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x), 64):
-            idx = perm[start:start + 64]
+        for batch, start in enumerate(range(0, len(x), BATCH)):
+            idx = perm[start:start + BATCH]
             opt.zero_grad()
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             opt.step()
-        task.report("load", epoch + 1, spec.epochs, f"training {spec.name}",
-                    loss=float(loss.detach()), epoch=epoch + 1)
+            # Per batch (an LSTM epoch takes about a second): the bar moves and a cancel is seen.
+            task.report("load", epoch * per_epoch + batch + 1, total,
+                        f"{what}, epoch {epoch + 1}/{spec.epochs}",
+                        loss=float(loss.detach()), epoch=epoch + 1)
     return model.eval()
+
+
+def train(name: str, task: Optional[Task] = None) -> nn.Module:
+    """Example `name` trained from scratch exactly as its shipped weights were (fixed seeds and
+    split, one thread): what tools/train_examples.py runs."""
+    spec = _spec(name)
+    train_split, _ = splits(name)
+    with _one_thread():
+        return _train(spec, train_split, task or quiet_task())
+
+
+# --- the shipped weights ---------------------------------------------------------------------
+
+def shipped_folder() -> Path:
+    """Where the trained weights ship: resources/examples, installed as quantgui.resources."""
+    from importlib import resources
+    return Path(str(resources.files("quantgui.resources").joinpath("examples")))
+
+
+def manifest() -> dict:
+    """The shipped manifest (what tools/train_examples.py wrote); {} when there is none."""
+    path = shipped_folder() / MANIFEST
+    if not path.is_file():
+        return {}
+    data = safeload.read_json(path, "example manifest")
+    return data if isinstance(data, dict) else {}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_shipped(name: str, model: nn.Module) -> Optional[str]:
+    """Load the shipped weights of `name` into `model`: None when done, else why not (said in
+    the training progress that follows)."""
+    try:
+        info = manifest()
+    except UserError:
+        return "its shipped manifest is unreadable"
+    entry = (info.get("examples") or {}).get(name)
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        return "no trained weights shipped for it"
+    if info.get("training_version") != TRAINING_VERSION:
+        return (f"the shipped weights are of training version {info.get('training_version')}, "
+                f"this QuantGUI trains version {TRAINING_VERSION}")
+    path = shipped_folder() / Path(entry["file"]).name
+    if not path.is_file() or sha256(path) != entry.get("sha256"):
+        return "its shipped weights are missing or damaged"
+    try:
+        model.load_state_dict(safeload.load_weights(path, "shipped example weights"))
+    except (UserError, RuntimeError):  # RuntimeError: the architecture changed since
+        return "its shipped weights do not fit its architecture"
+    return None
 
 
 def accuracy(model: nn.Module, data: Dataset, batch_size: int = 360) -> float:
@@ -153,13 +238,17 @@ def accuracy(model: nn.Module, data: Dataset, batch_size: int = 360) -> float:
 
 
 def build(name: str, task: Optional[Task] = None) -> tuple[nn.Module, Dataset, Dataset]:
-    """The trained example model (eval mode), its train split and its test split."""
+    """The trained example model (eval mode), its train split and its test split: the shipped
+    weights, else the cached ones, else trained now (and cached)."""
     spec = _spec(name)
     task = task or quiet_task()
-    path = _cache_folder(writable=False) / f"{name}-v{TRAINING_VERSION}.pt"
     train, test = splits(name)
     model = spec.cls()
     with _lock:
+        why = _load_shipped(name, model)
+        if why is None:
+            return model.eval(), train, test
+        path = _cache_folder(writable=False) / f"{name}-v{TRAINING_VERSION}.pt"
         if path.exists():
             try:
                 model.load_state_dict(safeload.load_weights(path, "cached example"))
@@ -167,7 +256,8 @@ def build(name: str, task: Optional[Task] = None) -> tuple[nn.Module, Dataset, D
             except Exception:
                 pass  # a corrupt or stale cache is simply retrained
         _cache_folder(writable=True)  # fail now, not after seconds of training
-        model = _train(spec, train, task)
+        with _one_thread():
+            model = _train(spec, train, task, why)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         torch.save(model.state_dict(), tmp)
         os.replace(tmp, path)
@@ -175,7 +265,7 @@ def build(name: str, task: Optional[Task] = None) -> tuple[nn.Module, Dataset, D
 
 
 def describe() -> list[dict]:
-    """Examples with their real test accuracy (trains any not cached yet)."""
+    """Examples with their real test accuracy (measured here, not read from the manifest)."""
     rows = []
     for name, spec in EXAMPLES.items():
         model, _, test = build(name)

@@ -191,13 +191,21 @@ def _counts(module: nn.Module) -> dict[str, int]:
             "hf": int(hf)}
 
 
+def fast_formats(capabilities: list[str]) -> set[str]:
+    """The half-precision formats this CPU computes natively ("bf16", "fp16"); elsewhere they
+    are emulated and slower than FP32."""
+    caps = set(capabilities)
+    return ({"bf16"} if caps & {"AMX-BF16", "AVX512-BF16"} else set()) | (
+        {"fp16"} if caps & {"AMX-FP16", "AVX512-FP16"} else set())
+
+
 def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = None,
                       include_compile: bool = False) -> list[Recipe]:
     """Recipes worth trying on this model and CPU, likeliest winners first (valid ones only)."""
     from .techniques import all_techniques
     caps = env.cpu_capabilities() if capabilities is None else list(capabilities)
-    fast_bf16 = "AMX-BF16" in caps or "AVX512-BF16" in caps
-    fast_fp16 = "AMX-FP16" in caps or "AVX512-FP16" in caps
+    fast_bf16 = "bf16" in fast_formats(caps)
+    fast_fp16 = "fp16" in fast_formats(caps)
     module = loaded.module
     c = _counts(module)
     conv = c["conv"] > 0

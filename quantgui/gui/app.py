@@ -1,9 +1,10 @@
 """`quantgui`: the desktop app's entry point.
 
 The window is shown first; torch and the model load on the worker behind it (importing torch
-takes over a second, so nothing here imports it). `--demo` opens the default example, runs a
-recipe suited to it and a second variant (so the history and the Pareto plot have two points);
-`--screenshot PATH` saves the window when that is done and exits.
+takes over a second, so nothing here imports it). `--demo` opens the default example and runs
+what `quantgui.core.demo` chooses for this CPU: one recipe expected not to be faster here
+(labelled so in the history), then two likely winners, the best last (so the history and the
+Pareto plot have three points); `--screenshot PATH` saves the window when that is done and exits.
 """
 
 from __future__ import annotations
@@ -17,17 +18,6 @@ from typing import Any, Optional
 
 _T0 = time.perf_counter()
 
-#: Demo variants in order of preference; the first two whose steps all apply are run.
-#: Static INT8 tells the best story on the digits CNN (several times faster, 4x smaller, same
-#: accuracy); bf16 + channels-last is the float route.
-DEMO_RECIPES = (
-    ("static_int8",),
-    ("bf16", "channels_last"),
-    ("channels_last",),
-    ("bf16",),
-    ("dynamic_int8",),
-    ("inference_mode",),
-)
 DEMO_TIME_BUDGET_S = 1.5
 DEMO_TIMEOUT_S = 600
 
@@ -62,7 +52,7 @@ class Driver:
     def __init__(self, window: Any, demo: bool, screenshot: Optional[str],
                  recipe: Optional[str]) -> None:
         self.window, self.demo, self.screenshot, self.recipe = window, demo, screenshot, recipe
-        self.queue: list[tuple[str, ...]] = []
+        self.queue: list = []  # quantgui.core.demo.DemoRun, in the order they run
         self.exit_code = 0
         window.modelLoaded.connect(self._on_loaded)
         window.modelFailed.connect(lambda _: self._finish(1))
@@ -78,9 +68,8 @@ class Driver:
             if self.screenshot:
                 self._finish(0)
             return
-        applicable = {n for n, reason in loaded.info.applicability.items() if not reason}
-        # The best story runs last, so the screenshot ends on its numbers.
-        self.queue = [r for r in DEMO_RECIPES if set(r) <= applicable][:2][::-1]
+        from quantgui.core.demo import demo_runs  # chosen for this CPU (the engine is loaded)
+        self.queue = demo_runs(loaded)
         self._next()
 
     def _next(self) -> None:
@@ -90,10 +79,10 @@ class Driver:
         if not self.queue:
             self._finish(0)
             return
-        from quantgui.core.recipe import Recipe
-        self.window.set_recipe(Recipe.of(*self.queue.pop(0)))
+        demo = self.queue.pop(0)
+        self.window.set_recipe(demo.recipe)
         # Start on the next event-loop turn: the previous run's result is drawn first.
-        QTimer.singleShot(0, self.window.run)
+        QTimer.singleShot(0, lambda: self.window.run(note=demo.note))
 
     def _finish(self, code: int) -> None:
         from PySide6.QtCore import QTimer

@@ -288,9 +288,11 @@ class MainWindow(FileActions, QMainWindow):
     def running(self) -> bool:
         return self._run is not None
 
-    def run(self, recipe: Any = None, time_budget_s: Optional[float] = None) -> bool:
+    def run(self, recipe: Any = None, time_budget_s: Optional[float] = None,
+            note: str = "") -> bool:
         """Start a run of the current recipe (or `recipe`, with `time_budget_s`: Measure
-        longer); False (and nothing happens) when refused."""
+        longer); False (and nothing happens) when refused. `note` joins the recipe in the
+        history (the demo's "expected: not faster on this CPU")."""
         problem = None if recipe is not None else self.optimize.problem_text()
         if self.bridge.busy or self.loaded is None or problem:
             self.phase.setText(problem or "Busy: wait for the current work to finish.")
@@ -299,7 +301,7 @@ class MainWindow(FileActions, QMainWindow):
         options = self.optimize.options(**self.run_overrides)
         if time_budget_s is not None:
             options.time_budget_s = float(time_budget_s)
-        self._run_text = recipe.describe()
+        self._run_text = recipe.describe() + (f" ({note})" if note else "")
         self.results.start_run(self._run_text)
         job = self.bridge.submit("run", _run_job, self.loaded, recipe, options)
         job.progress.connect(self._on_progress)

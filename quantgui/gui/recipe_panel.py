@@ -12,9 +12,15 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, Q
                                QVBoxLayout, QWidget)
 
 from ..core.cpus import usable_cpus  # torch-free
+from .float_edit import float_text
 from .technique_panels import TechniquePanels
 
 from .safe_text import plain
+
+
+def _shown(value: Any) -> str:
+    """A parameter value as its editor shows it (3e-5, not 3e-05)."""
+    return float_text(value) if isinstance(value, float) else str(value)
 
 
 class OptimizePanel(QWidget):
@@ -183,7 +189,7 @@ class OptimizePanel(QWidget):
         if recipe.steps:
             panels = self.techniques.panels
             lines = [f"{i}. {panels[s.name].technique.title}"
-                     + (f" ({', '.join(f'{k}={v}' for k, v in s.params.items())})"
+                     + (f" ({', '.join(f'{k}={_shown(v)}' for k, v in s.params.items())})"
                         if s.params else "")
                      for i, s in enumerate(recipe.steps, 1)]
             self.recipe_label.setText("<br>".join(lines))

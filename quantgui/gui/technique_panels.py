@@ -13,10 +13,10 @@ import math
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame,
-                               QHBoxLayout, QLabel, QLineEdit, QSpinBox,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
+                               QLineEdit, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
+from .float_edit import FloatSpinBox, float_text, is_log_range
 from .safe_text import plain
 
 AUTO = "auto"
@@ -33,7 +33,9 @@ class Editor:
 
 def make_editor(spec: Any) -> Editor:
     """The type -> widget map. `spec` is a `quantgui.core.params.ParamSpec`."""
-    tip = spec.help + (f"\nDefault: {AUTO if spec.default is None else spec.default}")
+    default = (AUTO if spec.default is None else float_text(spec.default)
+               if spec.type is float else spec.default)
+    tip = spec.help + f"\nDefault: {default}"
     if spec.choices:
         w = QComboBox()
         items = ([AUTO] if spec.optional and AUTO not in map(str, spec.choices) else [])
@@ -72,15 +74,16 @@ def make_editor(spec: Any) -> Editor:
 def _number_editor(spec: Any) -> Editor:
     is_int = spec.type is int
     step = spec.step or 1
+    if not is_int and not spec.step and spec.min is not None and spec.max is not None \
+            and spec.max > spec.min:  # a tenth of the range, rounded down to a power of ten
+        step = 10.0 ** math.floor(math.log10((spec.max - spec.min) / 10))
     lo = spec.min if spec.min is not None else -_BIG
     hi = spec.max if spec.max is not None else _BIG
     if is_int:
         w = QSpinBox()
         step = max(1, int(step))
-    else:
-        w = QDoubleSpinBox()
-        decimals = max(2, min(6, -int(math.floor(math.log10(step))) + 1)) if step < 1 else 2
-        w.setDecimals(decimals)
+    else:  # shows and keeps the exact value (1e-4, not 0.00); decades step 1-2-5
+        w = FloatSpinBox(log=spec.step is None and is_log_range(spec.min, spec.max))
     # An optional number gets one extra value below the minimum, shown as "auto".
     auto_value = (lo - step) if spec.optional else None
     w.setRange(auto_value if spec.optional else lo, hi)

@@ -26,7 +26,8 @@ class Params:
         "each costs a pass over the training data (forward + backward).", min=1, max=100)
     lr: float = param(
         1e-4, "Adam learning rate. Small, because the model is already trained: large rates "
-        "undo the training instead of adapting it to INT8.", min=1e-7, max=1e-1)
+        "undo the training instead of adapting it to INT8.", min=1e-7, max=1e-1,
+        label="Learning rate")
     batch_size: int = param(
         128, "Training batch size. Fake quantization costs about the same per step at 64 or "
         "128 samples, so larger batches make an epoch faster.", min=1, max=4096)
