@@ -140,7 +140,7 @@ class MainWindow(FileActions, QMainWindow):
         docks = [self.findChild(QDockWidget, n) for n in ("modelDock", "optimizeDock",
                                                           "historyDock")]
         self.dock_layout = DockLayout(self, *docks)
-        self.dock_layout.size_docks(1440, 900)
+        self.resizeDocks(docks[2:], [250], Qt.Orientation.Vertical)
         self.dock_layout.fresh = not self.app_settings.restore_window(self)
         self._sync_actions()
 

@@ -56,37 +56,57 @@ class DockLayout(QObject):
         #: Size the docks for the window's real size when it is first shown (False when the
         #: user's own dock sizes were restored from the settings).
         self.fresh = True
+        self._shown = False
+        self._tabbed_here = False  # Model was tabbed onto Optimize by this class
+        self._targets: dict = {}  # dock -> the width last asked for
         win.setTabPosition(RIGHT, QTabWidget.TabPosition.North)
         win.installEventFilter(self)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if obj is self.win and event.type() == QEvent.Type.Resize:
-            self.update(self.win.width(), self.win.height())
-        elif obj is self.win and event.type() == QEvent.Type.Show and self.fresh:
+            width, height = self.win.width(), self.win.height()
+            if not self.update(width, height) and self._untouched():
+                self.size_docks(width, height)  # keep the proportions the user has not changed
+        elif obj is self.win and event.type() == QEvent.Type.Show and not self._shown:
+            # Before the first show the docks count as closed and are left alone: arrange
+            # them now, for the size the window really opens at.
+            self._shown = True
+            self.compact = self.win.width() < COMPACT_BELOW
+            self._apply()
+            if self.fresh:
+                self.size_docks(self.win.width(), self.win.height())
+                self.win.resizeDocks([self.history], [history_height(self.win.height())],
+                                     Qt.Orientation.Vertical)
             self.fresh = False
-            self.size_docks(self.win.width(), self.win.height())
         return False
 
     def size_docks(self, width: int, height: int) -> None:
-        w = self.win
         if self.compact:
-            w.resizeDocks([self.optimize], [_clamp(0.35 * width, 350, 400)],
-                          Qt.Orientation.Horizontal)
+            targets = {self.optimize: _clamp(0.35 * width, 350, 400)}
         else:
-            w.resizeDocks([self.model, self.optimize], list(side_widths(width)),
-                          Qt.Orientation.Horizontal)
-        w.resizeDocks([self.history], [history_height(height)], Qt.Orientation.Vertical)
+            targets = dict(zip((self.model, self.optimize), side_widths(width)))
+        self.win.resizeDocks(list(targets), list(targets.values()), Qt.Orientation.Horizontal)
+        self._targets = targets
 
-    def update(self, width: int, height: int) -> None:
+    def _untouched(self) -> bool:
+        """The side docks still have the widths this class gave them (the user did not drag
+        a separator since, and no settings were restored)."""
+        return bool(self._targets) and all(
+            dock.isVisible() and abs(dock.width() - target) <= 4
+            for dock, target in self._targets.items())
+
+    def update(self, width: int, height: int) -> bool:
+        """Switch between the wide and the compact arrangement; True when it switched."""
         compact = width < COMPACT_BELOW
         if compact == self.compact:
-            return
+            return False
         self.compact = compact
-        if compact:
-            self._to_compact()
-        else:
-            self._to_wide()
-        self.size_docks(width, height)
+        if self._shown:
+            self._apply()
+            self.size_docks(width, height)
+            self.win.resizeDocks([self.history], [history_height(height)],
+                                 Qt.Orientation.Vertical)
+        return True
 
     def tabbed(self) -> bool:
         """Model and Optimize share the right column as tabs."""
@@ -98,18 +118,24 @@ class DockLayout(QObject):
         return all(not d.isFloating() and d.toggleViewAction().isChecked()
                    for d in (self.model, self.optimize))
 
-    def _to_compact(self) -> None:
+    def _apply(self) -> None:
         w = self.win
-        if (self._movable() and w.dockWidgetArea(self.model) == LEFT
-                and w.dockWidgetArea(self.optimize) == RIGHT):
-            w.tabifyDockWidget(self.optimize, self.model)
-            self.optimize.raise_()
+        if self.compact:
+            if (self._movable() and w.dockWidgetArea(self.model) == LEFT
+                    and w.dockWidgetArea(self.optimize) == RIGHT):
+                w.tabifyDockWidget(self.optimize, self.model)
+                self.optimize.raise_()
+            elif not self.tabbed():
+                return
+            # Tabbed now (or restored tabbed from a small window last time): this arrangement
+            # is the compact one, undone when the window is wide again.
             for dock in (self.model, self.optimize):
-                dock.setTitleBarWidget(QWidget())  # the tab names it: no second title line
-
-    def _to_wide(self) -> None:
-        if self._movable() and self.tabbed():
-            for dock in (self.model, self.optimize):
-                dock.setTitleBarWidget(None)
-            self.win.addDockWidget(LEFT, self.model)
-            self.model.show()
+                dock.setTitleBarWidget(QWidget())  # the tab names it: no second title
+            self._tabbed_here = True
+        elif self._tabbed_here:
+            self._tabbed_here = False
+            if self._movable() and self.tabbed():
+                for dock in (self.model, self.optimize):
+                    dock.setTitleBarWidget(None)
+                w.addDockWidget(LEFT, self.model)
+                self.model.show()

@@ -15,6 +15,7 @@ from quantgui.gui.plots.latency_plot import LatencyPlot
 from quantgui.gui.plots.size_plot import SizePlot
 
 from tests.gui.test_plots import make_result
+from tests.gui.test_window_sizes import axis_label_shown
 
 
 def shown(qtbot, plot, width, height=260):
@@ -120,6 +121,9 @@ def test_live_latency_axis_fits_the_samples(qtbot):
     assert (x0, x1) == (-0.5, 39.5)
     ticks = plot.getPlotItem().getAxis("bottom").tickValues(x0, x1, 400)
     assert all(float(v).is_integer() for _spacing, values in ticks for v in values)
+    plot.resize(190, 260)  # the narrowest a plot gets in a 1024x640 window
+    qtbot.waitUntil(lambda: plot.width() == 190)
+    assert axis_label_shown(plot, "bottom") and axis_label_shown(plot, "left")
 
 
 def test_accuracy_axis_is_in_whole_percent(qtbot):

@@ -104,6 +104,34 @@ def test_window_is_usable_from_1024x640_to_2560x1440(window, qtbot):
     assert window.dockWidgetArea(docks["modelDock"]) == Qt.DockWidgetArea.LeftDockWidgetArea
 
 
+def test_a_window_opened_small_starts_tabbed(qtbot, qsettings):
+    from quantgui.gui.main_window import MainWindow
+    w = MainWindow(qsettings)
+    qtbot.addWidget(w)
+    w.resize(1024, 640)
+    w.show()
+    qtbot.waitUntil(lambda: w.size() == QSize(1024, 640))
+    assert w.dock_layout.tabbed()
+    qtbot.waitUntil(lambda: inside_window(w, w.optimize.run_button))  # once laid out
+    resize(qtbot, w, 1600, 1000)
+    assert not w.dock_layout.tabbed()
+    model = w.findChild(QDockWidget, "modelDock")
+    assert w.dockWidgetArea(model) == Qt.DockWidgetArea.LeftDockWidgetArea
+
+
+def test_side_docks_follow_the_window_until_the_user_sizes_them(window, qtbot):
+    from quantgui.gui.window_layout import side_widths
+    model = window.findChild(QDockWidget, "modelDock")
+    optimize = window.findChild(QDockWidget, "optimizeDock")
+    resize(qtbot, window, 2560, 1440)
+    qtbot.waitUntil(lambda: abs(model.width() - side_widths(2560)[0]) <= 4)
+    assert abs(optimize.width() - side_widths(2560)[1]) <= 4
+    window.resizeDocks([model], [300], Qt.Orientation.Horizontal)  # what dragging does
+    qtbot.waitUntil(lambda: abs(model.width() - 300) <= 4)
+    resize(qtbot, window, 1920, 1080)
+    assert abs(model.width() - 300) <= 4  # the user's width is kept
+
+
 def test_a_floated_dock_is_left_alone(window, qtbot):
     model = window.findChild(QDockWidget, "modelDock")
     model.setFloating(True)

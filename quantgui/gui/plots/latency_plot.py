@@ -127,7 +127,7 @@ class LatencyPlot(BasePlot):
         bottom = self.getPlotItem().getAxis("bottom")
         bottom.setTicks(None)
         bottom.setTickSpacing()
-        self.set_axis_label("bottom", "timed sample # (measurement order)")
+        self.set_axis_label("bottom", "timed sample #")  # in measurement order (help)
         self.setMouseEnabled(x=True, y=True)
         self._show_legend(True)
         self.set_empty(True)
