@@ -71,8 +71,11 @@ class RecommendActions(QObject):
         win.progress.show()
         win.phase.setText("Suggesting a recipe: choosing candidates…")
         # The centre says what is happening; the plots keep the last real result meanwhile.
-        win.results.set_activity("Suggesting a recipe: choosing candidates… The plots show the "
-                                 "last result until the best candidate is known.")
+        win.results.set_activity(
+            "Suggesting a recipe: choosing candidates… " +
+            ("The plots show the last result until the best candidate is known."
+             if win.results.result() is not None else
+             "The plots show the best candidate when it is known."))
         job.start()
         self.started.emit()
         return True

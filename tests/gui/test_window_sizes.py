@@ -193,7 +193,8 @@ def test_cancel_and_failure_put_back_the_last_result(window, qtbot, monkeypatch)
     with qtbot.waitSignal(window.runCancelled, timeout=5000):
         qtbot.mouseClick(window.optimize.cancel_button, Qt.MouseButton.LeftButton)
     status = window.results.status_text()
-    assert status.startswith("Cancelled: nothing was kept. Showing the last result: ")
+    assert status.startswith("Cancelled: nothing was kept. Showing the last result: Result of "
+                             f"{QUICK}: ")
     assert "No run yet" not in status
     assert window.results.result() == first and all(window.results.has_data().values())
 

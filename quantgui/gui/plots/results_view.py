@@ -157,13 +157,12 @@ class ResultsView(QWidget):
         self.redraw_timer.stop()
         self._pending.clear()
         previous, self._previous = self._previous, None
+        self._state, self._recipe = "idle", ""  # the abandoned run lends nothing to what follows
         if previous is not None:
             self.show_result(*previous)
         else:
             self._clear_plots()
-            self._state = "idle"
             self._shown = None
-        self._recipe = ""
         self._activity = None
         self._set_status(self._state_text(message))
 
@@ -217,8 +216,8 @@ class ResultsView(QWidget):
             if source:
                 text += f" · model {model_name(source)}"
                 if self._open_model and source != self._open_model:
-                    text += (f" — not the open model ({model_name(self._open_model)}); the "
-                             f"summary on the left is the open model's")
+                    # The Model panel describes the open model, not this result's.
+                    text += f" — not the open model ({model_name(self._open_model)})"
             return f"{prefix} Showing the last result: {text}" if prefix else text
         return prefix or IDLE_TEXT
 
