@@ -21,8 +21,9 @@ from .file_actions import FileActions
 from .model_panel import DATA_BUILTIN, DATA_FILE, DATA_NONE, DataChooser, ModelSummary
 from .recipe_panel import OptimizePanel
 from .recommend_actions import RecommendActions
-from .safe_text import plain_label
 from .settings import AppSettings, apply_theme
+from .status_area import ElidedLabel, WarningsButton
+from .window_layout import DockLayout, scrolled
 from .worker import EngineBridge, Job, JobError
 
 _ORPHANS: list = []  # jobs still running after close timed out: never destroy a live QThread
@@ -102,7 +103,6 @@ class MainWindow(FileActions, QMainWindow):
         self.data_chooser = DataChooser()
         self.data_chooser.chosen.connect(self._on_data_chosen)
         model_area = QWidget()
-        model_area.setMinimumWidth(300)
         lay = QVBoxLayout(model_area)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.summary)
@@ -115,14 +115,16 @@ class MainWindow(FileActions, QMainWindow):
         self.optimize.recipeChanged.connect(self._sync_actions)
         self.exports, self.suggest = ExportActions(self), RecommendActions(self)
         self.actions_by_name = menus.build(self)
-        self._dock("modelDock", "Model", model_area, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("modelDock", "Model", scrolled(model_area, 220),
+                   Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("optimizeDock", "Optimize", self.optimize, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("historyDock", "Session history", self.history_view,
                    Qt.DockWidgetArea.BottomDockWidgetArea)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
-        self.phase = plain_label("Starting the engine…")
+        self.phase = ElidedLabel("Starting the engine…")
         self.phase.setObjectName("phaseLabel")
+        self.warnings_button = WarningsButton()
         self.progress = QProgressBar()
         self.progress.setObjectName("progressBar")
         self.progress.setMaximumWidth(260)
@@ -130,6 +132,7 @@ class MainWindow(FileActions, QMainWindow):
         self.progress.setToolTip("Progress of the current phase")
         self.progress.hide()
         self.statusBar().addWidget(self.phase, 1)
+        self.statusBar().addPermanentWidget(self.warnings_button)
         self.statusBar().addPermanentWidget(self.progress)
 
         # Side docks take the full height; the history sits under the results only.
@@ -138,9 +141,9 @@ class MainWindow(FileActions, QMainWindow):
         self.resize(1440, 900)
         docks = [self.findChild(QDockWidget, n) for n in ("modelDock", "optimizeDock",
                                                           "historyDock")]
-        self.resizeDocks(docks[:2], [290, 400], Qt.Orientation.Horizontal)
+        self.dock_layout = DockLayout(self, *docks)
         self.resizeDocks(docks[2:], [250], Qt.Orientation.Vertical)
-        self.app_settings.restore_window(self)
+        self.dock_layout.fresh = not self.app_settings.restore_window(self)
         self._sync_actions()
 
     def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
@@ -188,6 +191,8 @@ class MainWindow(FileActions, QMainWindow):
         self.data_chooser.set_mode(DATA_FILE if self._load_args.get("data") else DATA_BUILTIN,
                                    self._load_args.get("data") or "")
         self.optimize.set_model(loaded)
+        self.results.set_open_model(loaded.info.source)
+        self.history_view.set_current_model(loaded.info.source)
         self.setWindowTitle(f"QuantGUI — {model_dialogs.describe_source(loaded.info.source)}")
         self.phase.setText(f"Ready: {loaded.info.name} ({loaded.info.format}).")
         self.modelLoaded.emit(loaded)
@@ -296,6 +301,8 @@ class MainWindow(FileActions, QMainWindow):
         problem = None if recipe is not None else self.optimize.problem_text()
         if self.bridge.busy or self.loaded is None or problem:
             self.phase.setText(problem or "Busy: wait for the current work to finish.")
+            if problem:
+                self.optimize.flag_problem()  # asked to run it: now it is an error
             return False
         recipe = recipe if recipe is not None else self.current_recipe()
         options = self.optimize.options(**self.run_overrides)
@@ -374,17 +381,18 @@ class MainWindow(FileActions, QMainWindow):
 
     def _on_run_failed(self, err: JobError) -> None:
         self._run_ended(f"Run failed: {err.message.splitlines()[0]}")
-        self.results.clear()
+        self.results.abandon_run("The run failed; nothing was kept.")
         self.show_error("The run failed", err.message, err.details)
         self.runFailed.emit(err.message)
 
     def _on_run_cancelled(self) -> None:
         self._run_ended("Cancelled: nothing was kept.")
-        self.results.clear()
+        self.results.abandon_run("Cancelled: nothing was kept.")
         self.runCancelled.emit()
 
     def _on_warning(self, text: str) -> None:
-        self.statusBar().showMessage(f"Warning: {text}", 8000)
+        # Counted beside the phase line, never over it: the progress text stays readable.
+        self.warnings_button.add(text)
 
     def _on_busy(self, busy: bool) -> None:
         self._sync_actions()

@@ -1,5 +1,9 @@
 """The Optimize dock: technique panels, measurement options, the recipe in step order, the
 reason a recipe cannot run (shown before Run, with Run disabled), and Run / Cancel.
+
+A recipe that breaks a rule (two numeric formats, a step that does not apply) is explained in
+red. A state the user has not got to yet (no model, no technique ticked) is a neutral hint,
+and only turns red when the user asks to run anyway.
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ from .float_edit import float_text
 from .technique_panels import TechniquePanels
 
 from .safe_text import plain
+
+ENGINE_STARTING = "The engine is starting…"
+NO_MODEL = "Open a model first (File > Open, or an example)."
+NO_STEPS = "Enable at least one technique."
+#: Not mistakes: what is still to do.
+HINTS = (ENGINE_STARTING, NO_MODEL, NO_STEPS)
+ERROR_STYLE = "color: #c0392b;"
 
 
 def _shown(value: Any) -> str:
@@ -35,7 +46,8 @@ class OptimizePanel(QWidget):
         self.techniques: Optional[TechniquePanels] = None
         self._loaded: Any = None
         self._running = False
-        self._error: Optional[str] = "The engine is starting…"
+        self._error: Optional[str] = ENGINE_STARTING
+        self._flagged = False  # the user asked to run although a hint was showing
 
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
@@ -84,7 +96,6 @@ class OptimizePanel(QWidget):
         self.problem = plain(QLabel())
         self.problem.setObjectName("recipeProblem")
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #c0392b;")
         self.problem.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         recipe_box = QGroupBox("Recipe (step order)")
         rl = QVBoxLayout(recipe_box)
@@ -126,11 +137,13 @@ class OptimizePanel(QWidget):
             self.techniques.setObjectName("techniquePanels")
             self.techniques.changed.connect(self._on_changed)
             self.scroll.setWidget(self.techniques)
-            self.scroll.setMinimumWidth(min(360, self.techniques.sizeHint().width() + 16))
+            # Narrow enough for the compact window (the summaries wrap).
+            self.scroll.setMinimumWidth(min(290, self.techniques.sizeHint().width() + 16))
         return self.techniques
 
     def set_model(self, loaded: Any) -> None:
         self._loaded = loaded
+        self._flagged = False
         panels = self.ensure_techniques()
         panels.set_applicability(dict(loaded.info.applicability) if loaded is not None else {})
         self.refresh()
@@ -161,12 +174,12 @@ class OptimizePanel(QWidget):
     def _validate(self) -> Optional[str]:
         """Why the current recipe cannot run, or None (Recipe.validate plus model checks)."""
         if self.techniques is None:
-            return "The engine is starting…"
+            return ENGINE_STARTING
         if self._loaded is None:
-            return "Open a model first (File > Open, or an example)."
+            return NO_MODEL
         recipe = self.recipe()
         if not recipe.steps:
-            return "Enable at least one technique."
+            return NO_STEPS
         from quantgui.core.errors import UserError
         try:
             resolved = recipe.validate()
@@ -197,11 +210,22 @@ class OptimizePanel(QWidget):
             self.recipe_label.setText("<i>No steps: enable a technique above.</i>")
         self.problem.setText(self._error or "")
         self.problem.setVisible(bool(self._error))
+        self.problem.setStyleSheet(ERROR_STYLE if self.problem_is_error() else "")
         self.run_button.setEnabled(not self._running and self._error is None)
         self.run_button.setToolTip(self._error or "Optimize a copy of the model and measure it "
                                    "against the original (Ctrl+R)")
         self.cancel_button.setEnabled(self._running)
 
+    def problem_is_error(self) -> bool:
+        """The reason Run is disabled is a mistake (red), not a hint of what to do next."""
+        return bool(self._error) and (self._flagged or self._error not in HINTS)
+
+    def flag_problem(self) -> None:
+        """The user asked to run: the hint becomes an error until the recipe changes."""
+        self._flagged = True
+        self.refresh()
+
     def _on_changed(self) -> None:
+        self._flagged = False
         self.refresh()
         self.recipeChanged.emit()

@@ -70,6 +70,12 @@ class RecommendActions(QObject):
         win.progress.setRange(0, 0)
         win.progress.show()
         win.phase.setText("Suggesting a recipe: choosing candidates…")
+        # The centre says what is happening; the plots keep the last real result meanwhile.
+        win.results.set_activity(
+            "Suggesting a recipe: choosing candidates… " +
+            ("The plots show the last result until the best candidate is known."
+             if win.results.result() is not None else
+             "The plots show the best candidate when it is known."))
         job.start()
         self.started.emit()
         return True
@@ -81,11 +87,14 @@ class RecommendActions(QObject):
                 self._candidate = (f"candidate {min(p.done + 1, p.total or 0)}/{p.total}: "
                                    f"{p.message}" if p.done < (p.total or 0) else p.message)
         if self._candidate:
-            self.win.phase.setText(f"Suggesting — {self._candidate} · {batch[-1].describe()}")
+            text = f"Suggesting — {self._candidate} · {batch[-1].describe()}"
+            self.win.phase.setText(text)
+            self.win.results.set_activity(text)
 
     def _end(self) -> None:
         self.win.optimize.set_running(False)
         self.win.progress.hide()
+        self.win.results.set_activity(None)
 
     def _on_finished(self, value: tuple) -> None:
         self._end()
@@ -120,7 +129,7 @@ class RecommendActions(QObject):
         if rec.best is not None:
             problems = win.set_recipe(rec.best.recipe)
             if best_json is not None:
-                win.results.show_result(best_json)
+                win.results.show_result(best_json, rec.best.recipe.describe())
             head = (f"Suggested: {rec.best.recipe.describe()}"
                     + (" (the best found before the search was cancelled)" if rec.cancelled
                        else ""))

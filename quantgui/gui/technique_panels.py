@@ -38,6 +38,9 @@ def make_editor(spec: Any) -> Editor:
     tip = spec.help + f"\nDefault: {default}"
     if spec.choices:
         w = QComboBox()
+        # Long choices are elided rather than widening the dock past a small window.
+        w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        w.setMinimumContentsLength(10)
         items = ([AUTO] if spec.optional and AUTO not in map(str, spec.choices) else [])
         items += [str(c) for c in spec.choices]
         w.addItems(items)

@@ -218,7 +218,15 @@ def test_warnings_in_the_worker_are_forwarded(window, qtbot, monkeypatch):
     monkeypatch.setattr(tech, "apply", warn_then_apply)
     window.set_technique_enabled(QUICK, True)
     run_and_wait(qtbot, window)
-    qtbot.waitUntil(lambda: "test warning" in window.statusBar().currentMessage())
+    button = window.warnings_button
+    qtbot.waitUntil(lambda: button.isVisible())
+    # Counted beside the progress text, never over it (issue 9, item 11).
+    assert button.text() == "⚠ 1 warning" and "test warning" in button.toolTip()
+    assert window.statusBar().currentMessage() == ""
+    assert window.phase.isVisible() and window.phase.text().startswith("Done: ")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert button.dialog.isVisible() and "careful: test warning" in button.dialog.detailedText()
+    button.dialog.done(0)
 
 
 # -- files, drops and dialogs -----------------------------------------------------------------

@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QImage, QPalette
 
 from quantgui.core.progress import Progress
 from quantgui.gui.plots import HistoryView, ResultsView, pareto_front
+from quantgui.gui.plots.history_view import COL
 from quantgui.gui.plots.size_plot import ratio_text
 
 
@@ -301,9 +302,7 @@ def test_history_table_pareto_and_selection(history, qtbot):
                           check_params_cb=lambda r: r == results[2]):
         history.table.selectRow(2)
     # Sorting by a column keeps rows mapped to their own results.
-    latency = [history.table.horizontalHeaderItem(c).text()
-               for c in range(history.table.columnCount())].index("Latency (ms)")
-    history.table.sortByColumn(latency, Qt.SortOrder.AscendingOrder)
+    history.table.sortByColumn(COL["Latency"], Qt.SortOrder.AscendingOrder)
     with qtbot.waitSignal(history.variantSelected, timeout=1000,
                           check_params_cb=lambda r: r == results[3]):
         history.table.selectRow(0)  # the fastest variant, #4
@@ -311,7 +310,7 @@ def test_history_table_pareto_and_selection(history, qtbot):
 
 def test_history_clear_load_and_no_labels(history):
     history.add(make_result(), "")
-    assert history.table.item(0, 1).text() == "dynamic_int8"  # from result["recipe"]
+    assert history.table.item(0, COL["Recipe"]).text() == "dynamic_int8"  # from result["recipe"]
     history.clear()
     assert history.table.rowCount() == 0 and history.results() == []
     entries = [(make_result(labels=False, after_ms=0.8, cosine=0.999, seed=1), "a"),

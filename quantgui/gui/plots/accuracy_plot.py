@@ -32,6 +32,17 @@ def fidelity_text(result: dict, sep: str = " · ") -> str:
     return sep.join(parts)
 
 
+def percent_range(values: list[float]) -> tuple[float, float]:
+    """A y range for percentages: around the values, never below 0 or above 100 (plus room for
+    the top tick label), at least 4 points tall so the ticks are whole percents."""
+    lo, hi = min(values), max(values)
+    pad = max(1.0, 0.1 * (hi - lo))
+    lo, hi = max(0.0, lo - pad), min(100.0, hi + pad)
+    if hi - lo < 4.0:
+        lo, hi = (max(0.0, hi - 4.0), hi) if hi - 4.0 >= 0 else (0.0, 4.0)
+    return lo - 0.02 * (hi - lo), hi + 0.04 * (hi - lo)
+
+
 class AccuracyPlot(BasePlot):
     name = "accuracy"
     title = "Accuracy"
@@ -40,9 +51,11 @@ class AccuracyPlot(BasePlot):
             "how closely the optimized outputs follow the original (top-1 agreement, cosine "
             "similarity, SQNR). " + COLOUR_HELP)
 
+    empty_text = "no quality measurement yet"
+
     def _build(self) -> None:
         item = self.getPlotItem()
-        item.addLegend(offset=(-8, 4), labelTextSize="8pt", colCount=2)
+        self.set_key(("before", "before"), ("after", "after"), symbol="●")
         self.curves = {w: pg.PlotDataItem([], [], name=w, symbol="o", symbolSize=4) for w in WHICH}
         for c in self.curves.values():
             item.addItem(c)
@@ -95,7 +108,9 @@ class AccuracyPlot(BasePlot):
         for w in WHICH:
             xs, ys = series.get(w, ([], []))
             self.curves[w].setData(xs, ys)
-        self.fit_y_live([y for w in WHICH for y in series.get(w, ([], []))[1]], from_zero=False)
+        xs = [x for w in WHICH for x in series.get(w, ([], []))[0]]
+        ys = [y for w in WHICH for y in series.get(w, ([], []))[1]]
+        self.fit_live(xs, ys, y_range=percent_range(ys) if ys else None)
         label = "accuracy (%)" if metric == "accuracy" else "agreement with original (%)"
         self.set_axis_label("left", label)
         text = " · ".join(f"{w} {series[w][1][-1]:.1f}%" for w in WHICH if series.get(w))
@@ -115,6 +130,14 @@ class AccuracyPlot(BasePlot):
             self.bar_labels[w].setPos(i, (a or 0) * 100 + 1.5)
         fid = fidelity_text(self._final)
         item = self.getPlotItem()
+        self._show_legend(False)  # the axis names before/after
+        if all(a is None for a in acc.values()) and not fid:
+            self.center_text.setText("")
+            self.set_subtitle()
+            self.set_empty(True, "quality not measured")
+            self.setToolTip(self.help)
+            return
+        self.set_empty(False)
         lines: list[tuple[str, Optional[str]]] = []
         if acc["before"] is not None and acc["after"] is not None:
             delta = (acc["after"] - acc["before"]) * 100
@@ -142,7 +165,6 @@ class AccuracyPlot(BasePlot):
         self.disableAutoRange()
         self.setXRange(-0.6, 1.6, padding=0)
         self.setYRange(-4, 112, padding=0)  # "0" stays labelled
-        self._show_legend(False)  # the axis names before/after
         self.set_subtitle(*lines)
         self._show_axes(any(a is not None for a in acc.values()))
         self.setToolTip(self.help + ("\n" + fid if fid else ""))
@@ -161,13 +183,14 @@ class AccuracyPlot(BasePlot):
             self.bars[w].setOpts(x=[], height=[])
             self.bar_labels[w].setText("")
         self.center_text.setText("")
-        self._show_axes(True)
-        self.getPlotItem().getAxis("bottom").setTicks(None)
+        bottom = self.getPlotItem().getAxis("bottom")
+        bottom.setTicks(None)
+        bottom.setTickSpacing()
         self.set_axis_label("bottom", "evaluated batch #")
         self.set_axis_label("left", "accuracy (%)")
         self.setMouseEnabled(x=True, y=True)
-        self.enableAutoRange()
         self._show_legend(True)
+        self.set_empty(True)
         self.setToolTip(self.help)
         super().clear_data()
 
@@ -193,7 +216,7 @@ class LossPlot(BasePlot):
         self.set_axis_label("left", "loss")
         self._loss: list[float] = []
         self._epoch: Optional[int] = None
-        self.setMinimumSize(200, 160)
+        self.set_empty(True)
 
     def _restyle(self) -> None:
         self.curve.setPen(pg.mkPen(self.theme.after, width=1.5))
@@ -205,6 +228,9 @@ class LossPlot(BasePlot):
                 self._epoch = epoch
         self.curve.setData(self._loss)
         if self._loss:
+            if self.is_empty():
+                self.set_empty(False)
+                self.enableAutoRange()
             epoch = f"epoch {self._epoch} · " if self._epoch is not None else ""
             self.set_subtitle((f"{epoch}loss {self._loss[-1]:.4g}", "muted"))
 
@@ -217,6 +243,7 @@ class LossPlot(BasePlot):
         self._epoch = None
         self.curve.setData([], [])
         super().clear_data()
+        self.set_empty(True)
 
     def has_data(self) -> bool:
         return bool(self._loss)

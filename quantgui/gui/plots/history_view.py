@@ -1,9 +1,12 @@
 """HistoryView: every variant run this session, as a table and a latency/quality scatter.
 
-The scatter shows the trade-off across variants: latency (x, lower is better) against accuracy,
-or cosine similarity to the original when the data has no labels (y, higher is better); marker
-area follows model size, the original model is a star, and the Pareto front is drawn through
-the variants nothing else beats on both axes. Selecting a row (or clicking a point) emits
+The table lists every run of the session, with the model it ran on. The scatter shows the
+trade-off across the variants of ONE model (latencies of different models are not comparable):
+latency (x, lower is better) against accuracy, or cosine similarity to the original when the
+data has no labels (y, higher is better); marker area follows model size, that model's original
+is a star, and the Pareto front is drawn through the variants nothing else beats on both axes.
+A model box above the scatter chooses the model when the session has several; it follows the
+last run and the row selected. Selecting a row (or clicking a point) emits
 `variantSelected(result)`.
 """
 
@@ -15,29 +18,35 @@ from typing import Any, Optional
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...core.verdict_words import label_of, result_quality, summary_of
+from ..safe_text import tooltip
 from . import theme as th
-from .base import BasePlot, get, num
+from .base import fmt_ms, get, model_name, num, recipe_label
 from .pareto import pareto_front
+from .tradeoff_plot import TradeoffPlot
 
+# The columns that decide (speedup, verdict) come right after what the row is (model, recipe),
+# so they are in view without scrolling in a narrow history.
 COLUMNS = [
     ("#", "Order in which the variants were run"),
+    ("Model", "The model the variant was made from"),
     ("Recipe", "The steps applied, in order"),
+    ("Speedup", "Median before / after latency; the 95% CI is in the cell's tooltip"),
     ("Verdict", "faster / slower / not faster / inconclusive, judged from the speedup's 95% "
                 "confidence interval, with any quality lost beside it (amber rows)"),
-    ("Size (MB)", "Serialized size of the optimized model (1 MB = 10^6 bytes)"),
-    ("Latency (ms)", "Median latency per batch of the optimized model"),
+    ("Latency", "Median latency per batch of the optimized model"),
     ("Accuracy / fidelity", "Accuracy after (change vs before), or cosine similarity and top-1 "
                             "agreement with the original when the data has no labels"),
-    ("Speedup", "Median before / after latency; the 95% CI is in the cell's tooltip"),
+    ("Size (MB)", "Serialized size of the optimized model (1 MB = 10^6 bytes)"),
     ("Size ratio", "After / before serialized size (lower is smaller)"),
     ("Notes", "What each step did, and warnings"),
 ]
-#: Next to the recipe: the verdict is what a row is read for, so it is never scrolled off.
-VERDICT_COL = 2
+COL = {title: i for i, (title, _) in enumerate(COLUMNS)}
+#: Widest the text columns start (elided, full text in the tooltip; the user can widen them).
+MAX_WIDTH = {"Model": 130, "Recipe": 200}
 INDEX_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -52,18 +61,6 @@ class _Item(QTableWidgetItem):
         if isinstance(a, (int, float)) != isinstance(b, (int, float)):
             return isinstance(a, (int, float))  # known values before unknown ones
         return super().__lt__(other)
-
-
-def recipe_label(result: dict, recipe_text: str) -> str:
-    if recipe_text and recipe_text.strip():
-        return recipe_text.strip()
-    steps = get(result, "recipe", "steps", default=[])
-    names = []
-    for s in steps if isinstance(steps, list) else []:
-        name = get(s, "technique") or get(s, "name") if isinstance(s, dict) else s
-        if name:
-            names.append(str(name))
-    return " → ".join(names) or "(no steps)"
 
 
 def quality_of(result: dict, metric: str) -> Optional[float]:
@@ -93,38 +90,6 @@ def notes_of(result: dict) -> str:
     return "\n".join(str(o) for o in out)
 
 
-class TradeoffPlot(BasePlot):
-    name = "tradeoff"
-    title = "Latency vs quality"
-    help = ("Each variant: latency (x, lower is better) against quality (y, higher is better); "
-            "marker area follows model size; colour follows the verdict; the star is the original "
-            "model. The line joins the Pareto front. Hover a point for its recipe; click to "
-            "select it.")
-
-    def _build(self) -> None:
-        item = self.getPlotItem()
-        self.front = pg.PlotDataItem([], [])
-        # Spot data is (tooltip text, index into results); the tooltip shows the text.
-        self.points = pg.ScatterPlotItem(
-            hoverable=True, tip=lambda x, y, data: data[0] if isinstance(data, tuple) else str(data))
-        self.baseline = pg.ScatterPlotItem(hoverable=True, tip=lambda x, y, data: data,
-                                           symbol="star", size=16)
-        self.selected = pg.ScatterPlotItem(symbol="o", brush=None)
-        for it in (self.front, self.points, self.baseline, self.selected):
-            item.addItem(it)
-        self.set_axis_label("bottom", "latency (ms, median)")
-        self.setMinimumSize(240, 180)
-
-    def _restyle(self) -> None:
-        t = self.theme
-        self.front.setPen(pg.mkPen(t.pareto, width=1.5, style=Qt.PenStyle.DashLine))
-        self.baseline.setBrush(pg.mkBrush(t.before))
-        self.baseline.setPen(pg.mkPen(t.foreground, width=1))
-        self.selected.setPen(pg.mkPen(t.foreground, width=2.5))
-        self.points.setPen(pg.mkPen(t.foreground, width=0.8))
-        self.points.opts["hoverPen"] = pg.mkPen(t.foreground, width=2.5)
-
-
 class HistoryView(QWidget):
     variantSelected = Signal(dict)
 
@@ -133,6 +98,8 @@ class HistoryView(QWidget):
         self._results: list[dict] = []
         self._recipes: list[str] = []
         self._front: list[int] = []
+        self._shown: list[int] = []      # indices of the results of the model in the scatter
+        self._model: Optional[str] = None  # that model's source
         self._metric = "accuracy"
         self.table = QTableWidget(0, len(COLUMNS))
         for col, (title, tip) in enumerate(COLUMNS):
@@ -143,22 +110,48 @@ class HistoryView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setMinimumWidth(160)
         self.table.verticalHeader().setVisible(False)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        for title in MAX_WIDTH:
+            header.setSectionResizeMode(COL[title], QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._on_selection)
+
+        self.model_combo = QComboBox()
+        self.model_combo.setObjectName("historyModel")
+        self.model_combo.setToolTip("The model whose variants the scatter compares (latencies "
+                                    "of different models are not comparable)")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_combo.setMinimumContentsLength(8)
+        self.model_combo.currentIndexChanged.connect(self._on_model_chosen)
+        self.model_row = QWidget()
+        row = QHBoxLayout(self.model_row)
+        row.setContentsMargins(4, 2, 4, 0)
+        row.addWidget(QLabel("Model:"))
+        row.addWidget(self.model_combo, 1)
+        self.model_row.hide()  # shown once the session holds runs of two models
         self.plot = TradeoffPlot()
         self.plot.points.sigClicked.connect(self._on_point_clicked)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.setSpacing(0)
+        rl.addWidget(self.model_row)
+        rl.addWidget(self.plot, 1)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.table)
-        splitter.addWidget(self.plot)
+        splitter.addWidget(right)
+        splitter.setChildrenCollapsible(False)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([600, 400])  # scaled to the real width when first shown
+        self._user_split = False  # the user dragged the handle: leave the split alone
+        splitter.splitterMoved.connect(lambda *_: setattr(self, "_user_split", True))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -180,14 +173,29 @@ class HistoryView(QWidget):
         for col in range(self.table.columnCount()):
             item = self.table.item(row, col)
             item.setBackground(background)
-            if degraded and col != VERDICT_COL:
+            if degraded and col != COL["Verdict"]:
                 item.setForeground(QBrush(QColor(theme.foreground)))
-        self.table.item(row, VERDICT_COL).setForeground(
+        self.table.item(row, COL["Verdict"]).setForeground(
             pg.mkColor(theme.verdict_colour(label_of(result), degraded)))
 
     def degraded_rows(self) -> list[int]:
         """Indices into results() whose row is marked for a quality loss."""
         return [i for i, r in enumerate(self._results) if result_quality(r).degraded]
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._split()
+
+    def _split(self) -> None:
+        """Give the table the width of its columns up to the verdict (60-75% of the view), the
+        scatter the rest, until the user moves the handle."""
+        width = self.splitter.width()
+        if self._user_split or width <= 0:
+            return
+        need = sum(self.table.columnWidth(c) for c in range(COL["Verdict"] + 1))
+        need += 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width()
+        table = int(max(0.6 * width, min(0.75 * width, need)))
+        self.splitter.setSizes([table, width - table])
 
     # -- interface --------------------------------------------------------------------------
     def add(self, result: dict, recipe_text: str) -> None:
@@ -195,7 +203,8 @@ class HistoryView(QWidget):
         self._results.append(result)
         self._recipes.append(recipe_label(result, recipe_text))
         self._add_row(len(self._results) - 1)
-        self._redraw()
+        self._sync_models(self._source(len(self._results) - 1))  # the scatter follows the run
+        self._split()
 
     def results(self) -> list[dict]:
         return list(self._results)
@@ -204,7 +213,7 @@ class HistoryView(QWidget):
         self._results.clear()
         self._recipes.clear()
         self.table.setRowCount(0)
-        self._redraw()
+        self._sync_models(self._model)
 
     def load(self, entries: list[tuple[dict, str]]) -> None:
         self.clear()
@@ -212,8 +221,22 @@ class HistoryView(QWidget):
             self.add(result, recipe_text)
 
     def pareto_indices(self) -> list[int]:
-        """Indices into results() of the variants on the Pareto front (by latency)."""
+        """Indices into results() of the variants on the Pareto front of the model shown
+        (by latency)."""
         return list(self._front)
+
+    def plotted_indices(self) -> list[int]:
+        """Indices into results() of the variants of the model the scatter shows."""
+        return list(self._shown)
+
+    def shown_model(self) -> Optional[str]:
+        """The source of the model the scatter shows (None before any run)."""
+        return self._model
+
+    def set_current_model(self, source: str) -> None:
+        """The window opened `source`: show its variants when the session has some."""
+        if any(self._source(i) == source for i in range(len(self._results))):
+            self._sync_models(source)
 
     def quality_metric(self) -> str:
         return self._metric
@@ -224,10 +247,43 @@ class HistoryView(QWidget):
                 self.table.selectRow(row)
                 return
 
+    # -- models -----------------------------------------------------------------------------
+    def _source(self, index: int) -> str:
+        return str(get(self._results[index], "source", default=""))
+
+    def _sync_models(self, show: Optional[str]) -> None:
+        """Refill the model box (first-run order) and show `show` (or the first model)."""
+        sources = list(dict.fromkeys(self._source(i) for i in range(len(self._results))))
+        if show not in sources:
+            show = sources[-1] if sources else None
+        combo = self.model_combo
+        combo.blockSignals(True)
+        combo.clear()
+        for src in sources:
+            combo.addItem(model_name(src), src)
+            combo.setItemData(combo.count() - 1, tooltip(src or "(not recorded)"),
+                              Qt.ItemDataRole.ToolTipRole)
+        combo.setCurrentIndex(sources.index(show) if show is not None else -1)
+        combo.blockSignals(False)
+        self.model_row.setVisible(len(sources) > 1)
+        self._model = show
+        self._redraw()
+
+    def _on_model_chosen(self, i: int) -> None:
+        if i >= 0:
+            self._model = self.model_combo.itemData(i)
+            self._redraw()
+            rows = {it.row() for it in self.table.selectedItems()}
+            if len(rows) == 1:
+                index = self.table.item(rows.pop(), 0).data(INDEX_ROLE)
+                if isinstance(index, int) and index in self._shown:
+                    self._mark_selected(index)
+
     # -- table ------------------------------------------------------------------------------
     def _add_row(self, index: int) -> None:
         r = self._results[index]
         recipe = self._recipes[index]
+        source = self._source(index)
         size = num(get(r, "after", "size_bytes"))
         lat = num(get(r, "after", "latency_ms", "median"))
         lat_b = num(get(r, "before", "latency_ms", "median"))
@@ -240,35 +296,38 @@ class HistoryView(QWidget):
                                 + (reasons if isinstance(reasons, list) else []) if x)
         notes = notes_of(r)
         quality, quality_sort, quality_tip = self._quality_cell(r)
-        cells = [
-            (str(index + 1), index + 1, ""),
-            (recipe.splitlines()[0] if recipe else "", None, recipe),
-            (summary_of(r) + (" ⚠" if get(r, "noisy") is True else ""), None, verdict_tip),
-            (f"{size / 1e6:.3g}" if size is not None else "–", size, ""),
-            (f"{lat:.3g}" if lat is not None else "–", lat,
-             f"before {lat_b:.3g} ms" if lat_b is not None else ""),
-            (quality, quality_sort, quality_tip),
-            (f"{speed:.2f}x" if speed is not None else "–", speed,
-             f"95% CI {num(ci[0]):.2f}–{num(ci[1]):.2f}x" if isinstance(ci, (list, tuple))
-             and len(ci) == 2 and num(ci[0]) is not None and num(ci[1]) is not None else ""),
-            (f"{ratio:.2f}x" if ratio is not None else "–", ratio, ""),
-            (notes.replace("\n", "; "), None, notes),
-        ]
+        cells = {
+            "#": (str(index + 1), index + 1, ""),
+            "Model": (model_name(source), None, tooltip(source or "(not recorded)")),
+            "Recipe": (recipe.splitlines()[0] if recipe else "", None, recipe),
+            "Speedup": (f"{speed:.2f}x" if speed is not None else "–", speed,
+                        f"95% CI {num(ci[0]):.2f}–{num(ci[1]):.2f}x"
+                        if isinstance(ci, (list, tuple)) and len(ci) == 2
+                        and num(ci[0]) is not None and num(ci[1]) is not None else ""),
+            "Verdict": (summary_of(r) + (" ⚠" if get(r, "noisy") is True else ""), None,
+                        verdict_tip),
+            "Latency": (fmt_ms(lat), lat, f"before {fmt_ms(lat_b)}" if lat_b is not None else ""),
+            "Accuracy / fidelity": (quality, quality_sort, quality_tip),
+            "Size (MB)": (f"{size / 1e6:.3g}" if size is not None else "–", size, ""),
+            "Size ratio": (f"{ratio:.2f}x" if ratio is not None else "–", ratio, ""),
+            "Notes": (notes.replace("\n", "; "), None, notes),
+        }
         self.table.setSortingEnabled(False)
         row = self.table.rowCount()
         self.table.insertRow(row)
-        for col, (text, sort, tip) in enumerate(cells):
+        for title, (text, sort, tip) in cells.items():
             item = _Item(text)
             item.setData(INDEX_ROLE, index)
             if sort is not None:
                 item.setData(SORT_ROLE, float(sort))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setToolTip(tip or text)
-            self.table.setItem(row, col, item)
+            self.table.setItem(row, COL[title], item)
         self._colour_row(row, r, self.plot.theme)
         self.table.setSortingEnabled(True)
-        self.table.resizeColumnToContents(1)
-        self.table.setColumnWidth(1, min(self.table.columnWidth(1), 280))
+        for title, widest in MAX_WIDTH.items():
+            self.table.resizeColumnToContents(COL[title])
+            self.table.setColumnWidth(COL[title], min(self.table.columnWidth(COL[title]), widest))
 
     @staticmethod
     def _quality_cell(r: dict) -> tuple[str, Optional[float], str]:
@@ -291,6 +350,8 @@ class HistoryView(QWidget):
             return
         index = self.table.item(rows.pop(), 0).data(INDEX_ROLE)
         if isinstance(index, int) and 0 <= index < len(self._results):
+            if self._source(index) != self._model:
+                self._sync_models(self._source(index))  # the scatter shows the row's model
             self._mark_selected(index)
             self.variantSelected.emit(self._results[index])
 
@@ -303,7 +364,8 @@ class HistoryView(QWidget):
     # -- scatter ----------------------------------------------------------------------------
     def _redraw(self) -> None:
         plot = self.plot
-        results = self._results
+        self._shown = [i for i in range(len(self._results)) if self._source(i) == self._model]
+        results = [self._results[i] for i in self._shown]
         self._metric = choose_metric(results) if results else "accuracy"
         metric = self._metric
         xs = [num(get(r, "after", "latency_ms", "median")) for r in results]
@@ -312,36 +374,45 @@ class HistoryView(QWidget):
         scale = 100.0 if metric == "accuracy" else 1.0
         biggest = max([s for s in sizes if s] or [1.0])
         spots = []
-        for i, (x, y) in enumerate(zip(xs, ys)):
+        for k, (x, y) in enumerate(zip(xs, ys)):
             if x is None or y is None:
                 continue
-            s = sizes[i]
-            colour = plot.theme.verdict_colour(label_of(results[i]),
-                                               result_quality(results[i]).degraded)
+            s = sizes[k]
+            colour = plot.theme.verdict_colour(label_of(results[k]),
+                                               result_quality(results[k]).degraded)
             spots.append({"pos": (x, y * scale),
                           "size": 8 + 18 * math.sqrt(s / biggest) if s else 10,
                           "brush": pg.mkBrush(plot.theme.brush(colour, 200)),
-                          "data": (self._tip(i, x, y * scale), i)})
+                          "data": (self._tip(self._shown[k], x, y * scale), self._shown[k])})
         plot.points.setData(spots)
+        # The star is this model's original, as its latest run measured it.
         base = results[-1] if results else {}
         bx = num(get(base, "before", "latency_ms", "median"))
         by = num(get(base, "before", "accuracy")) if metric == "accuracy" else (
             1.0 if bx is not None else None)
         if bx is not None and by is not None:
             plot.baseline.setData([{"pos": (bx, by * scale),
-                                    "data": f"original model\n{bx:.3g} ms, "
+                                    "data": f"original model\n{fmt_ms(bx)}, "
                                             f"{self._fmt(by * scale)}"}])
         else:
             plot.baseline.setData([])
         pts = list(zip(xs, ys)) + ([(bx, by)] if bx is not None and by is not None else [])
         front = pareto_front(pts)
-        self._front = [i for i in front if i < len(results)]
-        plot.front.setData([pts[i][0] for i in front], [pts[i][1] * scale for i in front])
+        self._front = [self._shown[k] for k in front if k < len(results)]
+        plot.front.setData([pts[k][0] for k in front], [pts[k][1] * scale for k in front])
+        if spots or plot.baseline.data.size:
+            if plot.is_empty():
+                plot.set_empty(False)
+                plot.enableAutoRange()
+        else:
+            plot.set_empty(True)
         plot.set_axis_label("left", "accuracy (%)" if metric == "accuracy"
                             else "cosine similarity to original")
         skipped = sum(1 for x, y in zip(xs, ys) if x is None or y is None)
-        sub = [(f"{len(results)} variant(s); front: " +
-                (", ".join(f"#{i + 1}" for i in self._front) or "–"), "muted")]
+        sub = []
+        if results:
+            sub.append((f"{model_name(self._model)}: {len(results)} variant(s); front: " +
+                        (", ".join(f"#{i + 1}" for i in self._front) or "–"), "muted"))
         if skipped:
             sub.append((f"{skipped} without {metric} not plotted", "warn"))
         plot.set_subtitle(*sub)
@@ -353,7 +424,7 @@ class HistoryView(QWidget):
         r = self._results[index]
         x = num(get(r, "after", "latency_ms", "median"))
         y = quality_of(r, self._metric)
-        if x is None or y is None:
+        if x is None or y is None or index not in self._shown:
             self.plot.selected.setData([], [])
             return
         scale = 100.0 if self._metric == "accuracy" else 1.0
@@ -366,7 +437,7 @@ class HistoryView(QWidget):
         r = self._results[i]
         size = num(get(r, "after", "size_bytes"))
         speed = num(get(r, "speedup", "median"))
-        lines = [f"#{i + 1} {self._recipes[i]}", f"{x:.3g} ms, {self._fmt(y)}"]
+        lines = [f"#{i + 1} {self._recipes[i]}", f"{fmt_ms(x)}, {self._fmt(y)}"]
         if size is not None:
             lines.append(f"{size / 1e6:.3g} MB")
         if speed is not None:

@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from ...core.verdict_words import headline_of, label_of, result_quality, speed_text
-from .base import CATEGORY_TICKS, BasePlot, get, num
+from .base import CATEGORY_TICKS, BasePlot, fmt_ms, get, num
 from .theme import COLOUR_HELP
 
 WHICH = ("before", "after")
@@ -53,9 +53,11 @@ class LatencyPlot(BasePlot):
             "range as error bars, the samples as dots, and the speedup (before/after median) "
             "with its 95% confidence interval. " + COLOUR_HELP)
 
+    empty_text = "no timing yet"
+
     def _build(self) -> None:
         item = self.getPlotItem()
-        item.addLegend(offset=(-8, 4), labelTextSize="8pt", colCount=2)
+        self.set_key(("before", "before"), ("after", "after"), symbol="●")
         self.median_bars = {w: pg.BarGraphItem(x=[], height=[], width=BAR_WIDTH) for w in WHICH}
         for bars in self.median_bars.values():
             item.addItem(bars)
@@ -105,12 +107,13 @@ class LatencyPlot(BasePlot):
             self._count += 1
         for which in {w for w, _ in samples}:
             self.samples[which].setData(self._index[which], self._live[which])
-        self.fit_y_live(self._live["before"] + self._live["after"], from_zero=True)
+        self.fit_live([0, self._count - 1], self._live["before"] + self._live["after"],
+                      from_zero=True)
         n_b, n_a = len(self._live["before"]), len(self._live["after"])
-        med = {w: (np.median(self._live[w]) if self._live[w] else None) for w in WHICH}
+        med = {w: (float(np.median(self._live[w])) if self._live[w] else None) for w in WHICH}
         text = f"timing… {n_b} before / {n_a} after samples"
         if med["before"] is not None and med["after"] is not None:
-            text += f" · running medians {med['before']:.3g} / {med['after']:.3g} ms"
+            text += f" · running medians {fmt_ms(med['before'])} / {fmt_ms(med['after'])}"
         self.set_subtitle((text, "muted"))
 
     def _reset_live(self) -> None:
@@ -127,10 +130,11 @@ class LatencyPlot(BasePlot):
         self.error_bars.setData(x=np.zeros(0), y=np.zeros(0), top=np.zeros(0), bottom=np.zeros(0))
         bottom = self.getPlotItem().getAxis("bottom")
         bottom.setTicks(None)
-        self.set_axis_label("bottom", "timed sample # (measurement order)")
-        self.enableAutoRange()
+        bottom.setTickSpacing()
+        self.set_axis_label("bottom", "timed sample #")  # in measurement order (help)
         self.setMouseEnabled(x=True, y=True)
         self._show_legend(True)
+        self.set_empty(True)
 
     # -- final ------------------------------------------------------------------------------
     def set_result(self, result: dict) -> None:
@@ -169,6 +173,12 @@ class LatencyPlot(BasePlot):
                                 top=np.array(tops, float), bottom=np.array(bottoms, float),
                                 beam=0.18)
         self._verdict = get(self._result, "verdict", "label")
+        self._show_legend(False)  # the axis names before/after
+        if not self._stats:
+            self.set_empty(True, "latency not measured")
+            self._render_final_title()
+            return
+        self.set_empty(False)
         self.getPlotItem().getAxis("bottom").setTicks(CATEGORY_TICKS)
         self.set_axis_label("bottom", "")
         self.setMouseEnabled(x=False, y=False)
@@ -176,7 +186,6 @@ class LatencyPlot(BasePlot):
         self.setXRange(-0.6, 1.6, padding=0)
         ceiling = ceiling if ceiling > 0 else 1.0
         self.setYRange(-ceiling * 0.04, ceiling * 1.15, padding=0)  # "0" stays labelled
-        self._show_legend(False)  # the axis names before/after
         self._render_final_title()
 
     def _render_final_title(self) -> None:
@@ -194,9 +203,9 @@ class LatencyPlot(BasePlot):
         self.set_subtitle(*lines)
         tips = [self.help]
         for w, s in self._stats.items():
-            band = (f", p10–p90 {s['p10']:.3g}–{s['p90']:.3g} ms"
+            band = (f", p10–p90 {fmt_ms(s['p10'])}–{fmt_ms(s['p90'])}"
                     if s["p10"] is not None and s["p90"] is not None else "")
-            tips.append(f"{w}: median {s['median']:.3g} ms{band}, {s['n']} samples")
+            tips.append(f"{w}: median {fmt_ms(s['median'])}{band}, {s['n']} samples")
         tips += [f"• {r}" for r in get(self._result, "verdict", "reasons", default=[])
                  if isinstance(r, str)]
         tips += [f"⚠ {r}" for r in get(self._result, "verdict", "warnings", default=[])

@@ -3,6 +3,13 @@
 Progress arrives on the GUI thread many times a second; `on_progress` only buffers it and a
 ~30 Hz timer (running only while a run is live) pushes the buffered values into the existing
 plot items, so the window stays responsive however fast the engine reports.
+
+The line above the plots always says what is on them: the run in progress, the result shown
+(with its model, and a note when that is not the model open in the window), or what the window
+is busy with (`set_activity`, e.g. Suggest). A run that fails or is cancelled puts the last real
+result back (`abandon_run`) instead of leaving empty plots. The plots sit in two rows (size and
+latency over accuracy) or, when the view is short, in one row, so each keeps room for its
+title and axes.
 """
 
 from __future__ import annotations
@@ -11,14 +18,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...core.verdict_words import label_of, summary_of
-from ..safe_text import plain_label
+from ..safe_text import plain_label, printable
 from . import export as ex
 from .accuracy_plot import AccuracyPlot, LossPlot
-from .base import BasePlot, get, num
+from .base import BasePlot, get, model_name, num, recipe_label
 from .latency_plot import LatencyPlot
 from .size_plot import SizePlot
 
@@ -29,6 +35,11 @@ IDLE_TICKS = 30
 PHASE_TEXT = {"load": "loading", "apply": "applying", "calibrate": "calibrating",
               "train": "training", "convert": "converting", "compile": "compiling",
               "time": "timing", "evaluate": "evaluating", "export": "exporting"}
+IDLE_TEXT = "No run yet. Choose a model and a recipe, then press Run."
+#: Below this height (px) the plots go in one row, two rows would leave each too short;
+#: unless that row would give a plot less than ONE_ROW_MIN_WIDTH px.
+ONE_ROW_BELOW = 440
+ONE_ROW_MIN_WIDTH = 190
 
 
 #: Offered when a result carries no suggestion of its own (saved before there was one).
@@ -52,8 +63,10 @@ class ResultsView(QWidget):
         self.loss_plot = LossPlot()
         self.loss_plot.hide()
 
-        self.status = plain_label("No run yet. Choose a model and a recipe, then press Run.")
+        self.status = plain_label(IDLE_TEXT)
+        self.status.setObjectName("resultsStatus")
         self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.setToolTip("What the current run is doing, or the recipe of the result shown")
         self.inconclusive = plain_label("")
         self.inconclusive.setObjectName("inconclusiveReason")
@@ -71,20 +84,15 @@ class ResultsView(QWidget):
         undecided.addWidget(self.measure_longer)
         self._longer_s = 0.0
         self._show_undecided(None)
-        grid = QGridLayout()
-        grid.addWidget(self.size_plot, 0, 0)
-        grid.addWidget(self.latency_plot, 0, 1)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.accuracy_plot, 3)
-        bottom.addWidget(self.loss_plot, 2)
-        grid.addLayout(bottom, 1, 0, 1, 2)
-        grid.setColumnStretch(0, 2)
-        grid.setColumnStretch(1, 3)
+        self.top_row, self.bottom_row = QHBoxLayout(), QHBoxLayout()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.status)
         layout.addLayout(undecided)
-        layout.addLayout(grid, 1)
+        layout.addLayout(self.top_row, 1)
+        layout.addLayout(self.bottom_row, 1)
+        self._one_row: Optional[bool] = None
+        self._arrange(False)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
         #: Redraws buffered progress at a bounded rate; active only while a run is live.
@@ -96,6 +104,41 @@ class ResultsView(QWidget):
         self._state = "idle"  # idle | running | done
         self._recipe = ""
         self._result: Optional[dict] = None
+        self._shown: Optional[tuple[dict, str]] = None     # the last real result and recipe
+        self._previous: Optional[tuple[dict, str]] = None  # what a failed run puts back
+        self._open_model: Optional[str] = None
+        self._activity: Optional[str] = None
+
+    # -- layout -----------------------------------------------------------------------------
+    def one_row(self) -> bool:
+        return bool(self._one_row)
+
+    def _arrange(self, one_row: bool) -> None:
+        if one_row == self._one_row:
+            return
+        self._one_row = one_row
+        plots = (self.size_plot, self.latency_plot, self.accuracy_plot, self.loss_plot)
+        for row in (self.top_row, self.bottom_row):
+            for plot in plots:
+                row.removeWidget(plot)
+        if one_row:
+            for plot in plots:
+                self.top_row.addWidget(plot, 1)
+        else:
+            self.top_row.addWidget(self.size_plot, 2)
+            self.top_row.addWidget(self.latency_plot, 3)
+            self.bottom_row.addWidget(self.accuracy_plot, 3)
+            self.bottom_row.addWidget(self.loss_plot, 2)
+        layout = self.layout()
+        layout.setStretchFactor(self.bottom_row, 0 if one_row else 1)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._rearrange()
+
+    def _rearrange(self) -> None:
+        n = 3 + (not self.loss_plot.isHidden())
+        self._arrange(self.height() < ONE_ROW_BELOW and self.width() >= ONE_ROW_MIN_WIDTH * n)
 
     # -- interface --------------------------------------------------------------------------
     def plots(self) -> dict[str, BasePlot]:
@@ -106,6 +149,9 @@ class ResultsView(QWidget):
         return {name: plot.has_data() for name, plot in self.plots().items()}
 
     def start_run(self, recipe_text: str) -> None:
+        if self._state != "running":
+            self._previous = self._shown
+        self._activity = None
         self._clear_plots()
         self._recipe = recipe_text or ""
         self._state = "running"
@@ -133,7 +179,22 @@ class ResultsView(QWidget):
         if message:
             self._set_status(message)
 
-    def show_result(self, result: dict) -> None:
+    def abandon_run(self, message: str) -> None:
+        """The run failed or was cancelled: nothing of it stays; the last real result (if any)
+        goes back on the plots and `message` says what happened."""
+        self.redraw_timer.stop()
+        self._pending.clear()
+        previous, self._previous = self._previous, None
+        self._state, self._recipe = "idle", ""  # the abandoned run lends nothing to what follows
+        if previous is not None:
+            self.show_result(*previous)
+        else:
+            self._clear_plots()
+            self._shown = None
+        self._activity = None
+        self._set_status(self._state_text(message))
+
+    def show_result(self, result: dict, recipe_text: str = "") -> None:
         result = result if isinstance(result, dict) else {}
         live = self._state == "running"
         if live:
@@ -148,7 +209,9 @@ class ResultsView(QWidget):
         if not live:
             self.loss_plot.set_losses(_losses_from_steps(result))
         self.loss_plot.setVisible(self.loss_plot.has_data())
-        self._set_status(_summary(result, self._recipe if live else ""))
+        self._rearrange()
+        self._shown = (result, recipe_text or (self._recipe if live else ""))
+        self._set_status(self._state_text())
         self._show_undecided(result)
 
     def clear(self) -> None:
@@ -156,7 +219,36 @@ class ResultsView(QWidget):
         self._clear_plots()
         self._state = "idle"
         self._recipe = ""
-        self._set_status("No run yet. Choose a model and a recipe, then press Run.")
+        self._shown = self._previous = None
+        self._activity = None
+        self._set_status(IDLE_TEXT)
+
+    def set_open_model(self, source: Optional[str]) -> None:
+        """The model open in the window: a result of another model says so."""
+        self._open_model = source
+        if self._state == "done":
+            self._set_status(self._state_text())
+
+    def set_activity(self, text: Optional[str]) -> None:
+        """What the window is busy with outside a run (Suggest); None: back to the result."""
+        self._activity = text
+        self._set_status(text if text else self._state_text())
+
+    def status_text(self) -> str:
+        return self.status.text()
+
+    def _state_text(self, prefix: str = "") -> str:
+        if self._state == "done" and self._shown is not None:
+            result, recipe = self._shown
+            text = _summary(result, recipe or recipe_label(result))
+            source = get(result, "source")
+            if source:
+                text += f" · model {model_name(source)}"
+                if self._open_model and source != self._open_model:
+                    # The Model panel describes the open model, not this result's.
+                    text += f" — not the open model ({model_name(self._open_model)})"
+            return f"{prefix} Showing the last result: {text}" if prefix else text
+        return prefix or IDLE_TEXT
 
     def result(self) -> Optional[dict]:
         return self._result
@@ -212,9 +304,10 @@ class ResultsView(QWidget):
         for plot in (*self.plots().values(), self.loss_plot):
             plot.clear_data()
         self.loss_plot.hide()
+        self._rearrange()
 
     def _set_status(self, text: str) -> None:
-        self.status.setText(text)
+        self.status.setText(printable(text))
 
     def _flush(self) -> None:
         """Push everything buffered since the last tick into the plots (one setData each)."""
@@ -255,7 +348,9 @@ class ResultsView(QWidget):
             self.accuracy_plot.redraw_live()
         if losses:
             self.loss_plot.add_losses(losses)
-            self.loss_plot.show()
+            if self.loss_plot.isHidden():
+                self.loss_plot.show()
+                self._rearrange()
         if last is not None:
             self._show_progress(last)
 

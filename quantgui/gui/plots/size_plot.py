@@ -10,7 +10,10 @@ from .base import BasePlot, fmt_bytes_mb, get, num
 from .theme import COLOUR_HELP
 
 GROUPS = ("size", "memory")
-GROUP_LABELS = {"size": "serialized size", "memory": "memory (params+buffers)"}
+#: Short enough to be drawn under their bars at the smallest plot width (pyqtgraph drops a tick
+#: label that would reach past the axis); the long names are in GROUP_NAMES and the tooltip.
+GROUP_LABELS = {"size": "file size", "memory": "in memory"}
+GROUP_NAMES = {"size": "serialized size", "memory": "memory (parameters + buffers)"}
 WIDTH = 0.36
 
 
@@ -28,22 +31,25 @@ def ratio_text(ratio: Optional[float]) -> str:
 class SizePlot(BasePlot):
     name = "size"
     title = "Model size"
-    help = ("Size of the model before and after optimization, in MB (1 MB = 10^6 bytes); "
-            "the ratio is after / before. " + COLOUR_HELP)
+    help = ("Size of the model before and after optimization, in MB (1 MB = 10^6 bytes): "
+            "file size = as serialized, in memory = parameters + buffers; the ratio is "
+            "after / before. " + COLOUR_HELP)
+
+    empty_text = "no sizes yet"
 
     def _build(self) -> None:
         item = self.getPlotItem()
-        item.addLegend(offset=(-8, 8), labelTextSize="8pt", colCount=2)
         self.before_bars = pg.BarGraphItem(x=[], height=[], width=WIDTH, name="before")
         self.after_bars = pg.BarGraphItem(x=[], height=[], width=WIDTH, name="after")
         item.addItem(self.before_bars)
         item.addItem(self.after_bars)
-        self.ratio_label = pg.TextItem("", anchor=(0.5, 1.0))
-        self.ratio_label.setToolTip("after / before serialized size")
-        item.addItem(self.ratio_label, ignoreBounds=True)
         self.set_axis_label("left", "MB")
-        item.getAxis("bottom").setTicks([[(i, GROUP_LABELS[g]) for i, g in enumerate(GROUPS)]])
+        bottom = item.getAxis("bottom")
+        bottom.setTicks([[(i, GROUP_LABELS[g]) for i, g in enumerate(GROUPS)]])
+        bottom.setStyle(hideOverlappingLabels=False)  # lets a label reach 15 px past the axis
         self.setMouseEnabled(x=False, y=False)
+        self.set_key(("before", "before"), ("after", "after"))
+        self._show_legend(True)
         self._values: dict[str, tuple[Optional[float], Optional[float]]] = {}
         self._ratio: Optional[float] = None
         self._draw()
@@ -52,14 +58,6 @@ class SizePlot(BasePlot):
         t = self.theme
         self.before_bars.setOpts(brush=pg.mkBrush(t.before), pen=pg.mkPen(t.foreground, width=0.5))
         self.after_bars.setOpts(brush=pg.mkBrush(t.after), pen=pg.mkPen(t.foreground, width=0.5))
-        self.ratio_label.setColor(t.foreground)
-        # The legend samples keep the old brush; re-adding the same items refreshes them.
-        legend = self.getPlotItem().legend
-        if legend is not None:
-            legend.clear()
-            legend.addItem(self.before_bars, "before")
-            legend.addItem(self.after_bars, "after")
-            legend.setLabelTextColor(t.foreground)
 
     # -- data -------------------------------------------------------------------------------
     def set_sizes(self, before: Any, after: Any, group: str = "size") -> None:
@@ -87,8 +85,8 @@ class SizePlot(BasePlot):
     def clear_data(self) -> None:
         self._values = {}
         self._ratio = None
-        self._draw()
         super().clear_data()
+        self._draw()
 
     def has_data(self) -> bool:
         b, a = self._values.get("size", (None, None))
@@ -98,7 +96,8 @@ class SizePlot(BasePlot):
         return self._ratio
 
     def ratio_label_text(self) -> str:
-        return self.ratio_label.toPlainText()
+        """The ratio as shown (the subtitle under the title, clear of the bars)."""
+        return ratio_text(self._ratio)
 
     def _draw(self) -> None:
         bx, bh, ax, ah = [], [], [], []
@@ -114,17 +113,17 @@ class SizePlot(BasePlot):
                 ah.append(a / 1e6)
             top = max([top] + [v / 1e6 for v in (b, a) if v is not None])
             if b is not None or a is not None:
-                tips.append(f"{GROUP_LABELS[group]}: {fmt_bytes_mb(b)} → {fmt_bytes_mb(a)}")
+                tips.append(f"{GROUP_NAMES[group]}: {fmt_bytes_mb(b)} → {fmt_bytes_mb(a)}")
         self.before_bars.setOpts(x=bx, height=bh, width=WIDTH)
         self.after_bars.setOpts(x=ax, height=ah, width=WIDTH)
         text = ratio_text(self._ratio)
-        self.ratio_label.setText(text)
-        self.ratio_label.setVisible(bool(text))
-        sb, sa = self._values.get("size", (None, None))
-        # The ratio sits centred above the taller bar of the size group, clear of both bars.
-        self.ratio_label.setPos(0, max(sb or 0.0, sa or 0.0) / 1e6 + top * 0.03)
-        self.setXRange(-0.6, len(GROUPS) - 0.4, padding=0)
-        top = top if top > 0 else 1.0
-        # With a grid pyqtgraph drops a tick label sitting exactly on the edge: go a bit below 0.
-        self.setYRange(-top * 0.04, top * 1.45, padding=0)
+        self.set_subtitle(*([(text, None)] if text else []))
         self.setToolTip("\n".join([self.help] + tips))
+        if not (bx or ax):
+            self.set_empty(True)
+            return
+        self.set_empty(False)
+        top = top if top > 0 else 1.0
+        self.setXRange(-0.6, len(GROUPS) - 0.4, padding=0)
+        # With a grid pyqtgraph drops a tick label sitting exactly on the edge: go a bit below 0.
+        self.setYRange(-top * 0.04, top * 1.08, padding=0)

@@ -114,16 +114,22 @@ def set_title(plot: pg.PlotWidget, html: str, lines: int = 1) -> None:
     item.titleLabel.resizeEvent(None)
 
 
-def title_html(theme: Theme, title: str, *extra: tuple[str, Optional[str]]) -> str:
-    """`title` in bold, then each (text, colour) on its own smaller line."""
-    parts = [f'<span style="color:{theme.foreground}; font-weight:600">{_esc(title)}</span>']
-    for text, colour in extra:
-        parts.append(f'<span style="color:{colour or theme.foreground}; font-size:9pt">'
-                     f'{_esc(text)}</span>')
+def title_html(theme: Theme, title: str, *extra: tuple[str, Optional[str]], key_html: str = "",
+               key_inline: bool = True) -> str:
+    """`title` in bold, then each (text, colour) on its own smaller line. `key_html` (the colour
+    key) follows the title on its line, or fills the first extra line (given as "")."""
+    head = f'<span style="color:{theme.foreground}; font-weight:600">{escape(title)}</span>'
+    small = 'font-size:9pt'
+    if key_html and key_inline:
+        head += f'&nbsp;&nbsp;&nbsp;<span style="color:{theme.foreground}; {small}">{key_html}</span>'
+    parts = [head]
+    for i, (text, colour) in enumerate(extra):
+        body = key_html if key_html and not key_inline and i == 0 else escape(text)
+        parts.append(f'<span style="color:{colour or theme.foreground}; {small}">{body}</span>')
     return '<div style="text-align:center">' + "<br>".join(parts) + "</div>"
 
 
-def _esc(text: str) -> str:
+def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
