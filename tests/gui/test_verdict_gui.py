@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 
+from quantgui.gui.plots.history_view import COL
 from quantgui.core.verdict_words import label_of
 
 LOAD_TIMEOUT_MS = RUN_TIMEOUT_MS = 120_000
@@ -67,7 +68,7 @@ def test_inconclusive_run_says_why_and_measures_longer(make_window, qtbot, light
     assert view.measure_longer.text() == f"Measure longer ({seconds:g} s)"
     assert view.latency_plot.verdict_text().startswith("inconclusive\nspeedup ")
     assert "inconclusive" in view.status.text()
-    assert w.history_view.table.item(0, 2).text().startswith("inconclusive")
+    assert w.history_view.table.item(0, COL["Verdict"]).text().startswith("inconclusive")
     assert w.phase.text().endswith("— inconclusive")
     _shoot(w, "inconclusive-light")
     _theme(w, "Dark")
@@ -109,7 +110,7 @@ def test_quality_loss_colours_the_history_row_and_the_headline(make_window, qtbo
     assert summary in w.results.status.text()
     hv = w.history_view
     assert hv.degraded_rows() == [0]
-    assert hv.table.item(0, 2).text().startswith(summary)
+    assert hv.table.item(0, COL["Verdict"]).text().startswith(summary)
     light_bg = hv.plot.theme.degraded_bg
     assert all(hv.table.item(0, c).background().color() == QColor(light_bg)
                for c in range(hv.table.columnCount()))
