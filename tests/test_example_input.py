@@ -237,6 +237,21 @@ def test_cli_run_without_an_example_input_is_one_line(scripted, capsys):
     assert err == f"quantgui-cli: error: {scripted}: no example input: {HOW}\n"
 
 
+def test_a_wrong_shape_names_the_torchscript_cause(scripted, capsys):
+    """TorchScript hides the cause under its own traceback; the line quotes the cause. The GUI's
+    dialog shows the same line without the flags (it asks for the input itself)."""
+    cause = "RuntimeError: Given groups=1, weight of size [4, 1, 3, 3], expected input"
+    code, out, err = run_cli(capsys, "inspect", scripted, "--input-shape", "2,3,8,8")
+    assert code == 2
+    assert err.startswith(f"quantgui-cli: error: {scripted}: the model fails on the example "
+                          f"input (2, 3, 8, 8) float32 ({cause}")
+    assert err.endswith("); give a matching --example-input or --input-shape\n")
+    with pytest.raises(UserError) as info:
+        open_model(scripted, input_shape=(2, 3, 8, 8))
+    assert str(info.value).startswith(info.value.gui_text) and "--" not in info.value.gui_text
+    assert info.value.gui_text.endswith(")")
+
+
 def test_cli_input_dtype(tokens_model, scripted, capsys):
     code, out, err = run_cli(capsys, "run", tokens_model, "--input-shape", "4,6",
                              "--input-dtype", "int64", "--step", "inference_mode",

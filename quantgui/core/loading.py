@@ -203,9 +203,9 @@ def _load_strict(model: nn.Module, state: dict, path: Path, arch: str) -> None:
 def _from_state_dict(state: Mapping, path: Path, arch: Optional[str],
                      arch_kwargs: Optional[dict], notes: list[str]) -> _Opened:
     if not arch:
-        raise ArchitectureRequired(
-            f"{path}: holds only weights (a state_dict of {len(state)} entries), not a model; "
-            f"say which architecture they belong to: {ARCH_HINT}")
+        what = f"{path}: holds only weights (a state_dict of {len(state)} entries), not a model"
+        raise ArchitectureRequired(f"{what}; say which architecture they belong to: "
+                                   f"{ARCH_HINT}").for_gui(what)
     model, canonical = arch_specs.build(arch, arch_kwargs)
     state, note = _strip_prefix(state, model)
     if note:
@@ -297,9 +297,10 @@ def _check_example(baseline: Variant, example: Inputs, source: str,
             raise UserError(f"{data_path}: the model fails on this data's inputs "
                             f"{example.describe()} ({type(cause).__name__}: {_reason(cause)})") \
                 from None
-        raise UserError(f"{source}: the model fails on the example input {example.describe()} "
-                        f"({type(cause).__name__}: {_reason(cause)}); give a matching "
-                        f"--example-input or --input-shape") from None
+        what = (f"{source}: the model fails on the example input {example.describe()} "
+                f"({type(cause).__name__}: {_reason(cause)})")
+        raise UserError(f"{what}; give a matching --example-input or --input-shape"
+                        ).for_gui(what) from None
     try:
         primary_output(out)
     except TypeError as exc:

@@ -41,16 +41,21 @@ class ExampleInputDialog(RetryDialog):
     chosen = Signal(dict)  # open_model keyword arguments
 
     def __init__(self, parent: Optional[QWidget], source: str, message: str = "",
-                 kinds: Sequence[str] = ("file", "shape", "data"), info: Any = None) -> None:
+                 kinds: Sequence[str] = ("file", "shape", "data"), info: Any = None,
+                 current: Optional[str] = None) -> None:
+        """`current`: the example input the open model has (choosing another), else None."""
         super().__init__(parent)
         self.setObjectName("exampleDialog")
         self.setWindowTitle("Example input")
         self.source = source
         what = describe_model(info)
-        self.intro = intro = QLabel(f"<b>{html_text(Path(source).name)}</b>"
-                                    + (f" ({html_text(what)})" if what else "")
-                                    + " needs an example input: QuantGUI times the model on it "
-                                    "and checks that it runs. Choose one:")
+        name = f"<b>{html_text(Path(source).name)}</b>" + (f" ({html_text(what)})"
+                                                          if what else "")
+        self.intro = intro = QLabel(
+            f"{name} is timed on {html_text(current)}. Choose another example input:"
+            if current else
+            f"{name} needs an example input: QuantGUI times the model on it and checks that "
+            f"it runs. Choose one:")
         intro.setObjectName("dialogIntro")
         intro.setWordWrap(True)
         self.reason = plain_label(message)
@@ -72,6 +77,8 @@ class ExampleInputDialog(RetryDialog):
         self.dtype = QComboBox()
         self.dtype.setObjectName("exampleDtype")
         self.dtype.addItems(DTYPES)
+        if getattr(info, "format", None) == "huggingface":
+            self.dtype.setCurrentText("int64")  # its shapes are token ids
         self.dtype.setToolTip("Data type of the input: float32 for most models, int64 for "
                               "token ids (a language model's input)")
         shape_row = QHBoxLayout()

@@ -23,6 +23,12 @@ from .example_dialog import ExampleInputDialog
 CARRIES_INPUT = ("example", "exported")
 
 
+def _text(err: Any) -> str:
+    """The engine's message without command-line advice when it has such a form (the dialog
+    asks the question itself)."""
+    return getattr(err.exception, "gui_text", None) or err.message
+
+
 def _classes_job(path: str, task: Any) -> list[str]:
     """Worker thread: import the chosen architecture file and list its nn.Module classes."""
     from quantgui.core.arch import module_classes
@@ -46,7 +52,7 @@ class OpenFlow(QObject):
             if name == "ExampleInputRequired" and not isinstance(dlg, ExampleInputDialog):
                 dlg.accept()  # the architecture was right; what is missing now is the input
                 return self._ask_example(args, err)
-            dlg.show_error(err.message)  # stays open, fields as the user left them
+            dlg.show_error(_text(err))  # stays open, fields as the user left them
             return "The model did not open: see the dialog."
         if name == "TrustRequired":
             box = model_dialogs.trust_box(self.win, args["source"], err.message)
@@ -54,7 +60,7 @@ class OpenFlow(QObject):
             self.win._show_dialog(box)
             return "Waiting for your decision on trusting the file."
         if name == "ArchitectureRequired":
-            arch = model_dialogs.ArchitectureDialog(self.win, args["source"], err.message,
+            arch = model_dialogs.ArchitectureDialog(self.win, args["source"], _text(err),
                                                     args.get("arch") or "",
                                                     args.get("arch_kwargs"))
             arch.chosen.connect(lambda a, kw, shape: self._retry(
@@ -95,7 +101,8 @@ class OpenFlow(QObject):
         info = self.win.loaded.info
         args = dict(self.win.loaded_args)
         dlg = ExampleInputDialog(self.win, args.get("source") or info.source, "",
-                                 input_kinds(info.format, info.source), info)
+                                 input_kinds(info.format, info.source), info,
+                                 current=info.example_input)
         dlg.chosen.connect(lambda answer: self._retry(dlg, {**self._without_example(args),
                                                             **answer}))
         self._open(dlg)
@@ -141,7 +148,7 @@ class OpenFlow(QObject):
         job = self.win.bridge.submit("arch", _classes_job, path)
         # The dialog may have been closed (and deleted) while the file was imported.
         job.finished.connect(lambda names: isValid(dlg) and dlg.set_classes(path, list(names)))
-        job.failed.connect(lambda err: isValid(dlg) and dlg.list_failed(err.message))
+        job.failed.connect(lambda err: isValid(dlg) and dlg.list_failed(_text(err)))
         job.cancelled.connect(lambda: isValid(dlg) and dlg.list_failed(
             "Listing the classes was cancelled."))
         job.start()

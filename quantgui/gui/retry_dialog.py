@@ -65,6 +65,18 @@ class RetryDialog(QDialog):
         self.error.setText(printable(text))
         self.error.setToolTip(printable(text))
         self.error.show()
+        self.fit_height()
+
+    def fit_height(self) -> None:
+        """Grow to show a longer message instead of squeezing the fields (a wrapped label's
+        height is not part of the dialog's minimum size)."""
+        lay = self.layout()
+        if lay is None:
+            return
+        need = (lay.totalHeightForWidth(self.width()) if lay.hasHeightForWidth()
+                else lay.totalSizeHint().height())
+        if need > self.height():
+            self.resize(self.width(), need)
 
     def clear_error(self, *_: Any) -> None:
         if not self.busy:
@@ -79,6 +91,7 @@ class RetryDialog(QDialog):
             self.error.setStyleSheet("")
             self.error.setText(text)
             self.error.show()
+            self.fit_height()
         elif was:  # the busy line goes; an error shown since stays
             if self.error.text() == self._busy_text:
                 self.error.clear()

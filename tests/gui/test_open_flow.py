@@ -104,7 +104,8 @@ def test_torchscript_without_an_input_asks_for_one(window, qtbot, tmp_path):
     assert not dlg.error.isVisible()
     click_ok(qtbot, dlg)
     error = wait_error(qtbot, window, dlg)
-    assert "fails on the example input (2, 5) float32" in error
+    assert error == (f"{path}: the model fails on the example input (2, 5) float32 "
+                     f"(RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x5 and 4x8))")
     assert dlg.shape.text() == "2,5" and dlg.dtype.currentText() == "float32"
 
     type_into(qtbot, dlg.shape, "2,4")
@@ -219,6 +220,8 @@ def test_architecture_dialog_lists_classes_and_stays_open_on_a_wrong_one(window,
     window.open_source(str(weights))
     dlg = wait_dialog(qtbot, window, ArchitectureDialog)
     assert not dlg.classes.isVisible()
+    assert dlg.reason.text() == (f"{weights}: holds only weights (a state_dict of 4 entries), "
+                                 f"not a model")  # the CLI's line, less its flags
     _choose(monkeypatch, arch)
     qtbot.mouseClick(dlg.browse, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dlg.classes.isVisible(), timeout=LOAD_TIMEOUT_MS)
