@@ -14,7 +14,7 @@ from quantgui.core import examples
 from quantgui.core.errors import UserError
 from quantgui.core.inputs import call, primary_output
 from quantgui.core.loading import (DATA_EXAMPLE_BATCH, EXAMPLE_BATCH, ArchitectureRequired,
-                                   TrustRequired, open_model)
+                                   ExampleInputRequired, TrustRequired, open_model)
 from quantgui.core.progress import Task
 from quantgui.core.techniques import all_techniques
 
@@ -322,10 +322,10 @@ def test_input_shape_is_seeded_randn_and_checked(tmp_path):
 def test_missing_example_input(tmp_path):
     path = tmp_path / "m.pt"
     torch.jit.save(torch.jit.script(_trained()), path)
-    with pytest.raises(UserError) as err:
+    with pytest.raises(ExampleInputRequired) as err:
         open_model(path)
-    assert str(err.value) == (f"{path}: no example input: give --example-input FILE.pt or "
-                              f"--input-shape 8,3,224,224 or --data")
+    assert str(err.value) == (f"{path}: no example input: give --example-input FILE, "
+                              f"--input-shape 8,3,224,224 [--input-dtype int64], or --data FILE")
 
 
 # --- data ---------------------------------------------------------------------------------------

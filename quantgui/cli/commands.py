@@ -75,7 +75,8 @@ def add_inspect(sub: Any) -> argparse.ArgumentParser:
 def cmd_inspect(args: argparse.Namespace, task: Any) -> int:
     from ..core import env
     from ..core.run import mb, table
-    loaded = open_from_args(args, task)
+    from ..core.example_input import HOW_TO_GIVE
+    loaded = open_from_args(args, task, need_example=False)  # what it is, even without input
     info = loaded.info.to_json()
     environment = env.environment()
     if args.json:
@@ -83,7 +84,8 @@ def cmd_inspect(args: argparse.Namespace, task: Any) -> int:
         return 0
     print(table([("source", info["source"]), ("format", info["format"]),
                  ("class", info["name"]), ("parameters", f"{info['parameters']:,}"),
-                 ("size", mb(info["size_bytes"])), ("example input", info["example_input"])]))
+                 ("size", mb(info["size_bytes"])),
+                 ("example input", info["example_input"] or "none (needed to run it)")]))
     if loaded.test is not None:
         print(f"test data: {loaded.test.name}, {len(loaded.test)} samples"
               + (", labeled" if loaded.test.labeled else ", no labels"))
@@ -95,6 +97,8 @@ def cmd_inspect(args: argparse.Namespace, task: Any) -> int:
         print(f"note: {note}")
     print(f"machine: {environment['cpu']} ({', '.join(environment['cpu_capabilities'])}), "
           f"{environment['threads']} threads, torch {environment['torch']}")
+    if loaded.example is None:
+        print(f"to run it: {HOW_TO_GIVE}")
     return 0
 
 

@@ -71,6 +71,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="FILE", help=".npz/.pt with 'inputs' (and 'labels')")
     p.add_argument("--example-input", metavar="FILE", help=".pt/.npz holding an example input")
     p.add_argument("--input-shape", metavar="DIMS", help="example input shape, e.g. 8,3,224,224")
+    p.add_argument("--input-dtype", metavar="TYPE",
+                   help="data type of the --input-shape input: float32 (default), float16, "
+                        "bfloat16, int64 (token ids), int32 or bool")
 
 
 def input_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
@@ -94,13 +97,30 @@ def arch_kwargs(text: Optional[str]) -> Optional[dict]:
     return value
 
 
-def open_from_args(args: argparse.Namespace, task: Any) -> Any:
+def input_dtype(args: argparse.Namespace) -> Optional[str]:
+    from ..core.errors import UserError
+    from ..core.example_input import parse_dtype
+    if args.input_dtype is None:
+        return None
+    try:
+        parse_dtype(args.input_dtype)
+    except UserError as exc:
+        raise CliError(f"--input-dtype: {exc}") from None
+    if not args.input_shape:
+        raise CliError("--input-dtype goes with --input-shape (the dtype of the input it makes)")
+    return args.input_dtype
+
+
+def open_from_args(args: argparse.Namespace, task: Any, need_example: bool = True) -> Any:
+    """Open the model the arguments name; `need_example=False` (inspect) opens one without an
+    example input too (its `example` is then None)."""
     from ..core.loading import open_model
     if args.example_input and args.input_shape:
         raise CliError("give either --example-input or --input-shape, not both")
     return open_model(args.model, arch=args.arch, arch_kwargs=arch_kwargs(args.arch_kwargs),
                       trust=args.trust, example_input=args.example_input,
-                      input_shape=input_shape(args.input_shape), data=args.data, task=task)
+                      input_shape=input_shape(args.input_shape), data=args.data, task=task,
+                      input_dtype=input_dtype(args), need_example=need_example)
 
 
 def recipe_from_args(args: argparse.Namespace) -> Any:

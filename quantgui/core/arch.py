@@ -95,6 +95,12 @@ def _module_classes(module: Any) -> list[str]:
             and getattr(obj, "__module__", None) == module.__name__]
 
 
+def module_classes(path: str | Path) -> list[str]:
+    """The nn.Module classes a Python file defines, in the file's order. Importing the file runs
+    it: call this only for a file the user chose as their architecture."""
+    return _module_classes(_import_file(Path(path).expanduser().resolve()))
+
+
 def resolve(spec: str) -> tuple[Any, str]:
     """(the class or factory, the canonical spec with an absolute file path)."""
     target, name = _split(spec)

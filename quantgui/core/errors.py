@@ -10,6 +10,14 @@ import re
 class UserError(Exception):
     """Bad input: a missing or corrupt file, an invalid recipe, mismatched data."""
 
+    #: The message without its command-line advice ("give --input-shape ..."), set where a
+    #: GUI dialog asks that question itself; None: the message reads right in both faces.
+    gui_text = None
+
+    def for_gui(self, text: str) -> "UserError":
+        self.gui_text = text
+        return self
+
 
 class Cancelled(Exception):
     """Raised by a cancel check; the work in flight is abandoned and nothing is kept."""

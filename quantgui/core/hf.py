@@ -50,10 +50,27 @@ class HFModel:
     vocab_size: Optional[int]
     accepted: tuple[str, ...]          # keyword arguments forward() accepts
     notes: list[str] = field(default_factory=list)
+    tokenizer: Any = None              # the folder's tokenizer, None when it has no usable one
+    max_length: int = SEQ_LEN          # longest sequence the example may have
 
     def random_ids(self, shape: Sequence[int]) -> Inputs:
         """Token ids of a given shape (what --input-shape means for a language model)."""
         return Inputs((), {"input_ids": _ids(tuple(shape), self.vocab_size)})
+
+    def tokenize(self, sentences: Sequence[str]) -> Inputs:
+        """The user's own sentences through the folder's tokenizer, padded to the longest."""
+        texts = [str(t).strip() for t in sentences if str(t).strip()]
+        if not texts:
+            raise UserError(f"{self.origin.get('path')}: type at least one sentence")
+        if self.tokenizer is None:
+            raise UserError(f"{self.origin.get('path')}: the folder has no usable tokenizer, so "
+                            f"typed sentences cannot be turned into token ids; give an input "
+                            f"shape instead")
+        inputs = _encode(self.tokenizer, texts, "longest", self.max_length, self.accepted)
+        if inputs is None:
+            raise UserError(f"{self.origin.get('path')}: the tokenizer could not encode the "
+                            f"sentences")
+        return inputs
 
 
 #: Loggers that speak while a folder is opened: transformers' notices, torchao's "Failed to load
@@ -109,23 +126,32 @@ def _read_config(folder: Path) -> dict:
                         f"({type(exc).__name__}: {_first_line(exc)})") from None
 
 
-def _tokenized(folder: Path, module: nn.Module, config: Any, accepted: tuple[str, ...]
-               ) -> Optional[Inputs]:
-    if not any((folder / f).exists() for f in TOKENIZER_FILES):
+def has_tokenizer_files(folder: Path) -> bool:
+    return any((folder / f).exists() for f in TOKENIZER_FILES)
+
+
+def _tokenizer(folder: Path) -> Any:
+    """The folder's tokenizer with a pad token, or None (a broken tokenizer only costs the
+    realistic example, not the model)."""
+    if not has_tokenizer_files(folder):
         return None
     from transformers import AutoTokenizer
     try:
         tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception:
-        return None  # a broken tokenizer only costs the realistic example, not the model
+        return None
     if tok.pad_token is None:
         if tok.eos_token is None:
             return None
         tok.pad_token = tok.eos_token  # GPT-style vocabularies have no pad token
-    length = min(SEQ_LEN, getattr(config, "max_position_embeddings", None) or SEQ_LEN)
+    return tok
+
+
+def _encode(tok: Any, texts: Sequence[str], padding: str, length: int,
+            accepted: tuple[str, ...]) -> Optional[Inputs]:
     try:
-        enc = tok(list(SENTENCES[:BATCH]), padding="max_length", truncation=True,
-                  max_length=length, return_tensors="pt")
+        enc = tok(list(texts), padding=padding, truncation=True, max_length=length,
+                  return_tensors="pt")
     except Exception:
         return None
     kwargs = {k: v for k, v in dict(enc).items()
@@ -180,15 +206,18 @@ def _load(folder: Path, trust: bool) -> HFModel:
         accepted = ()
     notes = [f"Hugging Face {getattr(config, 'model_type', '?')} model "
              f"(transformers {transformers.__version__}), loaded as {type(module).__name__}"]
-    example = _tokenized(folder, module, config, accepted)
+    length = min(SEQ_LEN, getattr(config, "max_position_embeddings", None) or SEQ_LEN)
+    tok = _tokenizer(folder)
+    example = (_encode(tok, SENTENCES[:BATCH], "max_length", length, accepted)
+               if tok is not None else None)
     vocab = getattr(config, "vocab_size", None)
     if example is not None:
         notes.append(f"example input: {BATCH} sentences from the folder's tokenizer")
     else:
-        length = min(SEQ_LEN, getattr(config, "max_position_embeddings", None) or SEQ_LEN)
         example = Inputs((), {"input_ids": _ids((BATCH, length), vocab)})
         notes.append(f"example input: random token ids ({BATCH}, {length}) "
                      f"(no usable tokenizer in the folder)")
     origin = {"path": str(folder.resolve()), "class": type(module).__name__,
               "model_type": getattr(config, "model_type", None)}
-    return HFModel(module, example, origin, type(module).__name__, vocab, accepted, notes)
+    return HFModel(module, example, origin, type(module).__name__, vocab, accepted, notes,
+                   tokenizer=tok, max_length=length)

@@ -1,7 +1,8 @@
 """Facts about an opened model: parameters, serialized size, layer types, which techniques apply.
 
 `model_info(module, source, format, example)` builds the `ModelInfo` the CLI and the model panel
-show; `check_weights` refuses weights holding NaN/Inf. Nothing here changes the module.
+show; `check_weights` refuses weights holding NaN/Inf. Nothing here changes or runs the module:
+without an example input (None) every fact but the input itself is still known.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def applicability(module: nn.Module) -> dict[str, Optional[str]]:
     return result
 
 
-def model_info(module: nn.Module, source: str, format: str, example: Inputs,
+def model_info(module: nn.Module, source: str, format: str, example: Optional[Inputs],
                name: Optional[str] = None, notes: Optional[list[str]] = None) -> ModelInfo:
     notes = list(notes or [])
     try:
@@ -158,5 +159,6 @@ def model_info(module: nn.Module, source: str, format: str, example: Inputs,
         notes.append(f"technique checks unavailable: {type(exc).__name__}: {exc}")
     return ModelInfo(source=str(source), format=format, name=name or model_name(module),
                      parameters=parameter_count(module), size_bytes=serialized_size(module),
-                     layer_counts=layer_counts(module), example_input=example.describe(),
+                     layer_counts=layer_counts(module),
+                     example_input=example.describe() if example is not None else None,
                      applicability=applies, notes=notes)

@@ -37,11 +37,12 @@ import torch
 from torch import nn
 
 from . import arch as arch_specs
-from . import examples, hf, memory, safeload
+from . import examples, hf, safeload
 from .data import Dataset, load_data_file
 from .errors import TrustRequired, UserError
-from .example_input import (_describe_object, _few, parse_shape,
-                            _sidecar_example, load_example_file)
+from .example_input import (DATA_EXAMPLE_BATCH, HOW_TO_GIVE, ExampleInputRequired,
+                            _describe_object, _few, input_kinds, load_example_file)
+from .example_input import resolve as _resolve_example
 from .inputs import Inputs, primary_output
 from .inspection import check_weights, model_info
 from .model import LoadedModel
@@ -51,9 +52,7 @@ from .usercode import ModelCode, ModelCodeError, ours
 from .variant import Variant
 
 EXAMPLE_BATCH = 64          # built-in examples: the first 64 test digits
-DATA_EXAMPLE_BATCH = 8      # example input taken from a data file
-INPUT_SHAPE_SEED = 0
-NO_EXAMPLE = "no example input: give --example-input FILE.pt or --input-shape 8,3,224,224 or --data"
+NO_EXAMPLE = f"no example input: {HOW_TO_GIVE}"
 ARCH_HINT = ("--arch path/to/model.py:ClassName (and --arch-kwargs '{\"width\": 64}' if it takes "
              "arguments) on the command line, or choose the architecture file in the dialog")
 # Keys under which training checkpoints commonly keep the model's weights.
@@ -204,9 +203,9 @@ def _load_strict(model: nn.Module, state: dict, path: Path, arch: str) -> None:
 def _from_state_dict(state: Mapping, path: Path, arch: Optional[str],
                      arch_kwargs: Optional[dict], notes: list[str]) -> _Opened:
     if not arch:
-        raise ArchitectureRequired(
-            f"{path}: holds only weights (a state_dict of {len(state)} entries), not a model; "
-            f"say which architecture they belong to: {ARCH_HINT}")
+        what = f"{path}: holds only weights (a state_dict of {len(state)} entries), not a model"
+        raise ArchitectureRequired(f"{what}; say which architecture they belong to: "
+                                   f"{ARCH_HINT}").for_gui(what)
     model, canonical = arch_specs.build(arch, arch_kwargs)
     state, note = _strip_prefix(state, model)
     if note:
@@ -284,48 +283,6 @@ def _open_path(path: Path, arch: Optional[str], arch_kwargs: Optional[dict],
 
 # --- example input and data -------------------------------------------------------------------
 
-def _random_example(shape: tuple[int, ...], opened: _Opened) -> Inputs:
-    dtype = torch.long if opened.hf_model is not None else torch.float32
-    memory.check_fits(memory.tensor_bytes(shape, dtype), f"input shape {_dims(shape)}")
-    if opened.hf_model is not None:
-        return opened.hf_model.random_ids(shape)
-    gen = torch.Generator().manual_seed(INPUT_SHAPE_SEED)
-    opened.notes.append(f"example input: random normal values of shape {shape} (seed "
-                        f"{INPUT_SHAPE_SEED})")
-    return Inputs((torch.randn(shape, generator=gen),), {})
-
-
-def _dims(shape: Sequence[int]) -> str:
-    return ",".join(str(d) for d in shape)
-
-
-def _resolve_example(opened: _Opened, source: str, example_input: Any,
-                     input_shape: Optional[Sequence[int]], data: Optional[Dataset]) -> Inputs:
-    if opened.carried is not None:
-        if example_input is not None or input_shape is not None:
-            opened.notes.append("the model carries its own example input; the one given was "
-                                "not used")
-        return opened.carried
-    if example_input is not None:
-        opened.notes.append(f"example input from {example_input}")
-        opened.user_files["example input"] = str(Path(example_input).resolve())
-        return load_example_file(example_input)
-    if input_shape is not None:
-        return _random_example(parse_shape(input_shape), opened)
-    if data is not None:
-        opened.notes.append(f"example input: the first {DATA_EXAMPLE_BATCH} samples of "
-                            f"{data.name}")
-        return data.head(DATA_EXAMPLE_BATCH).inputs
-    if opened.hf_model is not None:
-        return opened.hf_model.example
-    sidecar = _sidecar_example(source)
-    if sidecar is not None:
-        opened.notes.append(f"example input from {sidecar} (saved beside the model by an export)")
-        opened.user_files["example input"] = str(sidecar.resolve())
-        return load_example_file(sidecar)
-    raise UserError(f"{source}: {NO_EXAMPLE}")
-
-
 def _check_example(baseline: Variant, example: Inputs, source: str,
                    data_path: Any = None) -> None:
     """Run the model once: a wrong input shape is caught now, with a clear message naming the
@@ -340,9 +297,10 @@ def _check_example(baseline: Variant, example: Inputs, source: str,
             raise UserError(f"{data_path}: the model fails on this data's inputs "
                             f"{example.describe()} ({type(cause).__name__}: {_reason(cause)})") \
                 from None
-        raise UserError(f"{source}: the model fails on the example input {example.describe()} "
-                        f"({type(cause).__name__}: {_reason(cause)}); give a matching "
-                        f"--example-input or --input-shape") from None
+        what = (f"{source}: the model fails on the example input {example.describe()} "
+                f"({type(cause).__name__}: {_reason(cause)})")
+        raise UserError(f"{what}; give a matching --example-input or --input-shape"
+                        ).for_gui(what) from None
     try:
         primary_output(out)
     except TypeError as exc:
@@ -399,7 +357,12 @@ def open_model(source: str | Path, arch: Optional[str] = None,
                arch_kwargs: Optional[dict] = None, trust: bool = False,
                example_input: Optional[str | Path] = None,
                input_shape: Optional[Sequence[int]] = None,
-               data: Optional[str | Path] = None, task: Optional[Task] = None) -> LoadedModel:
+               data: Optional[str | Path] = None, task: Optional[Task] = None,
+               input_dtype: Optional[str] = None, example_text: Optional[Sequence[str]] = None,
+               need_example: bool = True) -> LoadedModel:
+    """Open `source` with its example input (see the module docstring). Without one:
+    `ExampleInputRequired` (carrying the ModelInfo computed without running the model), or,
+    with `need_example=False` (inspecting), a LoadedModel whose `example` is None."""
     task = task or quiet_task()
     source = str(source)
     task.report("load", 0, None, f"opening {source}")
@@ -414,9 +377,21 @@ def open_model(source: str | Path, arch: Optional[str] = None,
     dataset = load_data_file(data) if data is not None else None
     if data is not None:
         opened.user_files["data file"] = str(Path(data).resolve())
-    example = _resolve_example(opened, source, example_input, input_shape, dataset)
+    example = _resolve_example(opened, source, example_input, input_shape, input_dtype,
+                               example_text, dataset)
+    if example is None:
+        # What can be said without running the model (format, size, layers, applicability).
+        task.report("load", 0, None, "inspecting the model")
+        info = model_info(opened.module, source, opened.format, None, name=opened.name,
+                          notes=opened.notes)
+        if need_example:
+            raise ExampleInputRequired(f"{source}: {NO_EXAMPLE}", info,
+                                       input_kinds(opened.format, source))
+        task.report("load", 1, 1, f"opened {info.name} (no example input)")
+        return LoadedModel(opened.module, info, None, origin=opened.origin,
+                           user_files=opened.user_files, code=code)
     from_data = data if (dataset is not None and opened.carried is None and example_input is None
-                         and input_shape is None) else None
+                         and input_shape is None and example_text is None) else None
     _check_example(baseline, example, source, from_data)
     test, train = opened.test, opened.train
     if dataset is not None:
@@ -438,4 +413,4 @@ def open_model(source: str | Path, arch: Optional[str] = None,
 
 
 __all__ = ["open_model", "load_example_file", "TrustRequired", "ArchitectureRequired",
-           "EXAMPLE_BATCH", "DATA_EXAMPLE_BATCH"]
+           "ExampleInputRequired", "EXAMPLE_BATCH", "DATA_EXAMPLE_BATCH"]

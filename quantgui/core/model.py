@@ -22,7 +22,7 @@ class ModelInfo:
     parameters: int
     size_bytes: int                # serialized size of the model as it would be saved
     layer_counts: dict[str, int]   # leaf module type -> count
-    example_input: str             # e.g. "(8, 1, 8, 8) float32"
+    example_input: Optional[str]   # e.g. "(8, 1, 8, 8) float32"; None: the model has none yet
     #: technique name -> None when it applies, else the reason it does not.
     applicability: dict[str, Optional[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -38,7 +38,9 @@ class ModelInfo:
 class LoadedModel:
     module: nn.Module              # eval mode; never modified by the engine
     info: ModelInfo
-    example: Inputs                # example input (its batch size is the default batch size)
+    #: Example input (its batch size is the default batch size); None only when opened for
+    #: inspection without one (open_model(need_example=False)): such a model cannot be run.
+    example: Optional[Inputs]
     test: Optional[Dataset] = None   # evaluation data (labels give accuracy)
     train: Optional[Dataset] = None  # calibration / QAT data
     #: How to rebuild the architecture outside QuantGUI, for exports:

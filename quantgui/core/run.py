@@ -145,6 +145,9 @@ def json_safe(value: Any) -> Any:
 def batched_example(loaded: LoadedModel, batch_size: Optional[int]) -> Inputs:
     """The example at the requested batch: sliced, taken from the test data, or repeated."""
     example = loaded.example
+    if example is None:  # opened for inspection only (open_model(need_example=False))
+        from .loading import NO_EXAMPLE
+        raise UserError(f"{loaded.info.source}: {NO_EXAMPLE}")
     if batch_size is None or batch_size == example.batch_size:
         return example
     if batch_size < 1:

@@ -55,10 +55,10 @@ class Driver:
         self.queue: list = []  # quantgui.core.demo.DemoRun, in the order they run
         self.exit_code = 0
         window.modelLoaded.connect(self._on_loaded)
-        window.modelFailed.connect(lambda _: self._finish(1))
+        window.modelFailed.connect(lambda _: self._failed())
         window.runFinished.connect(lambda _: self._next())
-        window.runFailed.connect(lambda _: self._finish(1))
-        window.runCancelled.connect(lambda: self._finish(1))
+        window.runFailed.connect(lambda _: self._failed())
+        window.runCancelled.connect(self._failed)
 
     def _on_loaded(self, loaded: Any) -> None:
         self.window.modelLoaded.disconnect(self._on_loaded)
@@ -71,6 +71,12 @@ class Driver:
         from quantgui.core.demo import demo_runs  # chosen for this CPU (the engine is loaded)
         self.queue = demo_runs(loaded)
         self._next()
+
+    def _failed(self) -> None:
+        """A model that did not open, a failed or a cancelled run: the user saw it and the
+        session goes on (exit 0). Only an unattended run (--demo, --screenshot) fails with it."""
+        if self.demo or self.screenshot:
+            self._finish(1)
 
     def _next(self) -> None:
         from PySide6.QtCore import QTimer

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 #: History rows (newest first) whose optimized model stays in memory for export.
@@ -86,6 +86,7 @@ class ExportActions(QObject):
         self.runs: dict[int, tuple[Any, Any]] = {}
         #: history row -> ProjectEntry (the model source at the time of the run)
         self.entries: dict[int, Any] = {}
+        self._open_after_save = False  # "Save" answered before opening a project
         win.history_view.variantSelected.connect(lambda _result: self.sync())
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -180,6 +181,36 @@ class ExportActions(QObject):
             self.save_project(path)
 
     def ask_open_project(self) -> None:
+        """Opening a project replaces the history: runs not saved yet are offered a save."""
+        unsaved = self.win.session_state.unsaved(len(self.win.history))
+        if not unsaved:
+            self._choose_project()
+            return
+        B = QMessageBox.StandardButton
+        box = QMessageBox(QMessageBox.Icon.Question, "Save the session first?",
+                          f"{unsaved} run(s) of this session are not saved in a project.",
+                          B.Save | B.Discard | B.Cancel, self.win)
+        box.setObjectName("saveFirstBox")
+        box.setInformativeText("Opening a project replaces the session history. Save the runs "
+                               "to a project file first?")
+        box.setDefaultButton(B.Save)
+        box.setEscapeButton(B.Cancel)
+        box.button(B.Discard).setText("Don't Save")
+        box.finished.connect(lambda _: self._save_first_answered(box.standardButton(
+            box.clickedButton()) if box.clickedButton() else B.Cancel))
+        self.win._show_dialog(box)
+
+    def _save_first_answered(self, button: QMessageBox.StandardButton) -> None:
+        B = QMessageBox.StandardButton
+        if button == B.Save:
+            path, _ = QFileDialog.getSaveFileName(self.win, "Save project",
+                                                  "session.qgproj.json", PROJECT_FILTER)
+            if path:
+                self._open_after_save = self.save_project(path)
+        elif button == B.Discard:
+            self._choose_project()
+
+    def _choose_project(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.win, "Open project",
                                               self.win.app_settings.last_dir(), PROJECT_FILTER)
         if path:
@@ -260,8 +291,11 @@ class ExportActions(QObject):
 
     def _done(self, kind: str, value: Any) -> None:
         win = self.win
+        if kind == "save_project":
+            win.session_state.saved(len(win.history))
         if kind == "open_project":
             self._fill_history(value)
+            win.session_state.saved(len(win.history))
             win.phase.setText(f"Project opened: {len(win.history)} run(s) in the history "
                               "(models are not stored: re-run to export them).")
         elif kind == "model":
@@ -281,13 +315,19 @@ class ExportActions(QObject):
             win.phase.setText(f"Exported {kind.replace('_', ' ')}: {where}")
         self.finished.emit(kind, value)
         self.sync()
+        if kind == "save_project" and self._open_after_save:
+            self._open_after_save = False
+            # Next turn of the event loop: this job still counts as running until it ends.
+            QTimer.singleShot(0, self, self._choose_project)
 
     def _failed(self, kind: str, err: Any) -> None:
+        self._open_after_save = False  # the runs are not saved: open nothing over them
         self.win.show_error(f"Could not {kind.replace('_', ' ')}" if "project" in kind else
                             f"Could not export the {kind}", err.message, err.details)
         self.failed.emit(kind, err.message)
 
     def _cancelled(self, kind: str) -> None:
+        self._open_after_save = False
         self.win.phase.setText(f"Export cancelled ({kind.replace('_', ' ')}): nothing was written.")
         self.cancelled.emit(kind)
 

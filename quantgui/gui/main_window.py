@@ -19,6 +19,7 @@ from . import menus, model_dialogs, session
 from .export_actions import ExportActions
 from .file_actions import FileActions
 from .model_panel import DATA_BUILTIN, DATA_FILE, DATA_NONE, DataChooser, ModelSummary
+from .open_flow import OpenFlow
 from .recipe_panel import OptimizePanel
 from .recommend_actions import RecommendActions
 from .settings import AppSettings, apply_theme
@@ -88,7 +89,10 @@ class MainWindow(FileActions, QMainWindow):
         self.dialog: Any = None  # the last dialog opened (tests inspect it)
         self._run: Optional[Job] = None
         self._load: Optional[Job] = None
-        self._load_args: dict = {}
+        self._load_args: dict = {}   # what the load in flight (or the last one) was given
+        self.loaded_args: dict = {}  # what the open model was opened with
+        self._no_data = False        # "None — fidelity only" chosen for the open model
+        self.session_state = session.SaveState()
         self._examples_filled = False
 
         self.results, self.history_view = _results_views()
@@ -114,6 +118,7 @@ class MainWindow(FileActions, QMainWindow):
         self.optimize.cancelRequested.connect(self.cancel)
         self.optimize.recipeChanged.connect(self._sync_actions)
         self.exports, self.suggest = ExportActions(self), RecommendActions(self)
+        self.open_flow = OpenFlow(self)
         self.actions_by_name = menus.build(self)
         self._dock("modelDock", "Model", scrolled(model_area, 220),
                    Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -157,22 +162,24 @@ class MainWindow(FileActions, QMainWindow):
     # -- opening models ---------------------------------------------------------------------
     def open_source(self, source: Optional[str] = None, arch: Optional[str] = None,
                     arch_kwargs: Optional[dict] = None, trust: bool = False,
-                    input_shape: Optional[tuple] = None, data: Optional[str] = None) -> bool:
+                    input_shape: Optional[tuple] = None, data: Optional[str] = None,
+                    **example: Any) -> bool:
         """Open a model (path, folder or 'example:NAME'; None: the default example) on the
-        worker. Returns False when refused because engine work is running."""
+        worker; `example` is open_model's example_input / input_dtype / example_text. Returns
+        False when refused because engine work is running."""
         if self.bridge.busy:
             self.phase.setText("Busy: wait for the current work to finish, or cancel it.")
             return False
         self._load_args = dict(source=source, arch=arch, arch_kwargs=arch_kwargs, trust=trust,
-                               input_shape=input_shape, data=data)
+                               input_shape=input_shape, data=data, **example)
         self.summary.set_loading(f"Opening {model_dialogs.describe_source(source or 'default example')}…")
         job = self.bridge.submit("load", _load_job, source or "", arch=arch,
                                  arch_kwargs=arch_kwargs, trust=trust or None,
-                                 input_shape=input_shape, data=data)
+                                 input_shape=input_shape, data=data, **example)
         job.progress.connect(self._on_progress)
         job.finished.connect(self._on_loaded)
         job.failed.connect(self._on_load_failed)
-        job.cancelled.connect(lambda: self.phase.setText("Opening cancelled."))
+        job.cancelled.connect(self._on_load_cancelled)
         job.warned.connect(self._on_warning)
         self._load = job
         job.start()
@@ -184,44 +191,43 @@ class MainWindow(FileActions, QMainWindow):
         gc.freeze()
         self._fill_examples()
         self.loaded = loaded
+        self.loaded_args, self._no_data = dict(self._load_args), False
         source = self._load_args.get("source") or loaded.info.source
         if not str(source).startswith("example:"):
             self.app_settings.add_recent(str(source))
         self.summary.show_model(loaded, cpu)
-        self.data_chooser.set_mode(DATA_FILE if self._load_args.get("data") else DATA_BUILTIN,
-                                   self._load_args.get("data") or "")
+        self._show_data_mode()
         self.optimize.set_model(loaded)
         self.results.set_open_model(loaded.info.source)
         self.history_view.set_current_model(loaded.info.source)
         self.setWindowTitle(f"QuantGUI — {model_dialogs.describe_source(loaded.info.source)}")
         self.phase.setText(f"Ready: {loaded.info.name} ({loaded.info.format}).")
+        self.open_flow.on_loaded()
         self.modelLoaded.emit(loaded)
 
     def _on_load_failed(self, err: JobError) -> None:
         self._fill_examples()
         self.optimize.ensure_techniques()
         self.optimize.refresh()
-        name = type(err.exception).__name__ if err.exception is not None else ""
-        args = dict(self._load_args)
-        if name == "TrustRequired":
-            box = model_dialogs.trust_box(self, args["source"], err.message)
-            box.accepted.connect(lambda: self.open_source(**{**args, "trust": True}))
-            self._show_dialog(box)
-            self.phase.setText("Waiting for your decision on trusting the file.")
-        elif name == "ArchitectureRequired":
-            dlg = model_dialogs.ArchitectureDialog(self, args["source"], err.message,
-                                                   args.get("arch") or "", args.get("arch_kwargs"))
-            dlg.chosen.connect(lambda arch, kw, shape: self.open_source(
-                **{**args, "arch": arch, "arch_kwargs": kw, "input_shape": shape}))
-            self._show_dialog(dlg)
-            self.phase.setText("Waiting for the model's architecture.")
+        # Trust, the architecture or the example input: a dialog asks (open_flow.py).
+        waiting = self.open_flow.on_load_failed(err, dict(self._load_args))
+        if waiting:
+            self.phase.setText(waiting)
         else:
             self.show_error("Could not open the model", err.message, err.details)
             self.modelFailed.emit(err.message)
         if self.loaded is not None:
             self.summary.show_model(self.loaded, self._cpu())
-        elif name not in ("TrustRequired", "ArchitectureRequired"):
-            self.summary.set_loading("No model open: " + err.message.splitlines()[0])
+        else:
+            self.summary.set_loading(waiting or "No model open: " + err.message.splitlines()[0])
+        self._show_data_mode()  # what is in effect, not what the failed load asked for
+
+    def _on_load_cancelled(self) -> None:
+        self.phase.setText("Opening cancelled.")
+        self.open_flow.on_load_cancelled()
+        if self.loaded is not None:
+            self.summary.show_model(self.loaded, self._cpu())
+        self._show_data_mode()
 
     def _fill_examples(self) -> None:
         if self._examples_filled:
@@ -233,19 +239,27 @@ class MainWindow(FileActions, QMainWindow):
 
     def _on_data_chosen(self, mode: str) -> None:
         if self.loaded is None:
+            self._show_data_mode()
             return
-        args = dict(self._load_args)
+        args = dict(self.loaded_args)
         if mode == DATA_FILE:
             path, _ = QFileDialog.getOpenFileName(self, "Data file", self.app_settings.last_dir(),
                                                   model_dialogs.DATA_FILTER)
-            if path:
-                self.open_source(**{**args, "data": path})
-        elif mode == DATA_BUILTIN and args.get("data"):
-            self.open_source(**{**args, "data": None})
+            if path and self.open_source(**{**args, "data": path}):
+                self.data_chooser.set_mode(DATA_FILE, path)  # until the load says otherwise
+                return
+        elif mode == DATA_BUILTIN and (args.get("data") or self._no_data):
+            if self.open_source(**{**args, "data": None}):
+                return
         elif mode == DATA_NONE:
             self.use_no_data()
-        self.data_chooser.set_mode(mode if self.loaded is not None else DATA_BUILTIN,
-                                   args.get("data") or "")
+        self._show_data_mode()
+
+    def _show_data_mode(self) -> None:
+        """The data chooser shows the data really in use by the open model."""
+        data = self.loaded_args.get("data") if self.loaded is not None else None
+        mode = DATA_NONE if self._no_data else DATA_FILE if data else DATA_BUILTIN
+        self.data_chooser.set_mode(mode, data or "", self.loaded)
 
     def use_no_data(self) -> None:
         """Drop the labels: accuracy is not measured, fidelity is the quality measure."""
@@ -253,8 +267,10 @@ class MainWindow(FileActions, QMainWindow):
             return None if ds is None else dataclasses.replace(ds, labels=None)
         self.loaded = dataclasses.replace(self.loaded, test=unlabeled(self.loaded.test),
                                           train=unlabeled(self.loaded.train))
+        self._no_data = True
         self.summary.show_model(self.loaded, self._cpu())
         self.optimize.set_model(self.loaded)
+        self._show_data_mode()
 
     def _cpu(self) -> list[str]:
         from quantgui.core import env
@@ -408,6 +424,9 @@ class MainWindow(FileActions, QMainWindow):
         a["cancel"].setEnabled(busy)
         for key in ("open", "open_folder", "load_recipe"):
             a[key].setEnabled(not busy)
+        problem = self.open_flow.example_problem()
+        a["example_input"].setEnabled(not busy and problem is None)
+        a["example_input"].setToolTip(problem or a["example_input"].statusTip())
         self.examples_menu.setEnabled(not busy)
         self.recent_menu.setEnabled(not busy)
         a["export"].setEnabled(bool(self.history))

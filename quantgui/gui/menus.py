@@ -35,6 +35,10 @@ def build(win: Any) -> dict[str, QAction]:
                         SP.SP_DialogOpenButton, "actOpen"),
         "open_folder": _action(win, "Open Model &Folder…", win.ask_open_folder, "Ctrl+Shift+O",
                                "Open a Hugging Face model folder", SP.SP_DirOpenIcon),
+        "example_input": _action(win, "Example &Input…", win.open_flow.ask_example, None,
+                                 "Choose the input the model is timed on (a shape, a file, "
+                                 "a data file or, for a text model, sentences)",
+                                 name="actExampleInput"),
         "load_recipe": _action(win, "&Load Recipe…", win.ask_load_recipe, "Ctrl+L",
                                "Load a recipe (JSON) into the panels"),
         "save_recipe": _action(win, "&Save Recipe…", win.ask_save_recipe, "Ctrl+S",
@@ -84,6 +88,7 @@ def build(win: Any) -> dict[str, QAction]:
     win.recent_menu = file_menu.addMenu("Open &Recent")
     win.recent_menu.setObjectName("recentMenu")
     win.recent_menu.aboutToShow.connect(win.fill_recent_menu)
+    file_menu.addAction(a["example_input"])
     file_menu.addSeparator()
     file_menu.addAction(a["load_recipe"])
     file_menu.addAction(a["save_recipe"])

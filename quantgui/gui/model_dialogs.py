@@ -1,6 +1,7 @@
 """Dialogs and helpers for opening a model: file filters, drag and drop, the architecture
 question (a state_dict needs its `nn.Module` class) and the explicit trust confirmation that
-unpickling a whole module requires (unpickling runs arbitrary code).
+unpickling a whole module requires (unpickling runs arbitrary code). The example-input question
+is example_dialog.py; open_flow.py routes the engine's refusals to these dialogs.
 
 All dialogs are opened with `open()` (window-modal, returns at once) so the event loop, the
 worker and the tests keep running.
@@ -13,11 +14,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QVBoxLayout,
+                               QWidget)
 
-from .safe_text import html_text, plain, plain_label, printable
+from .retry_dialog import RetryDialog
+from .safe_text import html_text, plain_label, printable
 
 #: Everything the engine's `open_model` reads (a Hugging Face folder is opened as a folder).
 MODEL_SUFFIXES = (".pt", ".pth", ".pt2", ".bin", ".ckpt", ".safetensors", ".ts", ".jit",
@@ -106,10 +108,14 @@ def _refusal_reason(message: str) -> str:
     return "".join(out)
 
 
-class ArchitectureDialog(QDialog):
-    """Asks which `nn.Module` a state_dict belongs to: `file.py:Factory` plus JSON kwargs."""
+class ArchitectureDialog(RetryDialog):
+    """Asks which `nn.Module` a state_dict belongs to: `file.py:Factory` plus JSON kwargs.
+
+    Browse picks the file; the window then lists its nn.Module classes (importing the file runs
+    it, on the worker: choosing the file is the user's decision to run it) into `classes`."""
 
     chosen = Signal(str, dict, object)  # arch, kwargs, input_shape (tuple or None)
+    listRequested = Signal(str)         # a Python file whose nn.Module classes to list
 
     def __init__(self, parent: QWidget, source: str, message: str = "",
                  arch: str = "", kwargs: Optional[dict] = None) -> None:
@@ -117,6 +123,7 @@ class ArchitectureDialog(QDialog):
         self.setObjectName("archDialog")
         self.setWindowTitle("Which architecture?")
         self.source = source
+        self.arch_file = ""  # the file Browse picked (whose classes are listed)
         intro = QLabel(f"<b>{html_text(Path(source).name)}</b> holds weights only (a state_dict). "
                        "Tell QuantGUI which Python class or factory builds the model.")
         intro.setWordWrap(True)
@@ -129,12 +136,19 @@ class ArchitectureDialog(QDialog):
         self.arch.setPlaceholderText("path/to/model.py:MyNet")
         self.arch.setToolTip("A Python file and the class or function in it that returns the "
                              "model, e.g. models/net.py:Net. The file is imported (runs its code).")
-        browse = QPushButton("Browse…")
-        browse.setToolTip("Pick the Python file that defines the model")
-        browse.clicked.connect(self._browse)
+        self.browse = QPushButton("Browse…")
+        self.browse.setToolTip("Pick the Python file that defines the model; its nn.Module "
+                               "classes are then offered (listing them imports the file)")
+        self.browse.clicked.connect(self._browse)
         row = QHBoxLayout()
         row.addWidget(self.arch, 1)
-        row.addWidget(browse)
+        row.addWidget(self.browse)
+        self.classes = QComboBox()
+        self.classes.setObjectName("archClasses")
+        self.classes.setToolTip("The nn.Module classes the file defines; a factory function is "
+                                "typed after the colon above instead")
+        self.classes.activated.connect(self._class_chosen)
+        self.classes_label = QLabel("Class:")
         self.kwargs = QPlainTextEdit(json.dumps(kwargs or {}))
         self.kwargs.setToolTip('Keyword arguments for the factory as a JSON object, e.g. '
                                '{"hidden": 256}')
@@ -142,34 +156,68 @@ class ArchitectureDialog(QDialog):
         self.shape = QLineEdit()
         self.shape.setPlaceholderText("optional, e.g. 8,3,32,32")
         self.shape.setToolTip("Example input shape (batch first) when the model needs one to be "
-                              "measured; leave empty to let QuantGUI infer it")
-        self.error = plain(QLabel())
-        self.error.setStyleSheet("color: #c0392b;")
-        self.error.setWordWrap(True)
+                              "measured; leave empty and QuantGUI asks for an example input "
+                              "when it needs one")
 
         form = QFormLayout()
         form.addRow("Architecture:", row)
+        form.addRow(self.classes_label, self.classes)
         form.addRow("Keyword args (JSON):", self.kwargs)
         form.addRow("Input shape:", self.shape)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.try_accept)
-        buttons.rejected.connect(self.reject)
+        self._show_classes(False)
+        self.watch(self.arch, self.kwargs, self.shape, self.classes)
         lay = QVBoxLayout(self)
         lay.addWidget(intro)
         lay.addWidget(self.reason)
         lay.addLayout(form)
         lay.addWidget(self.error)
-        lay.addWidget(buttons)
-        self.resize(520, self.sizeHint().height())
+        lay.addWidget(self.buttons)
+        self.resize(560, self.sizeHint().height())
+
+    def _show_classes(self, on: bool) -> None:
+        self.classes_label.setVisible(on)
+        self.classes.setVisible(on)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Python file defining the model",
                                               str(Path(self.source).parent),
                                               "Python (*.py);;All files (*)")
         if path:
-            name = self.arch.text().partition(":")[2] or "Model"
-            self.arch.setText(f"{path}:{name}")
+            self.clear_error()
+            self.arch_file = path
+            name = self.arch.text().rpartition(":")[2] if ":" in self.arch.text() else ""
+            self.arch.setText(f"{path}:{name}" if name else path)
+            self.classes.clear()
+            self._show_classes(False)
+            self.set_busy(True, "Looking for nn.Module classes in the file…")
+            self.browse.setEnabled(False)
+            self.listRequested.emit(path)
+
+    def set_classes(self, path: str, names: list[str]) -> None:
+        """The nn.Module classes `path` defines (the worker's answer to listRequested)."""
+        self.browse.setEnabled(True)
+        self.set_busy(False)
+        if path != self.arch_file:
+            return  # an answer for a file chosen before
+        if not names:
+            self.show_error(f"{Path(path).name} defines no nn.Module class; if a function "
+                            f"builds the model, type its name after the colon")
+            return
+        self.classes.clear()
+        self.classes.addItems(names)
+        self._show_classes(True)
+        typed = self.arch.text().rpartition(":")[2] if ":" in self.arch.text() else ""
+        index = names.index(typed) if typed in names else 0
+        self.classes.setCurrentIndex(index)
+        self._class_chosen(index)
+
+    def list_failed(self, message: str) -> None:
+        self.browse.setEnabled(True)
+        self.show_error(message)
+
+    def _class_chosen(self, index: int) -> None:
+        if index >= 0 and self.arch_file:
+            self.arch.setText(f"{self.arch_file}:{self.classes.itemText(index)}")
 
     def values(self) -> tuple[str, dict, Optional[tuple]]:
         """(arch, kwargs, input_shape) or ValueError with what is wrong."""
@@ -186,15 +234,8 @@ class ArchitectureDialog(QDialog):
             raise ValueError("Keyword args must be a JSON object such as {\"hidden\": 256}")
         return arch, kwargs, parse_shape(self.shape.text())
 
-    def try_accept(self) -> None:
-        try:
-            arch, kwargs, shape = self.values()
-        except ValueError as exc:
-            self.error.setText(str(exc))
-            return
-        self.error.clear()
-        self.chosen.emit(arch, kwargs, shape)
-        self.accept()
+    def answer(self) -> tuple:
+        return self.values()
 
 
 def parse_shape(text: str) -> Optional[tuple]:

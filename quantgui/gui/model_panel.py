@@ -43,7 +43,8 @@ class ModelSummary(QGroupBox):
             ("params", "Parameters", "Number of trainable and frozen parameters"),
             ("size", "Size", "Size of the model as it would be saved"),
             ("layers", "Layers", "Leaf module types and how many of each"),
-            ("input", "Example input", "The input the model is timed with (batch first)"),
+            ("input", "Example input", "The input the model is timed with (batch first); "
+                                       "File > Example Input… changes it"),
             ("data", "Data", "Data used for calibration and to measure accuracy"),
             ("cpu", "CPU", "CPU features that decide which INT8/BF16 kernels are fast here"))
 
@@ -137,9 +138,13 @@ class DataChooser(QGroupBox):
     def mode(self) -> str:
         return self.combo.currentData()
 
-    def set_mode(self, mode: str, path: str = "") -> None:
+    def set_mode(self, mode: str, path: str = "", loaded: Any = None) -> None:
+        """Show `mode` (and the data file's path); `loaded`, when given, says whether that data
+        has labels (without them only fidelity is measured)."""
         idx = self.combo.findData(mode)
         self.combo.setCurrentIndex(max(0, idx))
-        self.path.setText(path)
-        self.path.setToolTip(path)
+        test = getattr(loaded, "test", None)
+        unlabeled = mode == DATA_FILE and test is not None and not test.labeled
+        self.path.setText(printable(path) + ("\nno labels: fidelity only" if unlabeled else ""))
+        self.path.setToolTip(tooltip(path))
         self.path.setVisible(bool(path) and mode == DATA_FILE)

@@ -74,6 +74,23 @@ def export(path: str | Path, history: list[tuple[str, dict]]) -> Path:
     return write_text_atomic(path, text)
 
 
+class SaveState:
+    """Whether the session history holds runs a project file does not: the one place that
+    knows. A project saves the whole history and opening one replaces it, so the history's
+    length at the last save or open is all it needs to remember."""
+
+    def __init__(self) -> None:
+        self._saved_rows = 0
+
+    def saved(self, rows: int) -> None:
+        """The history (`rows` long) was just saved to, or opened from, a project."""
+        self._saved_rows = rows
+
+    def unsaved(self, rows: int) -> int:
+        """How many of the history's `rows` runs are not in the last saved/opened project."""
+        return max(0, rows - self._saved_rows)
+
+
 def summary_text(result: dict) -> str:
     from quantgui.core.text import html_text
     from quantgui.core.verdict_words import summary_of
