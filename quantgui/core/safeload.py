@@ -185,12 +185,11 @@ def _depth(value: Any) -> int:
 def short_reason(exc: BaseException) -> str:
     """One short line out of an exception (torch's messages run to paragraphs)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    lines = [clean_message(lines[0])] if lines else []
-    text = lines[0] if lines else type(exc).__name__
+    text = clean_message(lines[0]) if lines else type(exc).__name__
     if text.startswith("The following operation failed in the TorchScript interpreter"):
         # The cause is the last line ("RuntimeError: mat1 and mat2 shapes cannot be ..."),
         # after the TorchScript traceback; the caller names the exception type already.
-        text = re.sub(r"^\w+(Error|Exception): ", "", lines[-1])
+        text = clean_message(re.sub(r"^\w+(Error|Exception): ", "", lines[-1]))
     return re.split(r"(?<=[.:])\s+(?=This |If |Please )", text)[0][:200]
 
 

@@ -160,7 +160,7 @@ def test_input_from_a_data_file_without_labels_is_fidelity_only(window, qtbot, t
     with qtbot.waitSignal(window.modelLoaded, timeout=LOAD_TIMEOUT_MS) as loaded:
         click_ok(qtbot, dlg)
     assert loaded.args[0].example.batch_size == 8 and not loaded.args[0].test.labeled
-    assert "unlabeled (fidelity only)" in window.summary.fields["data"].text()
+    assert "unlabeled: fidelity only" in window.summary.fields["data"].text()
     chooser = window.data_chooser
     assert chooser.mode() == DATA_FILE
     assert chooser.path.text() == f"{data}\nno labels: fidelity only"

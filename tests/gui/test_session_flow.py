@@ -154,7 +154,7 @@ def test_data_chooser_shows_the_data_in_effect_after_a_failed_load(window, qtbot
     qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
     assert chooser.mode() == DATA_FILE
     assert chooser.path.text() == f"{good}\nno labels: fidelity only"
-    assert "unlabeled (fidelity only)" in w.summary.fields["data"].text()
+    assert "unlabeled: fidelity only" in w.summary.fields["data"].text()
 
     # "None": fidelity only; a failed load of another file leaves that on show.
     _pick(qtbot, chooser.combo, 2)
