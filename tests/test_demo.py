@@ -5,8 +5,8 @@ below are input data: the choice is a function of them."""
 import pytest
 
 from quantgui.core import recommend
-from quantgui.core.demo import NOT_FASTER, demo_runs, slower_here
-from quantgui.core.loading import open_model
+from quantgui.core.examples.demo import NOT_FASTER, demo_runs, slower_here
+from quantgui.core.opening.loading import open_model
 
 AVX2 = ["AVX2"]
 AVX512_BF16 = ["AVX2", "AVX512", "VNNI", "AVX512-BF16"]

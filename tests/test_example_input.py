@@ -13,9 +13,9 @@ from torch import nn
 
 from quantgui import cli
 from quantgui.core.errors import TrustRequired, UserError
-from quantgui.core.example_input import (DTYPES, KINDS, ExampleInputRequired, input_kinds,
-                                         parse_dtype)
-from quantgui.core.loading import open_model
+from quantgui.core.opening.example_input import (DTYPES, KINDS, ExampleInputRequired, input_kinds,
+                                                 parse_dtype)
+from quantgui.core.opening.loading import open_model
 from quantgui.core.recipe import Recipe
 from quantgui.core.run import RunOptions, run_recipe
 from quantgui.core.techniques import all_techniques
@@ -140,7 +140,7 @@ def test_integer_shapes_are_token_ids_within_the_vocabulary(tokens_model):
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "bool", "int32"])
 def test_other_dtypes_make_inputs_of_that_type(scripted, dtype):
-    from quantgui.core.example_input import random_input
+    from quantgui.core.opening.example_input import random_input
     inputs, note = random_input((3, 2), DTYPES[dtype], _conv())
     t = inputs.args[0]
     assert t.dtype == DTYPES[dtype] and t.shape == (3, 2) and dtype in note

@@ -19,16 +19,16 @@ from torch import nn
 
 from quantgui.core import examples
 from quantgui.core.errors import Cancelled, UserError
-from quantgui.core.export import (ExportCheckFailed, ProjectEntry, export_run, load_project,
-                                  save_model, save_project, write_report, write_script)
-from quantgui.core.export import atomic
+from quantgui.core.export import (ExportCheckFailed, ProjectEntry, atomic, export_run,
+                                  load_project, save_model, save_project, write_report,
+                                  write_script)
 from quantgui.core.export.script import generate_script
-from quantgui.core.inputs import Inputs
-from quantgui.core.model import LoadedModel, ModelInfo
+from quantgui.core.model.inputs import Inputs
+from quantgui.core.model.loaded import LoadedModel, ModelInfo
+from quantgui.core.model.variant import Variant
 from quantgui.core.progress import CancelToken, Task
 from quantgui.core.recipe import Recipe
 from quantgui.core.run import RunOptions, optimize, run_recipe
-from quantgui.core.variant import Variant
 
 save_mod = importlib.import_module("quantgui.core.export.save_model")  # the module, not the function
 INT8 = ("dynamic_int8", {"api": "torch.ao", "engine": "x86"})  # fixed: no engine timing in tests
@@ -38,7 +38,7 @@ def _example_loaded(name: str, batch: int = 16) -> LoadedModel:
     model, train, test = examples.build(name)
     info = ModelInfo(f"example:{name}", "example", type(model).__name__, 0, 0, {}, "")
     return LoadedModel(model, info, test.inputs.slice(0, batch), test, train,
-                       {"example": name, "arch": f"quantgui.core.example_models:"
+                       {"example": name, "arch": f"quantgui.core.examples.models:"
                                                  f"{type(model).__name__}"})
 
 
@@ -254,7 +254,7 @@ def test_refuses_to_overwrite_the_source_model_file(arch_loaded, tmp_path):
 
 
 def test_saved_models_reopen_with_open_model(arch_loaded, tmp_path):
-    from quantgui.core.loading import open_model
+    from quantgui.core.opening.loading import open_model
     variant, _ = optimize(arch_loaded, Recipe.of(INT8))
     for fmt, v in (("torchscript", variant), ("exported", Variant(arch_loaded.module))):
         saved = save_model(v, arch_loaded.example, tmp_path / fmt)

@@ -12,9 +12,9 @@ from torch import nn
 
 from quantgui.core import examples
 from quantgui.core.errors import UserError
-from quantgui.core.inputs import call, primary_output
-from quantgui.core.loading import (DATA_EXAMPLE_BATCH, EXAMPLE_BATCH, ArchitectureRequired,
-                                   ExampleInputRequired, TrustRequired, open_model)
+from quantgui.core.model.inputs import call, primary_output
+from quantgui.core.opening.loading import (DATA_EXAMPLE_BATCH, EXAMPLE_BATCH, ArchitectureRequired,
+                                           ExampleInputRequired, TrustRequired, open_model)
 from quantgui.core.progress import Task
 from quantgui.core.techniques import all_techniques
 
@@ -381,7 +381,7 @@ def test_all_examples_open_with_full_applicability():
         assert len(loaded.train) == 1797 - examples.TEST_SIZE
         assert loaded.origin["example"] == name
         cls = type(loaded.module).__name__
-        assert loaded.origin["arch"] == f"quantgui.core.example_models:{cls}"
+        assert loaded.origin["arch"] == f"quantgui.core.examples.models:{cls}"
         assert not loaded.module.training
         assert info.parameters == sum(p.numel() for p in loaded.module.parameters())
         assert info.to_json()["applicability"] == info.applicability

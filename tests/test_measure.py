@@ -12,9 +12,9 @@ from torch import nn
 
 from quantgui.core import measure
 from quantgui.core.errors import UserError
-from quantgui.core.inputs import Inputs
+from quantgui.core.model.inputs import Inputs
+from quantgui.core.model.variant import Variant
 from quantgui.core.progress import Task
-from quantgui.core.variant import Variant
 
 # torch.ao's deprecation banners are expected here: the legacy INT8 modules are sized on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",

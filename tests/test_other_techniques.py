@@ -5,18 +5,17 @@ every test checks the user's model is left untouched. Compile is tested once (a 
 cache costs 13-22 s).
 """
 
+import pytest
 import torch
 from torch import nn
 
 from quantgui.core import params as params_mod
 from quantgui.core.errors import Cancelled, UserError
-from quantgui.core.inputs import Inputs
+from quantgui.core.model.inputs import Inputs
+from quantgui.core.model.variant import Variant
 from quantgui.core.progress import CancelToken, Task
 from quantgui.core.techniques import all_techniques, get
 from quantgui.core.techniques.base import StepContext
-from quantgui.core.variant import Variant
-
-import pytest
 
 MINE = ("fp16", "bf16", "channels_last", "inference_mode", "freeze", "transformer_fastpath",
         "prune", "compile")

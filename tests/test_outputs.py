@@ -11,13 +11,13 @@ import errno
 import hashlib
 import json
 import os
+from pathlib import Path
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -516,7 +516,7 @@ def test_a_signal_mid_export_removes_the_temporaries(tmp_path, capsys, sig, code
 def test_an_opened_model_protects_every_file_it_came_from(user_files):
     """What the GUI's exports protect: the files `open_model` actually read."""
     from quantgui.core.export import protected_paths, write_script
-    from quantgui.core.loading import open_model
+    from quantgui.core.opening.loading import open_model
     arch = f"{user_files / 'arch.py'}:Net"
     with_data = open_model(user_files / "weights.pt", arch=arch, data=user_files / "data.npz")
     assert ("data file", str(user_files / "data.npz")) in protected_paths(with_data)

@@ -13,7 +13,7 @@ from torch import nn
 
 from quantgui import cli
 from quantgui.core.errors import UserError
-from quantgui.core.loading import open_model
+from quantgui.core.opening.loading import open_model
 from quantgui.core.recipe import Recipe, Step
 from quantgui.core.run import RunOptions, optimize, run_recipe
 

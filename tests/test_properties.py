@@ -10,17 +10,16 @@ parameters (`params.build`), `parse_kv` and `parse_shape`. The examples are dera
 
 import json
 import math
-import tempfile
 from pathlib import Path
+import tempfile
 
+from hypothesis import given, settings, strategies as st
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from quantgui.core import params as params_mod
 from quantgui.core.errors import UserError
-from quantgui.core.example_input import parse_shape
 from quantgui.core.export import ProjectEntry, load_project, save_project
+from quantgui.core.opening.example_input import parse_shape
 from quantgui.core.recipe import Recipe
 from quantgui.core.techniques import all_techniques
 

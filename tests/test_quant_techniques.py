@@ -12,14 +12,14 @@ import pytest
 import torch
 from torch import nn
 
-from quantgui.core.data import Dataset
 from quantgui.core.errors import Cancelled, UserError
-from quantgui.core.inputs import Inputs
+from quantgui.core.model.data import Dataset
+from quantgui.core.model.inputs import Inputs
+from quantgui.core.model.variant import Variant
 from quantgui.core.params import build
 from quantgui.core.progress import Task
 from quantgui.core.techniques import get
 from quantgui.core.techniques.base import StepContext
-from quantgui.core.variant import Variant
 
 ACCURACY_TOLERANCE = 0.015
 

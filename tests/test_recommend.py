@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from quantgui.core import recommend as rec_mod
-from quantgui.core.model import LoadedModel
+from quantgui.core.model.loaded import LoadedModel
 from quantgui.core.progress import CancelToken, Task
 from quantgui.core.recipe import Recipe
 from quantgui.core.run import RunOptions
@@ -17,7 +17,7 @@ FAST = RunOptions(time_budget_s=0.3, min_rounds=4, warmup=1, eval_limit=2)
 
 @pytest.fixture(scope="module")
 def mlp(digits):
-    from quantgui.core.loading import open_model
+    from quantgui.core.opening.loading import open_model
     return open_model("example:digits-mlp")  # the digits fixture has trained and cached it
 
 
@@ -63,7 +63,7 @@ def test_recommend_meets_the_bound_on_digits_mlp(mlp):
 
 def test_cosine_bound_without_labels(digits):
     model, train, test = digits["digits-mlp"]
-    from quantgui.core.data import Dataset
+    from quantgui.core.model.data import Dataset
     unlabeled = Dataset(test.inputs.slice(0, 64), None, "unlabeled")
     loaded = LoadedModel(model, None, test.inputs.slice(0, 64), unlabeled, None)
     rec = rec_mod.recommend(loaded, options=FAST,
@@ -129,9 +129,9 @@ class _Timed(torch.nn.Module):
 
 @pytest.fixture
 def timed(monkeypatch):
-    from quantgui.core.data import Dataset
-    from quantgui.core.inputs import Inputs
     from quantgui.core.measure import latency
+    from quantgui.core.model.data import Dataset
+    from quantgui.core.model.inputs import Inputs
     monkeypatch.setattr(latency, "clock", _CLOCK)
     torch.manual_seed(0)
     x = torch.randn(16, 4)

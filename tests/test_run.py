@@ -1,8 +1,8 @@
 """The runner: a private copy is optimized, the original is never touched, progress and
 cancellation behave, and the result serializes to strict JSON."""
 
-import json
 from dataclasses import dataclass
+import json
 
 import pytest
 import torch
@@ -20,10 +20,10 @@ FAST = dict(time_budget_s=0.3, min_rounds=10)
 
 def load(name="digits-mlp"):
     try:
-        from quantgui.core.loading import open_model
+        from quantgui.core.opening.loading import open_model
     except ImportError:  # TEMPORARY until loading.py lands
         from quantgui.core import examples
-        from quantgui.core.model import LoadedModel, ModelInfo
+        from quantgui.core.model.loaded import LoadedModel, ModelInfo
         model, train, test = examples.build(name)
         info = ModelInfo(f"example:{name}", "example", type(model).__name__, 0, 0, {}, "")
         return LoadedModel(model, info, test.inputs.slice(0, 8), test, train)
@@ -206,7 +206,8 @@ def test_example_is_rebatched(mlp):
 
 def test_foreign_labels_fail_before_any_step_runs(mlp, test_techniques):
     from dataclasses import replace
-    from quantgui.core.data import Dataset
+
+    from quantgui.core.model.data import Dataset
     bad = Dataset(mlp.test.inputs.slice(0, 20), torch.full((20,), 11), "foreign.npz")
     with pytest.raises(UserError, match="foreign.npz: label 11 is out of range for a model "
                                         "with 10 outputs"):

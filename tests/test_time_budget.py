@@ -13,10 +13,10 @@ from torch import nn
 
 from quantgui.core import measure
 from quantgui.core.errors import Cancelled
-from quantgui.core.inputs import Inputs
 from quantgui.core.measure import latency
+from quantgui.core.model.inputs import Inputs
+from quantgui.core.model.variant import Variant
 from quantgui.core.progress import CancelToken, Task
-from quantgui.core.variant import Variant
 
 
 class FakeClock:

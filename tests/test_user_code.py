@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from quantgui import cli
-from quantgui.core.inputs import Inputs
-from quantgui.core.usercode import ModelCode, ModelCodeError
-from quantgui.core.variant import Variant
+from quantgui.core.model.inputs import Inputs
+from quantgui.core.model.usercode import ModelCode, ModelCodeError
+from quantgui.core.model.variant import Variant
 
 FAST = ["--time-budget", "0.2", "--eval-limit", "1"]
 

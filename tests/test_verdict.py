@@ -12,20 +12,19 @@ import math
 import re
 import textwrap
 
+from hypothesis import given, strategies as st
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
 
 from quantgui import cli
 from quantgui.core.export import render_html, render_markdown
-from quantgui.core.loading import open_model
 from quantgui.core.measure import latency
+from quantgui.core.opening.loading import open_model
 from quantgui.core.recipe import Recipe
 from quantgui.core.run import RunOptions, format_result, run_recipe
 from quantgui.core.verdict_words import (FASTER_ABOVE, MIN_DECISIVE_ROUNDS, NEGLIGIBLE_GAIN,
-                                         assess_quality, compose, headline_of, label_for,
-                                         label_of, summary_of)
+                                         assess_quality, compose, headline_of, label_for, label_of,
+                                         summary_of)
 
 TIMED = textwrap.dedent("""
     import torch

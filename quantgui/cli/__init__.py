@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-import warnings
 from typing import Any, Callable, Optional, Sequence
+import warnings
 
 from . import commands as c
 from .common import PROG, CliError, emit_json  # noqa: F401  (part of the package's face)
-from .process import (one_line, pure_json_stdout, quiet_torch_logging, safe_output,
-                      sigint_cancels, sigterm_exits)
+from .process import (one_line, pure_json_stdout, quiet_torch_logging, safe_output, sigint_cancels,
+                      sigterm_exits)
 
 #: (name, add arguments, run): add a pair in commands.py and list it here.
 SUBCOMMANDS: list[tuple[str, Callable[[Any], argparse.ArgumentParser],

@@ -7,8 +7,8 @@ import argparse
 import sys
 from typing import Any
 
-from .common import (check_counts, check_output_path, check_outputs, check_range, emit_json,
-                     add_model_arguments, open_from_args, recipe_from_args)
+from .common import (add_model_arguments, check_counts, check_output_path, check_outputs,
+                     check_range, emit_json, open_from_args, recipe_from_args)
 
 
 def add_examples(sub: Any) -> argparse.ArgumentParser:
@@ -74,8 +74,8 @@ def add_inspect(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_inspect(args: argparse.Namespace, task: Any) -> int:
     from ..core import env
+    from ..core.opening.example_input import HOW_TO_GIVE
     from ..core.run import mb, table
-    from ..core.example_input import HOW_TO_GIVE
     loaded = open_from_args(args, task, need_example=False)  # what it is, even without input
     info = loaded.info.to_json()
     environment = env.environment()

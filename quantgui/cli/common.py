@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
+import sys
 from typing import Any, Optional
 
 PROG = "quantgui-cli"
@@ -77,8 +77,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def input_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    from ..core.example_input import parse_shape
     from ..core.errors import UserError
+    from ..core.opening.example_input import parse_shape
     try:
         return parse_shape(text) if text else None
     except UserError as exc:
@@ -99,7 +99,7 @@ def arch_kwargs(text: Optional[str]) -> Optional[dict]:
 
 def input_dtype(args: argparse.Namespace) -> Optional[str]:
     from ..core.errors import UserError
-    from ..core.example_input import parse_dtype
+    from ..core.opening.example_input import parse_dtype
     if args.input_dtype is None:
         return None
     try:
@@ -114,7 +114,7 @@ def input_dtype(args: argparse.Namespace) -> Optional[str]:
 def open_from_args(args: argparse.Namespace, task: Any, need_example: bool = True) -> Any:
     """Open the model the arguments name; `need_example=False` (inspect) opens one without an
     example input too (its `example` is then None)."""
-    from ..core.loading import open_model
+    from ..core.opening.loading import open_model
     if args.example_input and args.input_shape:
         raise CliError("give either --example-input or --input-shape, not both")
     return open_model(args.model, arch=args.arch, arch_kwargs=arch_kwargs(args.arch_kwargs),

@@ -19,16 +19,16 @@ returns the best found so far with the whole trial log rather than nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from torch import nn
 
 from . import env
 from .errors import Cancelled, UserError, clean_message
-from .model import LoadedModel
+from .model.loaded import LoadedModel
 from .progress import Task, quiet_task
 from .recipe import Recipe
 
@@ -329,8 +329,8 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
     labels checks both. `options` are `RunOptions` (default: a 1 s timing budget per trial).
     Cancelling returns the best so far with `cancelled=True`; it never raises `Cancelled`.
     """
+    from .model.usercode import ModelCodeError
     from .run import RunOptions, run_recipe
-    from .usercode import ModelCodeError
     task = task or quiet_task()
     if options is None:
         options = RunOptions(time_budget_s=DEFAULT_TIME_BUDGET_S, min_rounds=6, warmup=2)

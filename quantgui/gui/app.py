@@ -2,7 +2,7 @@
 
 The window is shown first; torch and the model load on the worker behind it (importing torch
 takes over a second, so nothing here imports it). `--demo` opens the default example and runs
-what `quantgui.core.demo` chooses for this CPU: one recipe expected not to be faster here
+what `quantgui.core.examples.demo` chooses for this CPU: one recipe expected not to be faster here
 (labelled so in the history), then two likely winners, the best last (so the history and the
 Pareto plot have three points); `--screenshot PATH` saves the window when that is done and exits.
 """
@@ -52,7 +52,7 @@ class Driver:
     def __init__(self, window: Any, demo: bool, screenshot: Optional[str],
                  recipe: Optional[str]) -> None:
         self.window, self.demo, self.screenshot, self.recipe = window, demo, screenshot, recipe
-        self.queue: list = []  # quantgui.core.demo.DemoRun, in the order they run
+        self.queue: list = []  # quantgui.core.examples.demo.DemoRun, in the order they run
         self.exit_code = 0
         window.modelLoaded.connect(self._on_loaded)
         window.modelFailed.connect(lambda _: self._failed())
@@ -68,7 +68,7 @@ class Driver:
             if self.screenshot:
                 self._finish(0)
             return
-        from quantgui.core.demo import demo_runs  # chosen for this CPU (the engine is loaded)
+        from quantgui.core import demo_runs  # chosen for this CPU (the engine is loaded)
         self.queue = demo_runs(loaded)
         self._next()
 
@@ -118,7 +118,7 @@ def install_excepthook(window: Any, driver: Driver) -> None:
         details = "".join(traceback.format_exception(kind, exc, tb))
         sys.__stderr__.write(details)
         try:
-            from quantgui.core.errors import internal_error_text
+            from quantgui.core import internal_error_text
             window.show_error("Unexpected error", internal_error_text(exc), details)
         except Exception:  # noqa: BLE001 - the window itself may be the problem
             pass

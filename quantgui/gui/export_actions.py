@@ -24,42 +24,42 @@ PROJECT_FILTER = "QuantGUI project (*.qgproj.json *.json)"
 
 
 def _protected(loaded: Any) -> list:
-    from quantgui.core.export import protected_paths
+    from quantgui.core import protected_paths
     return protected_paths(loaded) if loaded is not None else []
 
 
 def _recipe_job(path: str, result: dict, loaded: Any, task: Any) -> Path:
     import json
-    from quantgui.core.export.atomic import write_text_atomic
-    from quantgui.core.export.report import recipe_json
+    from quantgui.core import write_text_atomic
+    from quantgui.core import recipe_json
     task.report("export", 0, 1, "writing the recipe")
     return write_text_atomic(path, json.dumps(recipe_json(result), indent=2) + "\n", task,
                              _protected(loaded))
 
 
 def _report_job(folder: str, result: Any, plots: dict, loaded: Any, task: Any) -> Any:
-    from quantgui.core.export import write_report
+    from quantgui.core import write_report
     return write_report(folder, result, plots=plots, protected=_protected(loaded), task=task)
 
 
 def _script_job(folder: str, loaded: Any, result: Any, task: Any) -> Any:
-    from quantgui.core.export import protected_paths, write_script_for_run
+    from quantgui.core import protected_paths, write_script_for_run
     return write_script_for_run(folder, loaded, result, protected=protected_paths(loaded),
                                 task=task)
 
 
 def _model_job(folder: str, loaded: Any, result: Any, task: Any) -> Any:
-    from quantgui.core.export import export_run
+    from quantgui.core import export_run
     return export_run(folder, loaded, result, model=True, script=False, report=False, task=task)
 
 
 def _save_project_job(path: str, entries: list, task: Any) -> Path:
-    from quantgui.core.export import save_project
+    from quantgui.core import save_project
     return save_project(path, entries, task=task)
 
 
 def _open_project_job(path: str, task: Any) -> Any:
-    from quantgui.core.export import load_project
+    from quantgui.core import load_project
     task.report("export", 0, 1, f"opening {Path(path).name}")
     return load_project(path)
 
@@ -98,8 +98,8 @@ class ExportActions(QObject):
         return result
 
     def remember(self, row: int, result: dict, obj: Any) -> None:
-        from quantgui.core.export import ProjectEntry
-        from quantgui.core.recipe import Recipe
+        from quantgui.core import ProjectEntry
+        from quantgui.core import Recipe
         loaded = self.win.loaded
         recipe = obj.recipe if obj is not None else Recipe.from_json(result.get("recipe") or
                                                                     {"version": 1, "steps": []})

@@ -47,8 +47,8 @@ class FileActions:
             self.load_recipe(path)
 
     def load_recipe(self, path: str) -> list[str]:
-        from quantgui.core.errors import UserError
-        from quantgui.core.recipe import Recipe
+        from quantgui.core import UserError
+        from quantgui.core import Recipe
         try:
             recipe = Recipe.load(path)
         except UserError as exc:
@@ -68,7 +68,7 @@ class FileActions:
 
     def save_recipe(self, path: str) -> bool:
         """Save the recipe; a folder problem or a full disk is a dialog with the CLI's line."""
-        from quantgui.core.errors import UserError
+        from quantgui.core import UserError
         try:
             self.current_recipe().save(path)
         except UserError as exc:
@@ -87,7 +87,7 @@ class FileActions:
             self.export_results(path)
 
     def export_results(self, path: str) -> bool:
-        from quantgui.core.errors import UserError
+        from quantgui.core import UserError
         try:
             out = session.export(path, self.history)
         except UserError as exc:

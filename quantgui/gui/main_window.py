@@ -12,8 +12,8 @@ import gc
 from typing import Any, Optional
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWindow,
-                               QProgressBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWindow, QProgressBar,
+                               QVBoxLayout, QWidget)
 
 from . import menus, model_dialogs, session
 from .export_actions import ExportActions
@@ -34,22 +34,20 @@ def _load_job(source: str, task: Any, **kwargs: Any) -> tuple[Any, list[str]]:
     """Worker thread: import the engine (torch) and open the model."""
     from .worker import preload_torch_libraries
     preload_torch_libraries()
-    from quantgui.core import env, examples
-    from quantgui.core.loading import open_model
-    from quantgui.core.techniques import all_techniques
+    from quantgui.core import DEFAULT_EXAMPLE, all_techniques, env, open_model
     all_techniques()
     # Imported here, off the GUI thread: the Run button and the end of a run need them, and a
     # first import (compiling the sources on a fresh checkout) would stall the event loop.
-    from quantgui.core import export, recipe, recommend, run  # noqa: F401
+    from quantgui.core import Recipe, export_run, recommend_recipe, run_recipe  # noqa: F401
     if not source:
-        source = f"example:{examples.DEFAULT_EXAMPLE}"
+        source = f"example:{DEFAULT_EXAMPLE}"
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     return open_model(source, task=task, **kwargs), env.cpu_capabilities()
 
 
 def _run_job(loaded: Any, recipe: Any, options: Any, task: Any) -> tuple:
-    from quantgui.core import export, run  # noqa: F401 - export imported off the GUI thread
-    result = run.run_recipe(loaded, recipe, options, task)  # keeps the variant for export
+    from quantgui.core import export_run, run_recipe  # noqa: F401 - export loaded off the GUI thread
+    result = run_recipe(loaded, recipe, options, task)  # keeps the variant for export
     return result.to_json(), result
 
 
@@ -76,6 +74,7 @@ class MainWindow(FileActions, QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle("QuantGUI")
         from PySide6.QtGui import QIcon
+
         from quantgui.resources import resource_path
         self.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
         self.setAcceptDrops(True)
@@ -232,9 +231,9 @@ class MainWindow(FileActions, QMainWindow):
     def _fill_examples(self) -> None:
         if self._examples_filled:
             return
-        from quantgui.core import examples
+        from quantgui.core import EXAMPLES
         menus.fill_examples(self.examples_menu, [(n, s.description) for n, s in
-                                                 examples.EXAMPLES.items()], self.open_source)
+                                                 EXAMPLES.items()], self.open_source)
         self._examples_filled = True
 
     def _on_data_chosen(self, mode: str) -> None:
@@ -343,8 +342,8 @@ class MainWindow(FileActions, QMainWindow):
 
     def measure_longer(self, result: dict, seconds: float) -> bool:
         """Run an inconclusive result's recipe again on the same model with a longer budget."""
-        from quantgui.core.errors import UserError
-        from quantgui.core.recipe import Recipe
+        from quantgui.core import UserError
+        from quantgui.core import Recipe
         source = result.get("source")
         if self.loaded is None or (source and source != self.loaded.info.source):
             self.phase.setText(f"Open {source or 'the model'} again to measure it longer.")
@@ -388,7 +387,7 @@ class MainWindow(FileActions, QMainWindow):
 
     def _on_run_finished(self, value: tuple) -> None:
         result, text = self.exports.keep_run(value), self._run_text
-        from quantgui.core.verdict_words import summary_of
+        from quantgui.core import summary_of
         self._run_ended(f"Done: {text} — {summary_of(result)}")
         self.history.append((text, result))
         self.results.show_result(result)

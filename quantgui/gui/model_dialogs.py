@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QMessageBox, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
 from .retry_dialog import RetryDialog
 from .safe_text import html_text, plain_label, printable
@@ -240,8 +239,8 @@ class ArchitectureDialog(RetryDialog):
 
 def parse_shape(text: str) -> Optional[tuple]:
     """The dialog's shape field: empty means none; the engine's parser does the rest."""
-    from quantgui.core.errors import UserError
-    from quantgui.core.example_input import parse_shape as engine_parse_shape
+    from quantgui.core import UserError
+    from quantgui.core import parse_shape as engine_parse_shape
     if not text.strip().strip("()[]"):
         return None
     try:

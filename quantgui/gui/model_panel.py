@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QLabel, QSizePolicy,
                                QVBoxLayout, QWidget)
 
-from quantgui.core.units import human_bytes  # torch-free: fine at start-up
+from quantgui.core import human_bytes  # torch-free: fine at start-up
 
 from .safe_text import plain, plain_label, printable, tooltip
 

@@ -31,7 +31,7 @@ def _text(err: Any) -> str:
 
 def _classes_job(path: str, task: Any) -> list[str]:
     """Worker thread: import the chosen architecture file and list its nn.Module classes."""
-    from quantgui.core.arch import module_classes
+    from quantgui.core import module_classes
     return module_classes(path)
 
 
@@ -97,7 +97,7 @@ class OpenFlow(QObject):
         if problem:
             self.win.show_error("Cannot change the example input", problem, warning=True)
             return
-        from quantgui.core.example_input import input_kinds  # torch is loaded with the model
+        from quantgui.core import input_kinds  # torch is loaded with the model
         info = self.win.loaded.info
         args = dict(self.win.loaded_args)
         dlg = ExampleInputDialog(self.win, args.get("source") or info.source, "",

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, Q
                                QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from ..core.cpus import usable_cpus  # torch-free
+from quantgui.core import usable_cpus  # torch-free
 from .float_edit import float_text
 from .technique_panels import TechniquePanels
 
@@ -155,12 +155,12 @@ class OptimizePanel(QWidget):
     # -- recipe -----------------------------------------------------------------------------
     def recipe(self) -> Any:
         if self.techniques is None:
-            from quantgui.core.recipe import Recipe
+            from quantgui.core import Recipe
             return Recipe([])
         return self.techniques.recipe()
 
     def options(self, **overrides: Any) -> Any:
-        from quantgui.core.run import RunOptions
+        from quantgui.core import RunOptions
         opts = RunOptions(batch_size=self.batch.value() or None,
                           threads=self.threads.value() or None,
                           time_budget_s=float(self.budget.value()))
@@ -180,7 +180,7 @@ class OptimizePanel(QWidget):
         recipe = self.recipe()
         if not recipe.steps:
             return NO_STEPS
-        from quantgui.core.errors import UserError
+        from quantgui.core import UserError
         try:
             resolved = recipe.validate()
         except UserError as exc:

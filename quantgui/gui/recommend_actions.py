@@ -21,7 +21,7 @@ MAX_BUDGET_S = 1.0
 
 def _recommend_job(loaded: Any, options: Any, box: dict, task: Any,
                    max_candidates: Optional[int] = None) -> tuple:
-    from quantgui.core.recommend import recommend
+    from quantgui.core import recommend_recipe as recommend
     rec = recommend(loaded, options=options, task=task, max_candidates=max_candidates)
     rows = [(t.recipe.describe(), t.result.to_json(), t.result) for t in rec.trials
             if t.result is not None]
@@ -105,7 +105,7 @@ class RecommendActions(QObject):
         value = self._box.get("value")
         if value is None:  # cancelled before recommend returned (e.g. while importing)
             self.win.phase.setText("Suggestion cancelled before any candidate finished.")
-            from quantgui.core.recommend import Recommendation
+            from quantgui.core import Recommendation
             self.last = Recommendation(best=None, cancelled=True)
             self.finished.emit(self.last)
             return

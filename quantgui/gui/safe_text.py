@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from quantgui.core.text import html_text, printable
+from quantgui.core import html_text, printable
 
 
 def plain(label: QLabel) -> QLabel:

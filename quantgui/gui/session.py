@@ -30,7 +30,7 @@ def _get(d: Any, *keys: str) -> Any:
 
 
 def row(recipe_text: str, result: dict) -> dict:
-    from quantgui.core.verdict_words import label_of, result_quality
+    from quantgui.core import label_of, result_quality
     ci = _get(result, "speedup", "ci95") or [None, None]
     quality = result_quality(result)
     return {
@@ -57,7 +57,7 @@ def row(recipe_text: str, result: dict) -> dict:
 def export(path: str | Path, history: list[tuple[str, dict]]) -> Path:
     """Write the session as .csv (one row per run) or .json (full results), whole or not at
     all; a folder problem or a full disk is a `UserError` (the message the CLI prints)."""
-    from quantgui.core.export.atomic import write_text_atomic
+    from quantgui.core import write_text_atomic
     path = Path(path)
     if path.suffix.lower() == ".csv":
         buf = io.StringIO(newline="")
@@ -92,8 +92,8 @@ class SaveState:
 
 
 def summary_text(result: dict) -> str:
-    from quantgui.core.text import html_text
-    from quantgui.core.verdict_words import summary_of
+    from quantgui.core import html_text
+    from quantgui.core import summary_of
     r = row("", result)
 
     def fmt(v: Optional[float], spec: str, unit: str = "") -> str:
@@ -130,7 +130,7 @@ class FallbackResults(QLabel):
         self.setText("Results appear here after a run.")
 
     def export_png(self, path: str) -> None:
-        from quantgui.core.export.atomic import write_bytes_atomic
+        from quantgui.core import write_bytes_atomic
         from .export_actions import png_bytes
         write_bytes_atomic(path, png_bytes(self))
 

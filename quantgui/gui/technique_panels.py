@@ -120,7 +120,7 @@ class TechniquePanel(QFrame):
 
     def __init__(self, technique: Any, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        from quantgui.core.params import specs
+        from quantgui.core import param_specs as specs
         self.technique = technique
         self.name = technique.name
         self.setObjectName(f"panel_{self.name}")
@@ -254,7 +254,7 @@ class TechniquePanels(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        from quantgui.core.techniques import all_techniques
+        from quantgui.core import all_techniques
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(6)
@@ -281,7 +281,7 @@ class TechniquePanels(QWidget):
         self.changed.emit()
 
     def recipe(self) -> Any:
-        from quantgui.core.recipe import Recipe, Step
+        from quantgui.core import Recipe, Step
         steps = [Step(p.name, p.values()) for p in self.panels.values() if p.enabled]
         steps.sort(key=lambda s: self.panels[s.name].technique.stage)  # stable: registry order
         return Recipe(steps)

@@ -99,7 +99,7 @@ class Job(QObject):
     def __init__(self, kind: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
                  parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
-        from quantgui.core.progress import CancelToken  # engine modules without torch
+        from quantgui.core import CancelToken  # engine modules without torch
         self.kind = kind
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self.token = CancelToken()
@@ -158,8 +158,8 @@ class Job(QObject):
             self._pending.append(progress)
 
     def _execute(self) -> None:
-        from quantgui.core.errors import Cancelled, UserError
-        from quantgui.core.progress import Task
+        from quantgui.core import Cancelled, UserError
+        from quantgui.core import Task
         task = Task(self._report, self.token)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("default")
@@ -171,7 +171,7 @@ class Job(QObject):
             except UserError as exc:
                 self._outcome = ("error", JobError(str(exc), traceback.format_exc(), True, exc))
             except BaseException as exc:  # noqa: BLE001 - any bug must reach the dialog
-                from quantgui.core.errors import internal_error_text
+                from quantgui.core import internal_error_text
                 msg = internal_error_text(exc)
                 self._outcome = ("error", JobError(msg, traceback.format_exc(), False, exc))
             texts = [f"{w.category.__name__}: {w.message}" for w in caught]

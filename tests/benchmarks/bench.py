@@ -62,11 +62,11 @@ def open_example(name: str, batch: Optional[int]):
     """LoadedModel through the engine's loader (falls back to building it, if not there)."""
     from quantgui.core.run import batched_example
     try:
-        from quantgui.core.loading import open_model
+        from quantgui.core.opening.loading import open_model
         loaded = open_model(f"example:{name}")
     except ImportError:
         from quantgui.core import examples
-        from quantgui.core.model import LoadedModel
+        from quantgui.core.model.loaded import LoadedModel
         model, train, test = examples.build(name)
         loaded = LoadedModel(model, None, test.inputs.slice(0, 64), test, train)
     return loaded, batched_example(loaded, batch)
@@ -74,7 +74,7 @@ def open_example(name: str, batch: Optional[int]):
 
 def open_bert(folder: Optional[str], batch: Optional[int]):
     import bert_like
-    from quantgui.core.inputs import Inputs
+    from quantgui.core.model.inputs import Inputs
     from quantgui.core.run import batched_example
     example = bert_like.example_input()
     if folder is None:
@@ -82,14 +82,14 @@ def open_bert(folder: Optional[str], batch: Optional[int]):
     loaded = None
     if folder is not None:
         try:
-            from quantgui.core.loading import open_model
+            from quantgui.core.opening.loading import open_model
             example_file = Path(folder) / "bench-example.pt"
             torch.save(example, example_file)
             loaded = open_model(str(folder), example_input=example_file)
         except ImportError:
             loaded = None
     if loaded is None:
-        from quantgui.core.model import LoadedModel
+        from quantgui.core.model.loaded import LoadedModel
         loaded = LoadedModel(bert_like.build(), None, Inputs.of(example))
     return loaded, batched_example(loaded, batch)
 
@@ -208,7 +208,7 @@ def bench_row(model_name: str, loaded, example, steps: list[tuple[str, dict]], q
               args, ctx: H.HandCtx) -> dict[str, Any]:
     from quantgui.core.recipe import Recipe
     from quantgui.core.run import RunOptions, optimize
-    from quantgui.core.variant import Variant
+    from quantgui.core.model.variant import Variant
 
     recipe = Recipe.of(*steps)
     row: dict[str, Any] = {"model": model_name, "technique": recipe.describe(),

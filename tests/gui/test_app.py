@@ -7,11 +7,11 @@ import subprocess
 import sys
 import time
 
-import pytest
-import torch
 from PySide6.QtCore import QMimeData, QObject, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMessageBox
+import pytest
+import torch
 
 from quantgui.core import examples
 from quantgui.gui import session
@@ -208,6 +208,7 @@ def test_error_in_a_step_shows_dialog_and_next_run_works(window, qtbot, monkeypa
 
 def test_warnings_in_the_worker_are_forwarded(window, qtbot, monkeypatch):
     import warnings
+
     from quantgui.core.techniques import get
     tech = get(QUICK)
     original = tech.apply
@@ -285,7 +286,7 @@ def test_pickled_module_asks_for_trust(window, qtbot, tmp_path):
 
 
 def test_state_dict_asks_for_the_architecture(window, qtbot, tmp_path):
-    from quantgui.core import example_models
+    from quantgui.core.examples import models as example_models
     model, _, _ = examples.build("digits-mlp")
     path = tmp_path / "sd_mlp.pt"
     torch.save(model.state_dict(), path)

@@ -1,9 +1,9 @@
-"""The demo driver runs what quantgui.core.demo chose for this CPU, in that order, and the
+"""The demo driver runs what quantgui.core.examples.demo chose for this CPU, in that order, and the
 history labels the run expected not to be faster as such."""
 
 import pytest
 
-from quantgui.core.demo import NOT_FASTER, demo_runs
+from quantgui.core.examples.demo import NOT_FASTER, demo_runs
 from quantgui.gui.app import Driver
 
 TIMEOUT_MS = 300_000

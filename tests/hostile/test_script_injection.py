@@ -8,7 +8,7 @@ import ast
 import torch
 
 from quantgui.core.export import generate_script
-from quantgui.core.loading import open_model
+from quantgui.core.opening.loading import open_model
 from quantgui.core.recipe import Recipe
 
 from . import corpus

@@ -43,7 +43,7 @@ def labeled(protected: Optional[Iterable[Any]]) -> list[Input]:
 
 def sidecar_example(model: PathLike) -> Optional[str]:
     """The example input an export left beside a model (the loader uses it when present)."""
-    from ..example_input import _sidecar_example
+    from ..opening.example_input import _sidecar_example
     found = _sidecar_example(str(model))
     return str(found) if found is not None else None
 
@@ -52,7 +52,7 @@ def arch_file(spec: Optional[str]) -> Optional[str]:
     """The file of an architecture spec `path/file.py:Name` (None for `package.module:Name`)."""
     if not spec:
         return None
-    from ..arch import _split, is_file_spec
+    from ..opening.arch import _split, is_file_spec
     target, _ = _split(spec)
     return target if is_file_spec(target) else None
 

@@ -25,9 +25,9 @@ into place. Cancel or failure leaves nothing behind.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 import io
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -36,10 +36,10 @@ from torch import nn
 
 from .. import safeload
 from ..errors import Cancelled, TrustRequired, UserError
-from ..inputs import Inputs
 from ..measure import eager_module, has_tensor_subclass_weights
+from ..model.inputs import Inputs
+from ..model.variant import Variant
 from ..progress import Task, quiet_task
-from ..variant import Variant
 from .atomic import PathLike, _folder_error, ensure_writable_dir, staged
 from .space import NoSpace, is_no_space
 from .variant_io import (ORDER, TOLERANCE, WHY, CallAs, ReloadCheck, _flat, classify, compare,

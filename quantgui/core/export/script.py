@@ -14,20 +14,20 @@ Files written into the export folder:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import datetime as _dt
 import inspect
 import io
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
-from .. import arch as arch_specs
-from .. import example_models
 from ..errors import UserError
-from ..inputs import Inputs
+from ..examples import models as example_models
+from ..model.inputs import Inputs
+from ..opening import arch as arch_specs
 from ..progress import Task, quiet_task
 from ..recipe import Recipe
 from ..text import printable
@@ -77,14 +77,14 @@ def _origin_code(loaded: Any, staged_files: dict[str, bytes], notes: list[str]) 
     fmt = getattr(info, "format", "") or ""
     source = getattr(info, "source", "") or ""
     arch = str(origin.get("arch") or "")
-    if origin.get("example") or arch.startswith("quantgui.core.example_models:"):
+    if origin.get("example") or arch.startswith("quantgui.core.examples.models:"):
         cls = arch.split(":", 1)[1] if ":" in arch else type(loaded.module).__name__
         buf = io.BytesIO()
         torch.save(loaded.module.state_dict(), buf)
         staged_files[WEIGHTS_NAME] = buf.getvalue()
         src = inspect.getsource(example_models)
         return (f"# ---- the original model: built-in example {origin.get('example', cls)!r} ----\n"
-                f"# Architecture copied from quantgui/core/example_models.py:\n\n{src}\n\n"
+                f"# Architecture copied from quantgui/core/examples/models.py:\n\n{src}\n\n"
                 f"WEIGHTS = os.path.join(HERE, {WEIGHTS_NAME!r})\n\n\n"
                 f"def load_original():\n"
                 f"    model = {cls}(**{origin.get('kwargs') or {}!r})\n"

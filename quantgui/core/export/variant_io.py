@@ -8,17 +8,17 @@ precision involved.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import UserError
-from ..inputs import Inputs, primary_output
 from ..measure import eager_module, has_tensor_subclass_weights
-from ..variant import Variant
+from ..model.inputs import Inputs, primary_output
+from ..model.variant import Variant
 
 #: Max abs difference allowed after reload, relative to max(1, max |output|), by precision.
 TOLERANCE = {"float64": 1e-6, "float32": 1e-4, "int8": 1e-2, "float16": 5e-3,

@@ -3,12 +3,12 @@
 Split by concern (size / latency / quality / verdict); import everything from here.
 """
 
+from ..verdict_words import (LABELS, Quality, assess_quality, headline_of, label_for, label_of,
+                             summary_of)
 from .latency import LatencyStats, Timing, bootstrap_ratio_ci, time_interleaved
 from .quality import (AccuracyCounter, Evaluation, Fidelity, FidelityAccumulator, accuracy,
                       evaluate, fidelity)
 from .size import eager_module, has_tensor_subclass_weights, leaf_types, memory_bytes, saved_bytes
-from ..verdict_words import (LABELS, Quality, assess_quality, headline_of, label_for, label_of,
-                             summary_of)
 from .verdict import Verdict, likely_reasons, quality_warnings, verdict
 
 __all__ = [

@@ -12,19 +12,19 @@ to `min_rounds`, it is flagged instead (`Timing.few_rounds`, said in the verdict
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import gc
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
-from ..inputs import Inputs
-from ..verdict_words import MIN_DECISIVE_ROUNDS
+from ..model.inputs import Inputs
+from ..model.variant import Variant
 from ..progress import Task, quiet_task
-from ..variant import Variant
+from ..verdict_words import MIN_DECISIVE_ROUNDS
 
 #: (p90 - p10) / median above this on either side makes the measurement "noisy".
 NOISY_SPREAD = 0.25

@@ -7,18 +7,18 @@ Statistics are accumulated batch by batch, so large evaluation sets never sit in
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 from typing import Any, Iterable, Optional
 
 import torch
 
 from ..errors import UserError
-from ..inputs import Inputs
+from ..model.inputs import Inputs
+from ..model.usercode import ModelCodeError
+from ..model.variant import Variant
 from ..progress import Task, quiet_task
 from ..safeload import short_reason
-from ..usercode import ModelCodeError
-from ..variant import Variant
 
 
 @dataclass

@@ -26,9 +26,9 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from ..inputs import Inputs, primary_output
+from ..model.inputs import Inputs, primary_output
+from ..model.variant import Variant
 from ..progress import Task
-from ..variant import Variant
 
 #: Inductor settings torchao's recommended_inductor_config_setter flips process-wide; pinned to
 #: PyTorch's defaults for our compiles so results do not depend on which step ran before.

@@ -18,9 +18,9 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..inputs import Inputs
+from ..model.inputs import Inputs
+from ..model.variant import Variant
 from ..progress import Task
-from ..variant import Variant
 
 #: Every engine a user may force; `auto_engines()` is the subset worth measuring.
 ENGINE_CHOICES = ("x86", "fbgemm", "onednn", "qnnpack")

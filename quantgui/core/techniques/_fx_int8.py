@@ -5,16 +5,16 @@ saying how much of the model ended up quantized."""
 from __future__ import annotations
 
 import copy
-import warnings
 from typing import Optional
+import warnings
 
 import torch
 from torch import nn
 
-from ..errors import UserError, clean_message
-from ..inputs import Inputs
-from ..variant import Variant, quantized_engine
 from . import _engines
+from ..errors import UserError, clean_message
+from ..model.inputs import Inputs
+from ..model.variant import Variant, quantized_engine
 from .base import StepContext
 
 #: Float layers FX static/QAT turns into quantized kernels (what coverage is counted on).
@@ -37,7 +37,8 @@ def qconfig_mapping(engine: Optional[str], observer: str, per_channel: bool, qat
                                        MovingAverageMinMaxObserver,
                                        MovingAveragePerChannelMinMaxObserver,
                                        PerChannelMinMaxObserver, QConfig,
-                                       get_default_qat_qconfig_mapping, get_default_qconfig_mapping)
+                                       get_default_qat_qconfig_mapping,
+                                       get_default_qconfig_mapping)
     backend = engine or "x86"
     reduce_range = reduce_range_for(engine)
     if qat:

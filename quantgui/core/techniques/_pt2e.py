@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from ..errors import UserError, clean_message
-from ..inputs import Inputs
-from ..variant import Variant
+from ..model.inputs import Inputs
+from ..model.variant import Variant
 
 
 class FrozenCompiledInt8(nn.Module):

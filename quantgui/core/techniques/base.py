@@ -19,10 +19,10 @@ from typing import Any, ClassVar, Optional
 
 from torch import nn
 
-from ..data import Dataset
-from ..inputs import Inputs
+from ..model.data import Dataset
+from ..model.inputs import Inputs
+from ..model.variant import Variant
 from ..progress import Task
-from ..variant import Variant
 
 
 @dataclass

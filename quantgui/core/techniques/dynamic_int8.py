@@ -15,18 +15,18 @@ which is also available as `api=pt2e` for any model torch.export can capture.
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass
 from typing import Optional
+import warnings
 
 import torch
 from torch import nn
 
-from ..errors import UserError
-from ..variant import Variant
 from . import _engines
-from .base import StepContext, Technique
+from ..errors import UserError
+from ..model.variant import Variant
 from ..params import param
+from .base import StepContext, Technique
 
 _RNN_TYPES = (nn.LSTM, nn.GRU)
 _DYNAMIC_TYPES = (nn.Linear, nn.LSTM, nn.GRU)
@@ -93,7 +93,7 @@ def disable_encoder_fastpath(model: nn.Module) -> int:
 
 def quantize_torch_ao(model: nn.Module, params: Params, engine: str) -> nn.Module:
     """A quantized copy with weights packed for `engine` (packing reads the global engine)."""
-    from ..variant import quantized_engine
+    from ..model.variant import quantized_engine
     with quantized_engine(engine), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the deprecation banner; it goes into the notes instead
         q = torch.ao.quantization.quantize_dynamic(model, _qconfig_spec(params), inplace=False)

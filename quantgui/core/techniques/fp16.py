@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ..errors import UserError, clean_message
+from ..model.variant import Variant
 from ..params import param
-from ..variant import Variant
 from ._compile_util import max_rel_diff, output_of
 from .base import StepContext, Technique
 

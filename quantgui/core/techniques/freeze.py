@@ -12,16 +12,15 @@ fails or gains nothing does it spend a compile and keep whichever was faster.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
+import warnings
 
 import torch
 from torch import nn
 
-from ..errors import UserError, clean_message
-from ..errors import Cancelled
-from ..inputs import Inputs
+from ..errors import Cancelled, UserError, clean_message
+from ..model.inputs import Inputs
 from ..params import param
 from ._compile_util import compile_variant, max_rel_diff, output_of, rewarm, time_ratio
 from .base import Technique

@@ -12,10 +12,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import UserError
-from ..params import param
-from ..variant import Variant
 from . import _engines, _fx_int8
+from ..errors import UserError
+from ..model.variant import Variant
+from ..params import param
 from .base import StepContext, Technique
 
 

@@ -20,11 +20,11 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..data import Dataset
-from ..errors import UserError
-from ..params import param
-from ..variant import Variant
 from . import _engines, _fx_int8
+from ..errors import UserError
+from ..model.data import Dataset
+from ..model.variant import Variant
+from ..params import param
 from .base import StepContext, Technique
 
 _STATIC_TYPES = _fx_int8.QUANTIZABLE

@@ -22,9 +22,9 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from . import _engines
 from ..errors import UserError
 from ..params import param
-from . import _engines
 from .base import Technique
 
 _FUSED_OPS = {
@@ -161,7 +161,7 @@ class TransformerFastpath(Technique):
         # Honesty: PyTorch takes the fast path by itself in eval + no_grad, so compare with what
         # the untouched baseline runs.
         if isinstance(ctx.original, nn.Module) and ctx.original is not module:
-            from ..variant import Variant
+            from ..model.variant import Variant
             base_ops = _profile_ops(Variant.baseline(ctx.original), ctx.example)
 
             def names(counts):

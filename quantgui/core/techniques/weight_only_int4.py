@@ -11,19 +11,19 @@ size technique: Linear weights ~1/7 of FP32; speed roughly FP32's while a plain 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import functools
 import importlib.util
 import os
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import nn
 
-from ..errors import UserError
-from ..params import param
-from ..variant import Variant
 from . import _engines
+from ..errors import UserError
+from ..model.variant import Variant
+from ..params import param
 from .base import StepContext, Technique
 
 #: The CPU int4 packing kernel tiles output features by 16; inputs must split into groups.
@@ -104,6 +104,7 @@ class WeightOnlyInt4(Technique):
         _engines.import_torchao()
         from torchao.prototype.quantization.int4 import PrototypeInt4WeightOnlyConfig
         from torchao.quantization import quantize_
+
         # bf16 first: the INT4 kernel takes bf16 activations and makes bf16 scales.
         model = model.eval().to(torch.bfloat16)
         quantize_(model, PrototypeInt4WeightOnlyConfig(group_size=params.group_size,

@@ -13,10 +13,10 @@ from typing import Optional
 
 from torch import nn
 
-from ..errors import UserError
-from ..params import param
-from ..variant import Variant
 from . import _engines
+from ..errors import UserError
+from ..model.variant import Variant
+from ..params import param
 from .base import StepContext, Technique
 
 

@@ -79,7 +79,7 @@ def export_png(plot: pg.PlotWidget, path: str | Path, background: Optional[str] 
 
 def _write(path: Path, data: bytes) -> Path:
     """Whole or not at all; a folder problem or a full disk is a UserError with one line."""
-    from quantgui.core.export.atomic import write_bytes_atomic
+    from quantgui.core import write_bytes_atomic
     return write_bytes_atomic(path, data)
 
 

@@ -9,20 +9,20 @@ padded to a fixed length, batch 8); otherwise random token ids of shape (8, 128)
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
 import inspect
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
 
-from . import safeload
-from .errors import UserError
-from .inputs import Inputs
+from .. import safeload
+from ..errors import UserError
+from ..model.inputs import Inputs
 
 BATCH = 8
 SEQ_LEN = 128

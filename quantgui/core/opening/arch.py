@@ -11,14 +11,14 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import sys
 from pathlib import Path
+import sys
 from typing import Any, Optional
 
 from torch import nn
 
-from .errors import UserError
-from .usercode import ours
+from ..errors import UserError
+from ..model.usercode import ours
 
 USAGE = "give it as path/to/model.py:ClassName or package.module:ClassName"
 

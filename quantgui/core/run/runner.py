@@ -8,24 +8,25 @@ that says why when the result is not faster. The user's module is never modified
 from __future__ import annotations
 
 import contextlib
-import math
+from dataclasses import dataclass
 import time
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 
-from . import env, measure, memory
-from .errors import Cancelled, UserError, clean_message
-from .inputs import Inputs
-from .model import LoadedModel
-from .params import to_dict
-from .progress import Task, quiet_task
-from .recipe import Recipe
-from .safeload import short_reason
-from .techniques.base import StepContext
-from .usercode import ModelCodeError
-from .variant import Variant
+from .. import env, measure, memory
+from ..errors import Cancelled, UserError, clean_message
+from ..model.inputs import Inputs
+from ..model.loaded import LoadedModel
+from ..model.usercode import ModelCodeError
+from ..model.variant import Variant
+from ..params import to_dict
+from ..progress import Task, quiet_task
+from ..recipe import Recipe
+from ..safeload import short_reason
+from ..techniques.base import StepContext
+
+from .results import Measurement, RunResult, StepReport
 
 
 class StepError(RuntimeError):
@@ -51,102 +52,11 @@ class RunOptions:
     seed: int = 0
 
 
-@dataclass
-class StepReport:
-    name: str
-    params: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "params": dict(self.params), "notes": list(self.notes),
-                "metrics": dict(self.metrics), "seconds": self.seconds}
-
-
-@dataclass
-class Measurement:
-    size_bytes: Optional[int]
-    memory_bytes: Optional[int]
-    latency: measure.LatencyStats
-    accuracy: Optional[float] = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"size_bytes": self.size_bytes, "memory_bytes": self.memory_bytes,
-                "latency_ms": self.latency.to_json(), "accuracy": self.accuracy}
-
-
-@dataclass
-class RunResult:
-    before: Measurement
-    after: Measurement
-    timing: measure.Timing
-    size_ratio: Optional[float]
-    fidelity: measure.Fidelity
-    verdict: measure.Verdict
-    steps: list[StepReport]
-    environment: dict[str, Any]
-    recipe: Recipe
-    batch_size: int
-    threads: int
-    source: str = ""
-    variant: Optional[Variant] = None  # the optimized model; not serialized
-
-    @property
-    def speedup(self) -> dict[str, Any]:
-        return {"median": self.timing.speedup, "ci95": list(self.timing.ci95)}
-
-    @property
-    def noisy(self) -> bool:
-        return self.timing.noisy
-
-    @property
-    def noisy_reason(self) -> Optional[str]:
-        return self.timing.noisy_reason
-
-    def to_json(self) -> dict[str, Any]:
-        """A dict `json.dumps(..., allow_nan=False)` accepts (non-finite numbers become None)."""
-        data = json_safe({
-            "source": self.source,
-            "recipe": self.recipe.to_json(),
-            "before": self.before.to_json(),
-            "after": self.after.to_json(),
-            "speedup": self.timing.speedup_json(),
-            "size_ratio": self.size_ratio,
-            "fidelity": self.fidelity.to_json(),
-            "verdict": self.verdict.to_json(),
-            "noisy": self.timing.noisy,
-            "noisy_reason": self.timing.noisy_reason,
-            "batch_size": self.batch_size,
-            "threads": self.threads,
-            "steps": [s.to_json() for s in self.steps],
-            "environment": self.environment,
-        })
-        data["verdict"]["headline"] = measure.headline_of(data)
-        return data
-
-
-def json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return json_safe(value.item())
-    if hasattr(value, "item"):  # numpy scalars
-        return json_safe(value.item())
-    return str(value)
-
-
 def batched_example(loaded: LoadedModel, batch_size: Optional[int]) -> Inputs:
     """The example at the requested batch: sliced, taken from the test data, or repeated."""
     example = loaded.example
     if example is None:  # opened for inspection only (open_model(need_example=False))
-        from .loading import NO_EXAMPLE
+        from ..opening.loading import NO_EXAMPLE
         raise UserError(f"{loaded.info.source}: {NO_EXAMPLE}")
     if batch_size is None or batch_size == example.batch_size:
         return example
@@ -300,72 +210,3 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
         fidelity=evaluation.fidelity, verdict=result_verdict, steps=steps,
         environment=environment, recipe=recipe, batch_size=example.batch_size, threads=threads,
         source=loaded.info.source if loaded.info is not None else "", variant=after)
-
-
-# --- text summary (no Qt, no rich terminal: plain aligned columns) ---------------------------
-
-def mb(n: Optional[int]) -> str:
-    return "-" if n is None else f"{n / 1e6:.2f} MB"
-
-
-def pct(x: Optional[float]) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
-
-
-def num(x: Optional[float], fmt: str = ".4f") -> str:
-    if x is None:
-        return "-"
-    return format(x, fmt) if math.isfinite(x) else str(x)  # inf, -inf, nan
-
-
-def table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def format_result(result: Any) -> str:
-    """The before/after text table (`quantgui-cli run` prints it; reports may reuse it)."""
-    b, a, t, f, v = result.before, result.after, result.timing, result.fidelity, result.verdict
-
-    def lat(s: Any) -> str:
-        return f"{s.median_ms:.3f} ms [{s.p10_ms:.3f}-{s.p90_ms:.3f}]"
-    ratio = "-" if result.size_ratio is None else f"{result.size_ratio:.2f}x"
-    lines = [f"model: {result.source or '-'}    recipe: {result.recipe.describe()}",
-             f"batch {result.batch_size}, {result.threads} thread(s), torch "
-             f"{result.environment.get('torch')}, {result.environment.get('cpu') or 'cpu'}",
-             "",
-             table([("", "before", "after", ""),
-                    ("size (saved)", mb(b.size_bytes), mb(a.size_bytes), f"ratio {ratio}"),
-                    ("size (memory)", mb(b.memory_bytes), mb(a.memory_bytes), ""),
-                    ("latency median [p10-p90]", lat(b.latency), lat(a.latency),
-                     f"{t.rounds} interleaved rounds"),
-                    ("first call", f"{b.latency.first_call_ms:.1f} ms",
-                     f"{a.latency.first_call_ms:.1f} ms", ""),
-                    ("accuracy", pct(b.accuracy), pct(a.accuracy), "")]),
-             "",
-             f"speedup: {t.speedup:.2f}x (95% CI {t.ci95[0]:.2f}-{t.ci95[1]:.2f})",
-             f"fidelity: top-1 agreement {pct(f.top1_agreement)}, cosine {num(f.cosine)} "
-             f"(min {num(f.cosine_min)}), max abs error {num(f.max_abs_error, '.4g')}, SQNR "
-             + ("inf (identical)" if math.isinf(f.sqnr_db) and f.sqnr_db > 0
-                else f"{num(f.sqnr_db, '.1f')} dB"),
-             f"verdict: {v.summary.replace(v.label, v.label.upper(), 1)}"]
-    if v.inconclusive_reason:
-        again = (f" (run again with --time-budget {v.suggested_budget_s:g})"
-                 if v.suggested_budget_s else "")
-        lines.append(f"  ? {v.inconclusive_reason}{again}")
-    lines += [f"  - {r}" for r in v.reasons]
-    lines += [f"  ! {w}" for w in v.warnings]
-    said = v.reasons + v.warnings + [v.inconclusive_reason or ""]
-    if t.noisy and not any("noisy" in r for r in said):
-        lines.append(f"  ! noisy measurement: {t.noisy_reason}")
-    if result.steps:
-        lines.append("steps:")
-        for i, s in enumerate(result.steps, 1):
-            params = ", ".join(f"{k}={'auto' if val is None else val}"
-                               for k, val in s.params.items())
-            lines.append(f"  {i}. {s.name}" + (f" ({params})" if params else "")
-                         + f"  {s.seconds:.2f} s")
-            lines += [f"     - {n}" for n in s.notes]
-            if s.metrics:
-                lines.append("     " + ", ".join(f"{k}={val}" for k, val in s.metrics.items()))
-    return "\n".join(lines)

@@ -12,22 +12,23 @@ accuracy, 1,437 for calibration and quantization-aware training.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 import hashlib
 import os
-import threading
-from dataclasses import dataclass
 from pathlib import Path
+import threading
 from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import example_models, safeload
-from .data import Dataset
-from .errors import UserError
-from .inputs import Inputs
-from .progress import Task, quiet_task
+from . import models as example_models
+from .. import safeload
+from ..errors import UserError
+from ..model.data import Dataset
+from ..model.inputs import Inputs
+from ..progress import Task, quiet_task
 
 #: Bump when an architecture or the training changes, so stale caches are retrained; then rerun
 #: tools/train_examples.py (a test fails while the shipped weights are of another version).

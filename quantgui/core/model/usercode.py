@@ -17,16 +17,16 @@ error (exit 1, a QuantGUI bug). The rules, applied where the model is called (Va
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import functools
 import importlib.util
 import inspect
 import os
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
 
-from .errors import UserError, clean_message
+from ..errors import UserError, clean_message
 from .inputs import Inputs, primary_output
 
 #: Packages whose code is not the user's model code: a failure raised inside them on an

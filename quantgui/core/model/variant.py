@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from .errors import Cancelled, UserError
+from ..errors import Cancelled, UserError
 from .inputs import Inputs, call, primary_output
 from .usercode import ModelCode
 

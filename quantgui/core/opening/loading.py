@@ -36,20 +36,20 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
-from . import arch as arch_specs
-from . import examples, hf, safeload
-from .data import Dataset, load_data_file
-from .errors import TrustRequired, UserError
+from . import arch as arch_specs, hf
+from .. import examples, safeload
+from ..errors import TrustRequired, UserError
+from ..model.data import Dataset, load_data_file
+from ..model.inputs import Inputs, primary_output
+from ..model.loaded import LoadedModel
+from ..model.usercode import ModelCode, ModelCodeError, ours
+from ..model.variant import Variant
+from ..progress import Task, quiet_task
+from ..safeload import short_reason as _reason
 from .example_input import (DATA_EXAMPLE_BATCH, HOW_TO_GIVE, ExampleInputRequired,
-                            _describe_object, _few, input_kinds, load_example_file)
-from .example_input import resolve as _resolve_example
-from .inputs import Inputs, primary_output
+                            _describe_object, _few, input_kinds, load_example_file,
+                            resolve as _resolve_example)
 from .inspection import check_weights, model_info
-from .model import LoadedModel
-from .progress import Task, quiet_task
-from .safeload import short_reason as _reason
-from .usercode import ModelCode, ModelCodeError, ours
-from .variant import Variant
 
 EXAMPLE_BATCH = 64          # built-in examples: the first 64 test digits
 NO_EXAMPLE = f"no example input: {HOW_TO_GIVE}"
@@ -127,7 +127,7 @@ def _open_example(source: str, task: Task) -> _Opened:
     module, train, test = examples.build(name, task)
     cls = type(module).__name__
     return _Opened(module.eval(), "example",
-                   {"example": name, "arch": f"quantgui.core.example_models:{cls}", "kwargs": {}},
+                   {"example": name, "arch": f"quantgui.core.examples.models:{cls}", "kwargs": {}},
                    carried=test.head(EXAMPLE_BATCH).inputs, train=train, test=test,
                    notes=[f"built-in example {name}: example input is the first "
                           f"{EXAMPLE_BATCH} test digits"])

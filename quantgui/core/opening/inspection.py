@@ -7,17 +7,17 @@ without an example input (None) every fact but the input itself is still known.
 
 from __future__ import annotations
 
-import io
 from collections import Counter
+import io
 from typing import Optional
 
 import torch
 from torch import nn
 
-from .errors import UserError
+from ..errors import UserError
+from ..model.inputs import Inputs
+from ..model.loaded import ModelInfo
 from .example_input import _few
-from .inputs import Inputs
-from .model import ModelInfo
 
 
 def _nonfinite(t: torch.Tensor, inf_counts: bool = True) -> int:
@@ -138,7 +138,7 @@ def model_name(module: nn.Module) -> str:
 
 def applicability(module: nn.Module) -> dict[str, Optional[str]]:
     """Technique name -> None when it applies, else the reason it does not."""
-    from .techniques import all_techniques
+    from ..techniques import all_techniques
     result: dict[str, Optional[str]] = {}
     for name, tech in all_techniques().items():
         try:

@@ -15,9 +15,9 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
-from . import safeload
-from .errors import UserError
-from .inputs import Inputs
+from .. import safeload
+from ..errors import UserError
+from ..model.inputs import Inputs
 
 #: What an example input can come from (the GUI's dialog offers these; "text" only for a
 #: Hugging Face folder with a tokenizer).
@@ -62,7 +62,7 @@ def _describe_object(obj: Any) -> str:
 def load_example_file(path: str | Path) -> Inputs:
     """A tensor, tuple/list or dict of tensors saved with torch.save (or an .npz of arrays);
     one without samples or holding NaN/Inf is refused (timings and fidelity would be garbage)."""
-    from .data import check_inputs
+    from ..model.data import check_inputs
     inputs = _read_example_file(path)
     check_inputs(inputs, path)
     return inputs
@@ -95,7 +95,7 @@ def _read_example_file(path: str | Path) -> Inputs:
 def parse_shape(input_shape: "str | Sequence[int]") -> tuple[int, ...]:
     """An input shape from the CLI/dialog text ("8,3,224,224", "8x3x224x224", "(8, 3)") or a
     sequence of ints; a UserError says what is wrong."""
-    from .params import shown
+    from ..params import shown
     parts: Any = input_shape
     if isinstance(input_shape, str):
         parts = [p for p in input_shape.strip().strip("()[]").replace("x", ",").split(",")
@@ -114,7 +114,7 @@ def parse_shape(input_shape: "str | Sequence[int]") -> tuple[int, ...]:
 def parse_dtype(name: "str | torch.dtype | None") -> torch.dtype:
     """An --input-dtype name ("float32", "int64", ...; None: float32); a UserError lists the
     choices."""
-    from .params import shown
+    from ..params import shown
     if name is None:
         return torch.float32
     if isinstance(name, torch.dtype):
@@ -183,7 +183,7 @@ def _dims(shape: Sequence[int]) -> str:
 
 def _shape_example(opened: Any, source: str, shape: tuple[int, ...],
                    input_dtype: Any) -> Inputs:
-    from . import memory
+    from .. import memory
     hf_model = opened.hf_model
     dtype = parse_dtype(input_dtype)
     if hf_model is not None:

@@ -15,8 +15,8 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from . import safeload
-from .errors import UserError
+from .. import safeload
+from ..errors import UserError
 from .inputs import Inputs
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from . import env
-from .errors import UserError
-from .model import LoadedModel
-from .recipe import Recipe
-from .recommend import candidate_recipes, fast_formats
+from .. import env
+from ..errors import UserError
+from ..model.loaded import LoadedModel
+from ..recipe import Recipe
+from ..recommend import candidate_recipes, fast_formats
 
 NOT_FASTER = "expected: not faster on this CPU"
 #: Steps that change the arithmetic; the others (layout, inference mode) ride along.

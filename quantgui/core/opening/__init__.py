@@ -1,0 +1,1 @@
+"""opening: see docs/architecture.md."""
