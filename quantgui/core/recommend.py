@@ -2,18 +2,19 @@
 
 No technique wins everywhere (the best INT8 engine depends on the batch, BF16 depends on the
 CPU, channels-last on the layer mix), so candidates are chosen from the model's layers and the
-CPU's capabilities, each is run through `run_recipe` (interleaved timing, bootstrap CI, accuracy
-or fidelity), and the fastest one whose verdict is "faster" and that keeps quality within the
-bound wins.
+CPU's capabilities (each technique proposes its own: `Technique.recommend_hints`), each is run
+through `run_recipe` (interleaved timing, bootstrap CI, accuracy or fidelity), and the fastest
+one whose verdict is "faster" and that keeps quality within the bound wins.
 
 Order matters because the search is *anytime*: the likeliest winners go first, and a cancel
 returns the best found so far with the whole trial log rather than nothing.
 
+The resulting order (the priority bands in techniques/hooks.py):
 - BF16 first on CPUs with native BF16 (AMX or AVX512-BF16); it is slow elsewhere.
+- Conv nets: static INT8 (calibrated), channels-last, channels-last + freeze.
 - Linear/LSTM-heavy models: dynamic INT8 (weights INT8, activations quantized per call).
-- Conv nets: static INT8 (calibrated), channels-last, channels-last + BF16.
-- Transformers: the native fast path / SDPA attention, with BF16.
-- `inference_mode` is added to every combination (free, <= 3%); freeze is tried on conv nets.
+- Transformers: the native fast path / SDPA attention, with BF16 or INT8.
+- `inference_mode` is added to every combination (free, <= 3%).
 - compile is left out unless asked: its first call costs 10-30 s per candidate.
 """
 
@@ -31,6 +32,7 @@ from .errors import Cancelled, UserError, clean_message
 from .model.loaded import LoadedModel
 from .progress import Task, quiet_task
 from .recipe import Recipe
+from .techniques.hooks import ModelTraits, fast_formats  # noqa: F401 - fast_formats is re-exported
 
 DEFAULT_MAX_ACCURACY_DROP = 0.01
 DEFAULT_MIN_COSINE = 0.99
@@ -175,7 +177,8 @@ class Recommendation:
 
 # --- candidates ---------------------------------------------------------------------------------
 
-def _counts(module: nn.Module) -> dict[str, int]:
+def model_traits(module: nn.Module) -> ModelTraits:
+    """The layer counts the techniques' hints are chosen by."""
     linear = conv = recurrent = attention = 0
     for m in module.modules():
         if isinstance(m, nn.Linear):
@@ -187,63 +190,30 @@ def _counts(module: nn.Module) -> dict[str, int]:
         elif isinstance(m, nn.MultiheadAttention) or type(m).__name__.endswith("SelfAttention"):
             attention += 1
     hf = getattr(getattr(module, "config", None), "_attn_implementation", None) is not None
-    return {"linear": linear, "conv": conv, "recurrent": recurrent, "attention": attention,
-            "hf": int(hf)}
-
-
-def fast_formats(capabilities: list[str]) -> set[str]:
-    """The half-precision formats this CPU computes natively ("bf16", "fp16"); elsewhere they
-    are emulated and slower than FP32."""
-    caps = set(capabilities)
-    return ({"bf16"} if caps & {"AMX-BF16", "AVX512-BF16"} else set()) | (
-        {"fp16"} if caps & {"AMX-FP16", "AVX512-FP16"} else set())
+    return ModelTraits(linear, conv, recurrent, attention, hf)
 
 
 def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = None,
                       include_compile: bool = False) -> list[Recipe]:
-    """Recipes worth trying on this model and CPU, likeliest winners first (valid ones only)."""
+    """Recipes worth trying on this model and CPU, likeliest winners first (valid ones only).
+
+    Each technique proposes its own candidates (`Technique.recommend_hints`) with a priority on
+    the shared scale in techniques/hooks.py; here they are ordered, de-duplicated and kept when
+    every step applies (and has the labels it needs) and the recipe is valid."""
     from .techniques import all_techniques
     caps = env.cpu_capabilities() if capabilities is None else list(capabilities)
-    fast_bf16 = "bf16" in fast_formats(caps)
-    fast_fp16 = "fp16" in fast_formats(caps)
     module = loaded.module
-    c = _counts(module)
-    conv = c["conv"] > 0
-    transformer = c["attention"] > 0 or c["hf"]
-    linear_heavy = c["linear"] + c["recurrent"] > 0 and not conv
-
-    im = "inference_mode"
-    plan: list[tuple[str, ...]] = []
-    if fast_bf16:
-        plan.append(("bf16", "channels_last", im) if conv else ("bf16", im))
-    if conv:
-        plan += [("static_int8", im), ("channels_last", im), ("static_int8",),
-                 ("channels_last", "freeze", im), ("freeze", im)]
-    if linear_heavy or c["recurrent"]:
-        plan += [("dynamic_int8", im)]
-    if transformer:
-        if fast_bf16:
-            plan.append(("transformer_fastpath", "bf16", im))
-        plan += [("transformer_fastpath", im), ("transformer_fastpath", "dynamic_int8", im)]
-        plan.append(("dynamic_int8", im))
-    if not fast_bf16:
-        plan.append(("bf16", "channels_last", im) if conv else ("bf16", im))
-    if conv:
-        plan.append(("bf16", im))
-    if fast_fp16:
-        plan.append(("fp16", im))
-    if not conv and not transformer:
-        plan.append(("static_int8", im))
-    plan.append((im,))
-    if include_compile:
-        plan += [("bf16", "compile", im)] if fast_bf16 else []
-        plan += [("compile", im)]
-
+    traits = model_traits(module)
     techs = all_techniques()
+    hints = [h for tech in techs.values() for h in tech.recommend_hints(traits, caps)
+             if include_compile or not h.costly]
+    hints.sort(key=lambda h: h.priority)  # stable: equal priorities keep registry order
+
     labeled = loaded.train is not None and loaded.train.labeled
     out: list[Recipe] = []
     seen: set[tuple[str, ...]] = set()
-    for names in plan:
+    for hint in hints:
+        names = hint.steps
         if names in seen:
             continue
         seen.add(names)

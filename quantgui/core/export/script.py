@@ -2,8 +2,14 @@
 
 The script loads the original model (the user's file, an architecture file plus weights, or a
 built-in example whose architecture source is copied in), applies the run's steps with the
-choices the run made (see script_steps.py), saves the result (reloading it to check), and
-prints size and latency before and after (interleaved rounds, medians) and the size ratio.
+choices the run made, saves the result (reloading it to check), and prints size and latency
+before and after (interleaved rounds, medians) and the size ratio.
+
+Each step's code comes from its technique (`Technique.script(StepRecord)`), built from the
+step's params and *decisions* (the engine, API and freezing method the run measured and kept),
+never from its notes: the script repeats the run's resolved choices, does not re-measure and
+cannot pick differently. A step without a script form becomes a function that raises
+NotImplementedError with the reason, and is reported as unsupported.
 
 Files written into the export folder:
 - `rebuild_model.py`: the script (no QuantGUI import);
@@ -30,10 +36,11 @@ from ..model.inputs import Inputs
 from ..opening import arch as arch_specs
 from ..progress import Task, quiet_task
 from ..recipe import Recipe
+from ..techniques import all_techniques
+from ..techniques.hooks import NoScript, ScriptCode, StepRecord
 from ..text import printable
 from .atomic import PathLike, ensure_writable_dir, staged
 from .script_runtime import RUNTIME
-from .script_steps import NoScript, Resolved, step_code
 
 SCRIPT_NAME = "rebuild_model.py"
 EXAMPLE_NAME = "example_input.pt"
@@ -67,8 +74,17 @@ def _step_dicts(recipe: Recipe, steps: Optional[list]) -> list[dict]:
         return [s.to_json() if hasattr(s, "to_json") else dict(s) for s in steps]
     # Only the recipe is known: its parameters with defaults filled in, no resolved choices.
     from ..params import to_dict
-    return [{"name": tech.name, "params": to_dict(p), "notes": [], "metrics": {}}
-            for tech, p in recipe.validate()]
+    return [{"name": tech.name, "params": to_dict(p), "notes": [], "metrics": {},
+             "decisions": {}} for tech, p in recipe.validate()]
+
+
+def step_code(step: StepRecord) -> ScriptCode | NoScript:
+    """The step's code from its technique (name, params and decisions only: no notes)."""
+    tech = all_techniques().get(step.name)
+    if tech is None:
+        return NoScript(f"'{step.name}' has no script template yet; QuantGUI ran it, but this "
+                        f"script cannot repeat it")
+    return tech.script(step)
 
 
 def _origin_code(loaded: Any, staged_files: dict[str, bytes], notes: list[str]) -> str:
@@ -204,14 +220,14 @@ def generate_script(loaded: Any, recipe: Recipe, steps: Optional[list] = None,
                     variant: Any = None, threads: Optional[int] = None,
                     example: Optional[Inputs] = None
                     ) -> tuple[str, dict[str, bytes], list[dict], list[dict], list[str]]:
-    """(script text, extra files {name: bytes}, step summaries, unsupported steps, notes)."""
+    """(script text, extra files {name: bytes}, step summaries, unsupported steps, notes).
+
+    `steps` are the run's StepReports (or their JSON); each step's code is built from its
+    decisions, so `variant` is not read (the parameter stays for callers)."""
     example = Inputs.of(example if example is not None else loaded.example)
     files: dict[str, bytes] = {}
     notes: list[str] = []
     origin = _origin_code(loaded, files, notes)
-    tags = dict(getattr(variant, "tags", None) or {})
-    eager = tags.get("eager_module") or getattr(getattr(variant, "module", None), "_orig_mod",
-                                                getattr(variant, "module", None))
     functions, summaries, unsupported, needs_torchao = [], [], [], False
     step_dicts = _step_dicts(recipe, steps)
     if steps and not recipe.steps:  # only the run's steps were given
@@ -219,10 +235,8 @@ def generate_script(loaded: Any, recipe: Recipe, steps: Optional[list] = None,
     for i, step in enumerate(step_dicts, 1):
         name = step.get("name", "?")
         fn = f"step_{i}_{_ident(name)}"
-        r = Resolved(tags, getattr(variant, "quantized_engine", None), eager, step,
-                     example.batch_size)
-        try:
-            code = step_code(r)
+        code = step_code(StepRecord.of(step, example.batch_size))
+        if isinstance(code, ScriptCode):
             needs_torchao |= code.needs_torchao
             if code.calibration_samples:
                 files[CALIBRATION_NAME] = _calibration_bytes(loaded, code.calibration_samples)
@@ -232,8 +246,8 @@ def generate_script(loaded: Any, recipe: Recipe, steps: Optional[list] = None,
                              f"{body}\n    return model\n")
             summaries.append({"step": i, "name": name, "summary": code.summary,
                               "supported": True})
-        except NoScript as exc:
-            reason = str(exc)
+        else:
+            reason = code.reason
             functions.append(f"def {fn}(model, call):\n"
                              f"    # NO SCRIPT FORM: {_comment(reason)}\n"
                              f"    raise NotImplementedError({f'step {i} ({name}): {reason}'!r})\n")

@@ -3,7 +3,8 @@
 "My quantized model got slower" is the field's most common complaint; tools that said nothing
 left users to find out in production. When an optimized model is not faster, the likely causes
 are read off the steps and the modules (which layers changed type, what the weights are) and
-stated before anyone ships it.
+stated before anyone ships it: each step's technique states its own (`why_not_faster`), this
+module the generic ones.
 
 The speed label comes from the 95% confidence interval (lo, hi) of the speedup, in this order:
 
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from .. import env
+from ..techniques import StepRecord, VerdictContext, all_techniques
 from ..verdict_words import (FASTER, FASTER_ABOVE, INCONCLUSIVE, LABELS, MIN_DECISIVE_ROUNDS,
                              NOT_FASTER, SLOWER, Quality, assess_quality, compose, label_for)
 from .latency import Timing
@@ -45,11 +47,6 @@ from .size import has_tensor_subclass_weights, leaf_types
 __all__ = ["FASTER", "INCONCLUSIVE", "LABELS", "NOT_FASTER", "SLOWER", "Quality", "Verdict",
            "assess_quality", "inconclusive_reason", "label_for", "likely_reasons", "quality_of",
            "quality_warnings", "verdict"]
-
-INT8_STEPS = {"dynamic_int8", "static_int8", "qat_int8"}
-QUANT_STEPS = INT8_STEPS | {"weight_only_int8", "weight_only_int4"}
-CALL_MODE_STEPS = {"inference_mode"}
-
 
 @dataclass
 class Verdict:
@@ -121,54 +118,36 @@ def _is_compiled(variant: Any, names: set) -> bool:
 
 def likely_reasons(steps: Sequence[Any], variant: Any, original: Any, batch_size: int,
                    timing: Optional[Timing] = None) -> list[str]:
-    """Why an optimized model may not be faster, from the steps (`.name`, `.params`) and modules."""
-    names = {s.name for s in steps}
+    """Why an optimized model may not be faster. Each step's technique gives its own reasons
+    (`Technique.why_not_faster`, from the step's params and decisions, the modules and this
+    CPU); what is left here is generic: no steps, a quantization that changed no layer, a
+    noisy timing."""
     if not steps:
         return ["the recipe has no steps: before and after are the same model"]
-    reasons = []
+    records = [StepRecord.of(s, batch_size) for s in steps]
+    names = tuple(r.name for r in records)
     module = getattr(variant, "module", variant)
     eager = variant.tags.get("eager_module") or getattr(module, "_orig_mod", module)
-    compiled = _is_compiled(variant, names)
-    for s in steps:
-        method = str((s.params or {}).get("method", ""))
-        # Only physically removing units (shrink_linear) makes dense kernels do less work.
-        if s.name == "prune" and method != "shrink_linear":
-            kind = "unstructured" if "unstructured" in method or not method else "structured"
-            reasons.append(f"{kind} pruning ({method or 'zeroing'}) leaves every layer "
-                           f"dense-sized: the kernels still multiply each zero (shrink_linear "
-                           f"removes units for real)")
-    if has_tensor_subclass_weights(eager) and not compiled:
-        reasons.append("torchao keeps quantized weights as tensor subclasses that dispatch op "
-                       "by op in eager mode; they pay off only under torch.compile")
-    if "weight_only_int8" in names or "weight_only_int4" in names:
-        reasons.append("weight-only quantization on CPU dequantizes the weights on every call: "
-                       "it saves memory, not time")
-    caps = env.cpu_capabilities()
-    if "fp16" in names:
-        if "AVX512-FP16" not in caps:
-            reasons.append("FP16 on a CPU without native FP16 math (no AVX512-FP16): every op "
-                           "converts to FP32 and back")
-        else:
-            reasons.append("PyTorch's CPU FP16 kernels are rarely faster than FP32 even with "
-                           "AVX512-FP16; BF16 is the fast 16-bit format on CPU")
-    if "bf16" in names and not env.has_fast_bf16():
-        reasons.append("BF16 without AVX512-BF16 or AMX-BF16 on this CPU is emulated in FP32")
-    if names & INT8_STEPS and batch_size <= 4:
-        reasons.append(f"batch {batch_size} may be too small for INT8 GEMM to pay off: "
-                       f"quantizing activations costs the same per call; try a larger batch")
-    pt2e = "pt2e" in str(variant.tags.get("quantized_api", "")).lower()
-    if names & QUANT_STEPS and pt2e and not compiled:
-        reasons.append("a PT2E graph run without torch.compile (freezing) keeps its "
-                       "quantize/dequantize ops: it is slower than FP32 until compiled")
+    compiled = _is_compiled(variant, set(names))
+    subclass = has_tensor_subclass_weights(eager)
+    caps = tuple(env.cpu_capabilities())
+    techs = all_techniques()
+    reasons: list[str] = []
+    for record in records:
+        tech = techs.get(record.name)
+        if tech is None:
+            continue
+        ctx = VerdictContext(record, names, eager, original, batch_size, caps, compiled,
+                             subclass)
+        reasons += [r for r in tech.why_not_faster(ctx) if r not in reasons]
+    quantizing = any(getattr(techs.get(n), "quantizes", False) for n in names)
     # A PT2E graph quantizes ops, not modules: its leaf types say nothing about what changed.
-    if names & QUANT_STEPS and not pt2e and leaf_types(eager) == leaf_types(original) \
-            and not has_tensor_subclass_weights(eager) \
+    pt2e = any(r.decisions.get("api") == "pt2e" for r in records) \
+        or "pt2e" in str(variant.tags.get("quantized_api", "")).lower()
+    if quantizing and not pt2e and leaf_types(eager) == leaf_types(original) and not subclass \
             and type(eager).__name__ not in ("GraphModule", "RecursiveScriptModule"):
         reasons.append("no layer changed type: the quantization step replaced nothing, so the "
                        "FP32 kernels ran")
-    if names <= CALL_MODE_STEPS:
-        reasons.append("only the call mode changed: inference_mode differs from no_grad by "
-                       "about 3% at most")
     if timing is not None and timing.noisy:
         reasons.append(f"the measurement was noisy ({timing.noisy_reason}); close other "
                        f"programs or give timing a longer budget")

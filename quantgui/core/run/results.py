@@ -22,10 +22,13 @@ class StepReport:
     notes: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: What the step chose (engine, API, compiled, ...), as data; see StepContext.decide.
+    decisions: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "params": dict(self.params), "notes": list(self.notes),
-                "metrics": dict(self.metrics), "seconds": self.seconds}
+                "metrics": dict(self.metrics), "seconds": self.seconds,
+                "decisions": dict(self.decisions)}
 
 
 @dataclass

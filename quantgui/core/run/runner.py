@@ -158,7 +158,8 @@ def optimize(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions] 
                             f"not a Variant", tech.name)
         variant = result
         reports.append(StepReport(tech.name, to_dict(params), list(ctx.notes),
-                                  dict(ctx.metrics), time.perf_counter() - start))
+                                  dict(ctx.metrics), time.perf_counter() - start,
+                                  decisions=dict(ctx.decisions)))
     task.report("apply", n, n, "steps applied")
     return variant, reports
 

@@ -6,6 +6,8 @@ import importlib
 
 from ..errors import UserError
 from .base import StepContext, Technique
+from .hooks import (Hint, ModelTraits, NoScript, ScriptCode, StepRecord, VerdictContext,
+                    fast_formats)
 
 # Display and default-recipe order; recipe validation uses each technique's `stage`.
 _MODULES = (
@@ -42,4 +44,5 @@ def get(name: str) -> Technique:
     return techs[name]
 
 
-__all__ = ["StepContext", "Technique", "all_techniques", "get"]
+__all__ = ["Hint", "ModelTraits", "NoScript", "ScriptCode", "StepContext", "StepRecord",
+           "Technique", "VerdictContext", "all_techniques", "fast_formats", "get"]

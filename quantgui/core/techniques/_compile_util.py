@@ -254,6 +254,21 @@ def compile_variant(variant: Variant, ctx: Any, *, mode: str = "default", freezi
     return compiled
 
 
+def compile_script(mode: str, freezing: bool, dynamic: bool) -> str:
+    """The standalone script's form of `compile_variant` (its body inside a step function)."""
+    dyn = "True" if dynamic else "None"
+    extra = ""
+    if mode != "default":
+        extra = (f"from torch._inductor import list_mode_options\n"
+                 f"options.update({{k: v for k, v in list_mode_options({mode!r}, {dyn}).items()\n"
+                 f"                if k != 'triton.cudagraphs'}})\n"
+                 f"options['freezing'] = {freezing!r}\n")
+    return (f"options = {{'freezing': {freezing!r}}}\n{extra}"
+            f"# what gets saved is model._orig_mod: compiled kernels live in this process only\n"
+            f"model = torch.compile(model, options=options, dynamic={dyn})\n"
+            f"run(model, call, EXAMPLE)  # the first call compiles (seconds); not timed\n")
+
+
 def _reasons(before: dict, after: dict) -> str:
     new = [k for k in after if after[k] > before.get(k, 0)]
     return "; ".join(k.split("\n", 1)[0].strip() for k in new)

@@ -21,6 +21,7 @@ from torch import nn
 from ..model.inputs import Inputs
 from ..model.variant import Variant
 from ..progress import Task
+from .hooks import VerdictContext
 
 #: Every engine a user may force; `auto_engines()` is the subset worth measuring.
 ENGINE_CHOICES = ("x86", "fbgemm", "onednn", "qnnpack")
@@ -168,3 +169,31 @@ def program_reason(model: object, cannot: str) -> Optional[str]:
         return (f"an exported program is a graph of operators, not nn.Linear/Conv modules: "
                 f"{cannot}; open the state_dict + architecture instead")
     return None
+
+
+# --- why an INT8/INT4 step may not pay off (the techniques' why_not_faster hooks) ------------
+
+def int8_batch_reason(batch_size: int) -> list[str]:
+    """INT8 GEMMs quantize activations per call; at tiny batches that cost is not paid back."""
+    if batch_size > 4:
+        return []
+    return [f"batch {batch_size} may be too small for INT8 GEMM to pay off: quantizing "
+            f"activations costs the same per call; try a larger batch"]
+
+
+def subclass_reason(ctx: VerdictContext) -> list[str]:
+    if ctx.subclass_weights and not ctx.compiled:
+        return ["torchao keeps quantized weights as tensor subclasses that dispatch op by op in "
+                "eager mode; they pay off only under torch.compile"]
+    return []
+
+
+def pt2e_reason(ctx: VerdictContext) -> list[str]:
+    if ctx.step.decisions.get("api") == "pt2e" and not ctx.compiled:
+        return ["a PT2E graph run without torch.compile (freezing) keeps its quantize/dequantize "
+                "ops: it is slower than FP32 until compiled"]
+    return []
+
+
+WEIGHT_ONLY_REASON = ("weight-only quantization on CPU dequantizes the weights on every call: it "
+                      "saves memory, not time")

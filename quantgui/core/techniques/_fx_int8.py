@@ -97,21 +97,27 @@ def convert_for_fastest_engine(observed: nn.Module, variant: Variant, engine: Op
                                ctx: StepContext, float_module: nn.Module) -> Variant:
     """Convert for the given engine, or (engine None) for each candidate engine and keep the
     fastest on ctx.example; the packed weights are engine-specific, so each needs its own
-    convert."""
+    convert. Decides "engine" and "chosen_by"."""
     ctx.task.report("convert", 0, 1, "converting to INT8")
     if engine is not None:
         _engines.check_engine(engine)
         ctx.note(f"engine {engine} (set by parameter)")
+        ctx.decide("engine", engine)
+        ctx.decide("chosen_by", "parameter")
         return variant.evolve(module=convert(observed, engine), quantized_engine=engine)
     candidates = {}
     for name in _engines.auto_engines():
         candidates[name] = variant.evolve(module=convert(observed, name), quantized_engine=name)
         ctx.task.check()
     if len(candidates) == 1:
+        ctx.decide("engine", next(iter(candidates)))
+        ctx.decide("chosen_by", "only candidate")
         return next(iter(candidates.values()))
     timings, baseline = _engines.time_baseline_and(candidates, float_module, ctx.example,
                                                    ctx.task)
     chosen = _engines.fastest(timings)
+    ctx.decide("engine", chosen)
+    ctx.decide("chosen_by", "measurement")
     ctx.note(_engines.describe_choice("engine", chosen, timings, ctx.batch_size, baseline))
     ctx.metrics["engine_timings_ms"] = {k: round(v, 4) for k, v in timings.items()}
     ctx.metrics["fp32_ms_at_choice"] = round(baseline, 4)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from ..params import param
+from . import hooks
 from .base import Technique
-from .fp16 import apply_cast, float_params_reason
+from .fp16 import apply_cast, cast_script, float_params_reason
 
 
 @dataclass
@@ -47,6 +48,31 @@ class Bf16(Technique):
             speed = ("this CPU has no AVX512-BF16/AMX: BF16 is emulated by converting to FP32, "
                      "expect the same speed or slower (size still halves)")
         return apply_cast(variant, params.autocast, ctx, torch.bfloat16, speed)
+
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        return cast_script(step, "bfloat16")
+
+    def why_not_faster(self, ctx):
+        if "bf16" in ctx.fast_formats:
+            return []
+        return ["BF16 without AVX512-BF16 or AMX-BF16 on this CPU is emulated in FP32"]
+
+    def recommend_hints(self, traits, capabilities):
+        im = "inference_mode"
+        with_layout = ("bf16", "channels_last", im) if traits.conv_net else ("bf16", im)
+        if "bf16" in hooks.fast_formats(capabilities):
+            hints = [hooks.Hint(with_layout, hooks.NATIVE_HALF,
+                                "this CPU multiplies BF16 natively (AVX512-BF16/AMX)")]
+        else:
+            hints = [hooks.Hint(with_layout, hooks.EMULATED_HALF,
+                                "BF16 is emulated here; measured in case the model is "
+                                "memory-bound")]
+        if traits.conv_net:
+            hints.append(hooks.Hint(("bf16", im), hooks.EMULATED_HALF + 1,
+                                    "BF16 without the channels-last layout"))
+        return hints
 
 
 TECHNIQUE = Bf16()

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import _engines
+from . import _engines, hooks
 from .base import Technique
+from .hooks import ScriptCode
 
 
 def conv2d_count(model: nn.Module) -> int:
@@ -57,10 +58,30 @@ class ChannelsLast(Technique):
         four_d = [t for t in ctx.example.tensors() if t.dim() == 4]
         ctx.note(f"{convs} Conv2d weight(s) and the 4-D inputs are channels-last (NHWC); "
                  f"activations stay channels-last through conv/BN/ReLU/pooling")
+        ctx.decide("inputs_4d", bool(four_d))
         if not four_d:
             ctx.note("the example input has no 4-D tensor: only the weights change layout, so "
                      "expect little gain (the first convolution's input is converted each call)")
         return out
+
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        body = ("model = model.to(memory_format=torch.channels_last)  # 4-D conv weights\n"
+                'call["channels_last"] = True  # 4-D inputs too\n')
+        return ScriptCode(body, "channels-last (NHWC) conv weights and inputs")
+
+    def why_not_faster(self, ctx):
+        if ctx.step.decisions.get("inputs_4d") is False:
+            return ["channels-last changed only the weights: the input has no 4-D tensor, so "
+                    "the first convolution converts its input on every call"]
+        return []
+
+    def recommend_hints(self, traits, capabilities):
+        if not traits.conv_net:
+            return []
+        return [hooks.Hint(("channels_last", "inference_mode"), hooks.CONV_WINS + 1,
+                           "conv nets: NHWC is the layout CPU convolution kernels prefer")]
 
 
 TECHNIQUE = ChannelsLast()

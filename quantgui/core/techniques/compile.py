@@ -15,8 +15,10 @@ from torch import nn
 
 from ..errors import UserError
 from ..params import param
-from ._compile_util import compile_variant
+from . import hooks
+from ._compile_util import compile_script, compile_variant
 from .base import Technique
+from .hooks import ScriptCode
 
 
 @dataclass
@@ -56,8 +58,34 @@ class Compile(Technique):
         mod = variant.module
         if isinstance(mod, nn.Module) and mod.training:
             mod.eval()
-        return compile_variant(variant, ctx, mode=params.mode, freezing=params.freezing,
-                               dynamic=params.dynamic, label="torch.compile")
+        result = compile_variant(variant, ctx, mode=params.mode, freezing=params.freezing,
+                                 dynamic=params.dynamic, label="torch.compile")
+        ctx.decide("compiled", True)
+        ctx.decide("eager_fallback", bool(result.tags.get("compiled_eager_fallback")))
+        return result
+
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        mode = step.param("mode", "default")
+        freezing, dynamic = bool(step.param("freezing", True)), bool(step.param("dynamic", False))
+        return ScriptCode(compile_script(mode, freezing, dynamic),
+                          f"torch.compile (mode={mode}, freezing={'on' if freezing else 'off'})")
+
+    def why_not_faster(self, ctx):
+        if ctx.step.decisions.get("eager_fallback"):
+            return ["torch.compile captured no graph: the model ran eager (see the step's notes "
+                    "for the graph breaks)"]
+        return []
+
+    def recommend_hints(self, traits, capabilities):
+        im = "inference_mode"
+        why = "fused Inductor kernels; the first call compiles for 10-30 s"
+        hints = []
+        if "bf16" in hooks.fast_formats(capabilities):
+            hints.append(hooks.Hint(("bf16", "compile", im), hooks.COMPILE, why, costly=True))
+        hints.append(hooks.Hint(("compile", im), hooks.COMPILE + 1, why, costly=True))
+        return hints
 
 
 TECHNIQUE = Compile()

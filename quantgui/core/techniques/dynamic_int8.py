@@ -22,11 +22,12 @@ import warnings
 import torch
 from torch import nn
 
-from . import _engines
+from . import _engines, hooks
 from ..errors import UserError
 from ..model.variant import Variant
 from ..params import param
 from .base import StepContext, Technique
+from .hooks import NoScript, ScriptCode
 
 _RNN_TYPES = (nn.LSTM, nn.GRU)
 _DYNAMIC_TYPES = (nn.Linear, nn.LSTM, nn.GRU)
@@ -123,6 +124,7 @@ class DynamicInt8(Technique):
     stage = 30
     group = "numeric format"
     needs_labels = False
+    quantizes = True
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
         if _engines.is_exported(model):  # quantized through PT2E, op by op
@@ -179,6 +181,10 @@ class DynamicInt8(Technique):
             ctx.metrics["fp32_ms_at_choice"] = round(baseline, 4)
         result = candidates[chosen]
         api = TORCHAO if chosen == TORCHAO else TORCH_AO
+        ctx.decide("api", api)
+        ctx.decide("engine", result.quantized_engine)
+        ctx.decide("chosen_by", "measurement" if len(candidates) > 1 else
+                   "parameter" if params.engine or params.api != "auto" else "only candidate")
         self._notes(result.module, api, params, has_rnn, ctx)
         result.tags.update({"quantized_api": "torchao" if api == TORCHAO else "torch.ao eager",
                             "engine": result.quantized_engine, "quantization": "dynamic_int8"})
@@ -195,6 +201,8 @@ class DynamicInt8(Technique):
             return 1
         result, _, compile_s = _pt2e.quantize(variant, ctx, dynamic=True, calibrate=observe,
                                               what="another technique")
+        ctx.decide("api", PT2E)
+        ctx.decide("compiled", True)
         why = ("the model is an exported program: its linear layers are graph operators, "
                "which PT2E quantizes" if _engines.is_exported(variant.module) else "api=pt2e")
         ctx.note(f"dynamic INT8 via torchao PT2E ({why}): X86InductorQuantizer with dynamic "
@@ -235,6 +243,7 @@ class DynamicInt8(Technique):
             off = sum(1 for m in module.modules() if isinstance(m, nn.TransformerEncoderLayer)
                       and getattr(m, "quantgui_fastpath_off", False))
             if off:
+                ctx.decide("fastpath_off_layers", off)
                 ctx.note(f"fused transformer fast path turned off in {off} encoder layer(s): it "
                          "needs FP32 Linear weights (otherwise the call crashes)")
         else:
@@ -247,5 +256,82 @@ class DynamicInt8(Technique):
                      "in_proj is a raw parameter and out_proj is not dynamically quantizable)")
         ctx.note(f"weights per-{'channel' if params.per_channel else 'tensor'} INT8")
 
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        api = step.decided("api")
+        if api is None:  # a recipe that never ran: what its parameters say, else torch.ao
+            api = step.param("api", "auto")
+            api = api if api in (TORCHAO, PT2E) else TORCH_AO
+        if api == PT2E:
+            return NoScript("dynamic INT8 ran through PT2E + torch.compile; that path has no "
+                            "script template yet (api=torch.ao and api=torchao have one)")
+        if api == TORCHAO:
+            return _torchao_script(step)
+        return _torch_ao_script(step)
+
+    def why_not_faster(self, ctx):
+        return (_engines.subclass_reason(ctx) + _engines.int8_batch_reason(ctx.batch_size)
+                + _engines.pt2e_reason(ctx))
+
+    def recommend_hints(self, traits, capabilities):
+        im = "inference_mode"
+        hints = []
+        if traits.linear_heavy or traits.recurrent:
+            hints.append(hooks.Hint(("dynamic_int8", im), hooks.LINEAR_INT8,
+                                    "Linear/LSTM-heavy: INT8 weights, no calibration"))
+        if traits.transformer:
+            hints.append(hooks.Hint(("dynamic_int8", im), hooks.TRANSFORMER + 3,
+                                    "transformer projections and feed-forward layers in INT8"))
+        return hints
+
 
 TECHNIQUE = DynamicInt8()
+
+
+def _torchao_script(step):
+    gran = "PerRow()" if step.param("per_channel", True) else "PerTensor()"
+    body = f"""\
+import logging
+logging.getLogger("torchao").setLevel(logging.ERROR)  # CUDA-library notices on CPU
+import torchao.quantization  # noqa: F401
+from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+from torchao.quantization.granularity import PerRow, PerTensor
+# set_inductor_config=False: the default flips process-global inductor settings
+quantize_(model, Int8DynamicActivationInt8WeightConfig(granularity={gran},
+                                                       set_inductor_config=False))
+"""
+    return ScriptCode(body, f"dynamic INT8 via torchao ({gran[:-2]} weights)", True)
+
+
+def _torch_ao_script(step):
+    p = step.params
+    engine = step.decided("engine") or p.get("engine") or "x86"
+    why = (f"{engine!r} was set by parameter" if p.get("engine") else
+           f"the QuantGUI run measured {engine!r} fastest on this machine and batch")
+    qconfig = "per_channel_dynamic_qconfig" if p.get("per_channel", True) \
+        else "default_dynamic_qconfig"
+    emb = ("\nspec.update({nn.Embedding: float_qparams_weight_only_qconfig,\n"
+           "             nn.EmbeddingBag: float_qparams_weight_only_qconfig})"
+           if p.get("embeddings") else "")
+    body = f"""\
+from torch.ao.quantization import ({qconfig}, float_qparams_weight_only_qconfig)
+spec = {{nn.Linear: {qconfig}, nn.LSTM: {qconfig}, nn.GRU: {qconfig}}}{emb}
+# Packed INT8 weights belong to one quantized engine: {why}.
+torch.backends.quantized.engine = {engine!r}
+with warnings.catch_warnings():  # torch.ao's deprecation banner: still the fastest here
+    warnings.simplefilter("ignore")
+    model = torch.ao.quantization.quantize_dynamic(model, spec, inplace=False)
+call["engine"] = {engine!r}
+# The fused TransformerEncoderLayer fast path reads float Linear weights: turn it off where they
+# were packed (otherwise the call crashes with "'function' object has no attribute 'device'").
+for m in model.modules():
+    if isinstance(m, nn.TransformerEncoderLayer):
+        if any(not isinstance(getattr(w, "weight", None), torch.Tensor)
+               for w in (m.linear1, m.linear2, m.self_attn.out_proj)):
+            m.activation_relu_or_gelu = False
+    elif isinstance(m, nn.TransformerEncoder):
+        m.use_nested_tensor = False
+"""
+    gran = "per-channel" if p.get("per_channel", True) else "per-tensor"
+    return ScriptCode(body, f"dynamic INT8 via torch.ao quantize_dynamic, engine {engine}, {gran}")

@@ -18,7 +18,9 @@ from ..errors import UserError, clean_message
 from ..model.variant import Variant
 from ..params import param
 from ._compile_util import max_rel_diff, output_of
+from . import hooks
 from .base import StepContext, Technique
+from .hooks import ScriptCode, StepRecord
 
 _NAMES = {torch.float16: "FP16", torch.bfloat16: "BF16"}
 
@@ -44,6 +46,8 @@ def apply_cast(variant: Variant, autocast: bool, ctx: StepContext, dtype: torch.
                speed_note: str) -> Variant:
     name = _NAMES[dtype]
     module = variant.module
+    ctx.decide("dtype", str(dtype).replace("torch.", ""))
+    ctx.decide("autocast", bool(autocast))
     reference = output_of(variant, variant.prepare(ctx.example))
     if autocast:
         out = variant.evolve(autocast_dtype=dtype)
@@ -75,6 +79,16 @@ def apply_cast(variant: Variant, autocast: bool, ctx: StepContext, dtype: torch.
     return out
 
 
+def cast_script(step: StepRecord, dtype: str) -> ScriptCode:
+    """The script's form of `apply_cast` (dtype: "float16" / "bfloat16")."""
+    if step.decided("autocast", step.param("autocast", False)):
+        return ScriptCode(f'call["autocast"] = torch.{dtype}\n',
+                          f"run under torch.autocast(cpu, {dtype})")
+    body = (f"model = model.to(torch.{dtype})  # float params and buffers\n"
+            f'call["dtype"] = torch.{dtype}  # float inputs are cast before each call\n')
+    return ScriptCode(body, f"cast weights and inputs to {dtype}")
+
+
 class Fp16(Technique):
     name = "fp16"
     title = "FP16"
@@ -98,6 +112,24 @@ class Fp16(Technique):
                      "so expect it to be slower, often several times (measured 0.06-0.2x on an "
                      "AVX512-BF16 EPYC); the size still halves. Prefer BF16 for speed")
         return apply_cast(variant, params.autocast, ctx, torch.float16, speed)
+
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        return cast_script(step, "float16")
+
+    def why_not_faster(self, ctx):
+        if "AVX512-FP16" not in ctx.capabilities:
+            return ["FP16 on a CPU without native FP16 math (no AVX512-FP16): every op converts "
+                    "to FP32 and back"]
+        return ["PyTorch's CPU FP16 kernels are rarely faster than FP32 even with AVX512-FP16; "
+                "BF16 is the fast 16-bit format on CPU"]
+
+    def recommend_hints(self, traits, capabilities):
+        if "fp16" not in hooks.fast_formats(capabilities):
+            return []  # emulated: several times slower than FP32
+        return [hooks.Hint(("fp16", "inference_mode"), hooks.NATIVE_FP16,
+                           "this CPU computes FP16 natively")]
 
 
 TECHNIQUE = Fp16()

@@ -24,6 +24,7 @@ from ..errors import UserError
 from ..params import param
 from . import _engines
 from .base import Technique
+from .hooks import NoScript, ScriptCode
 
 _PRUNABLE = (nn.Linear, nn.Conv2d)
 #: Modules between two Linears that act elementwise, so a hidden unit can be removed whole.
@@ -109,6 +110,8 @@ class Prune(Technique):
         ctx.note(f"{params.method}: zeroed {params.amount:.0%} of the {kind} in {len(layers)} "
                  f"Linear/Conv2d layer(s); measured sparsity over all prunable weights "
                  f"{measured:.1%}" + (f" (output layer {skipped[0]} left whole)" if skipped else ""))
+        if skipped:
+            ctx.decide("output_layer_kept", skipped[0])
         ctx.note("zeros are stored and multiplied like any other number: dense CPU kernels run "
                  "no faster and the saved file is no smaller (it compresses better); use "
                  "shrink_linear or a sparse runtime for real gains")
@@ -145,8 +148,86 @@ class Prune(Technique):
                  f"usually needs a few epochs of fine-tuning")
         return variant.evolve()
 
+    def script(self, step):
+        amount = float(step.param("amount", 0.5))
+        method = step.param("method", "l1_unstructured")
+        if method == "shrink_linear":
+            return ScriptCode(f"AMOUNT = {amount!r}\n" + _SHRINK_SCRIPT,
+                              f"prune shrink_linear: remove {amount:.0%} of hidden units")
+        if method == "l1_unstructured":
+            loop = ("for m in layers:\n"
+                    f"    tprune.l1_unstructured(m, 'weight', amount={amount!r})\n")
+        elif method == "ln_structured":
+            loop = ("if len(layers) > 1:\n    layers = layers[:-1]  # the output layer stays whole\n"
+                    "for m in layers:\n"
+                    f"    tprune.ln_structured(m, 'weight', amount={amount!r}, n=2, dim=0)\n")
+        else:
+            return NoScript(f"prune method '{method}' has no script template")
+        loop += "    tprune.remove(m, 'weight')  # bake the mask in\n"
+        return ScriptCode(_PRUNE_SCRIPT + loop, f"prune {method} {amount:.0%}")
+
+    def why_not_faster(self, ctx):
+        method = str(ctx.step.params.get("method", ""))
+        # Only physically removing units (shrink_linear) makes dense kernels do less work.
+        if method == "shrink_linear":
+            return []
+        kind = "unstructured" if "unstructured" in method or not method else "structured"
+        return [f"{kind} pruning ({method or 'zeroing'}) leaves every layer dense-sized: the "
+                f"kernels still multiply each zero (shrink_linear removes units for real)"]
+
+    def recommend_hints(self, traits, capabilities):
+        return []  # zeros do not speed up dense kernels, and removing units costs accuracy
+
 
 TECHNIQUE = Prune()
+
+# The standalone script's form of the same operations (see script()).
+_PRUNE_SCRIPT = """\
+import torch.nn.utils.prune as tprune
+layers = [m for _, m in model.named_modules()
+          if isinstance(m, (nn.Linear, nn.Conv2d)) and isinstance(getattr(m, "weight", None), torch.Tensor)
+          and m.weight.is_floating_point() and type(m.weight.data) is torch.Tensor]
+"""
+
+_SHRINK_SCRIPT = """\
+elementwise = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU,
+               nn.Hardswish, nn.Hardtanh, nn.Mish, nn.Dropout, nn.Identity)
+
+def sliced(layer, rows=None, cols=None):
+    w = layer.weight.detach()
+    b = layer.bias.detach() if layer.bias is not None else None
+    if rows is not None:
+        w, b = w[rows], (b[rows] if b is not None else None)
+    if cols is not None:
+        w = w[:, cols]
+    new = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype)
+    with torch.no_grad():
+        new.weight.copy_(w)
+        if b is not None:
+            new.bias.copy_(b)
+    return new.train(layer.training)
+
+for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+    items = list(seq)
+    pairs = []
+    for a, m in enumerate(items):
+        if type(m) is not nn.Linear:
+            continue
+        b = a + 1
+        while b < len(items) and isinstance(items[b], elementwise):
+            b += 1
+        if b < len(items) and type(items[b]) is nn.Linear:
+            pairs.append((a, b))
+    for a, b in pairs:
+        first, second = seq[a], seq[b]
+        keep = max(1, round(first.out_features * (1.0 - AMOUNT)))
+        if keep >= first.out_features:
+            continue
+        score = first.weight.detach().float().norm(dim=1) * second.weight.detach().float().norm(dim=0)
+        idx = torch.topk(score, keep).indices.sort().values
+        seq[a] = sliced(first, rows=idx)
+        seq[b] = sliced(second, cols=idx)
+"""
 
 
 def _linear_pairs(seq: nn.Sequential) -> list[tuple[int, int]]:

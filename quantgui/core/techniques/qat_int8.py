@@ -17,6 +17,7 @@ from ..errors import UserError
 from ..model.variant import Variant
 from ..params import param
 from .base import StepContext, Technique
+from .hooks import NoScript
 
 
 @dataclass
@@ -47,6 +48,7 @@ class QatInt8(Technique):
     stage = 30
     group = "numeric format"
     needs_labels = True
+    quantizes = True
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
         reason = _engines.program_reason(model, "QAT cannot swap its layers for fake-quantized "
@@ -80,6 +82,7 @@ class QatInt8(Technique):
         fake_quant.eval()
         result = _fx_int8.convert_for_fastest_engine(fake_quant, variant, params.engine, ctx,
                                                      model.eval())
+        ctx.decide("api", "fx")
         ctx.note(f"QAT: {params.epochs} epoch(s) on {ctx.train.name} (Adam lr {params.lr:g}, "
                  f"batch {params.batch_size}), final training loss {last_loss:.4f}; BatchNorm "
                  "statistics frozen for the last epoch")
@@ -123,6 +126,21 @@ class QatInt8(Technique):
                 loss_value = float(loss.detach())
                 ctx.task.report("train", step, total, "training", loss=loss_value, epoch=epoch)
         return loss_value
+
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        return NoScript("QAT fine-tunes the weights on the training data; the script would have "
+                        "to repeat that training, so it has no script template yet (save the "
+                        "model instead)")
+
+    def why_not_faster(self, ctx):
+        return _engines.int8_batch_reason(ctx.batch_size)
+
+    def recommend_hints(self, traits, capabilities):
+        # Only worth its training time when static INT8 lost accuracy: recommend's search adds
+        # it after such a trial (recommend._qat_fallback), never up front.
+        return []
 
 
 TECHNIQUE = QatInt8()

@@ -20,12 +20,13 @@ from typing import Optional
 import torch
 from torch import nn
 
-from . import _engines, _fx_int8
+from . import _engines, _fx_int8, hooks
 from ..errors import UserError
 from ..model.data import Dataset
 from ..model.variant import Variant
 from ..params import param
 from .base import StepContext, Technique
+from .hooks import NoScript, ScriptCode
 
 _STATIC_TYPES = _fx_int8.QUANTIZABLE
 #: Calibration batches hold at least this many samples even when the user's batch is tiny:
@@ -70,6 +71,7 @@ def calibrate(model: nn.Module, data: Dataset, batches: int, batch_size: int,
     `exact`: the graph takes `batch_size` only (an exported program's shapes are fixed), so
     batches are that size and a shorter last one is left out."""
     size = batch_size if exact else max(batch_size, _MIN_CALIBRATION_BATCH)
+    ctx.decide("calibration_batch", size)
     total = data.num_batches(size, batches)
     done = 0
     with torch.no_grad():
@@ -95,6 +97,7 @@ class StaticInt8(Technique):
     stage = 30
     group = "numeric format"
     needs_labels = False
+    quantizes = True
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
         if _engines.is_exported(model):  # quantized through PT2E, op by op
@@ -150,6 +153,8 @@ class StaticInt8(Technique):
         count = calibrate(observed, data, params.batches, ctx.batch_size, ctx)
         result = _fx_int8.convert_for_fastest_engine(observed, variant, params.engine, ctx,
                                                      model)
+        ctx.decide("api", "fx")
+        ctx.decide("calibration_batches", count)
         ctx.note(f"FX static INT8: calibrated on {count} batch(es) of {data_name} with the "
                  f"{params.observer} observer, {'per-channel' if params.per_channel else 'per-tensor'}"
                  f" weights, {'7' if _fx_int8.reduce_range_for(params.engine) else '8'}-bit "
@@ -172,6 +177,9 @@ class StaticInt8(Technique):
             variant, ctx, dynamic=False, what="dynamic_int8",
             calibrate=lambda prepared: calibrate(prepared, data, params.batches, ctx.batch_size,
                                                  ctx, exact=_engines.is_exported(variant.module)))
+        ctx.decide("api", "pt2e")
+        ctx.decide("compiled", True)
+        ctx.decide("calibration_batches", count)
         ctx.note(f"PT2E static INT8 (X86InductorQuantizer, per-channel weights, histogram "
                  f"observer) calibrated on {count} batch(es) of {data_name}; run through "
                  f"torch.compile with freezing: first call took {compile_s:.1f} s; each new batch "
@@ -184,5 +192,70 @@ class StaticInt8(Technique):
         result.tags["quantization"] = "static_int8"
         return result
 
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        api = step.decided("api") or ("pt2e" if step.param("api") == "pt2e" else "fx")
+        if api == "pt2e":
+            return NoScript("static INT8 ran through PT2E + torch.compile; that path has no "
+                            "script template yet (api=fx has one)")
+        return _fx_script(step)
+
+    def why_not_faster(self, ctx):
+        return _engines.int8_batch_reason(ctx.batch_size) + _engines.pt2e_reason(ctx)
+
+    def recommend_hints(self, traits, capabilities):
+        im = "inference_mode"
+        if traits.conv_net:
+            why = "conv nets: calibrated INT8 with Conv/BatchNorm/ReLU fused, often 3-8x"
+            return [hooks.Hint(("static_int8", im), hooks.CONV_WINS, why),
+                    hooks.Hint(("static_int8",), hooks.CONV_WINS + 2, why)]
+        if not traits.transformer:
+            return [hooks.Hint(("static_int8", im), hooks.PLAIN_STATIC_INT8,
+                               "calibrated INT8 activations can beat dynamic INT8's per-call "
+                               "quantization")]
+        return []
+
 
 TECHNIQUE = StaticInt8()
+
+_OBSERVERS = {"histogram": "HistogramObserver", "minmax": "MinMaxObserver",
+              "moving_average": "MovingAverageMinMaxObserver"}
+
+
+def _fx_script(step):
+    p = step.params
+    engine = step.decided("engine") or p.get("engine") or "x86"
+    backend = p.get("engine") or "x86"          # the mapping QuantGUI built (engine param)
+    reduce_range = _fx_int8.reduce_range_for(p.get("engine"))
+    observer = _OBSERVERS[p.get("observer") or "histogram"]
+    weight = ("PerChannelMinMaxObserver.with_args(dtype=torch.qint8, "
+              "qscheme=torch.per_channel_symmetric)" if p.get("per_channel", True) else
+              "MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)")
+    batches = int(p.get("batches") or 16)
+    size = int(step.decided("calibration_batch") or max(step.batch_size, _MIN_CALIBRATION_BATCH))
+    why = (f"{engine!r} was set by parameter" if p.get("engine") else
+           f"the QuantGUI run measured {engine!r} fastest on this machine and batch")
+    body = f"""\
+from torch.ao.quantization import (HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver,
+                                   PerChannelMinMaxObserver, QConfig, get_default_qconfig_mapping)
+from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+mapping = get_default_qconfig_mapping({backend!r}).set_global(QConfig(
+    activation={observer}.with_args(reduce_range={reduce_range!r}),
+    weight={weight}))
+with warnings.catch_warnings():  # FX graph mode is deprecated but runs eagerly, no compile cost
+    warnings.simplefilter("ignore")
+    observed = prepare_fx(model, mapping, tuple(EXAMPLE.args))
+    calibration = torch.load(CALIBRATION_FILE, map_location="cpu", weights_only=True)["args"]
+    total = calibration[0].shape[0]
+    with torch.no_grad():  # {batches} batch(es) of {size}, in order, as the run calibrated
+        for start in range(0, min(total, {batches * size}), {size}):
+            observed(*[t[start:start + {size}] for t in calibration])
+    # Packed INT8 weights belong to one quantized engine: {why}.
+    torch.backends.quantized.engine = {engine!r}
+    model = convert_fx(observed)
+call["engine"] = {engine!r}
+"""
+    return ScriptCode(body, f"static INT8 via torch.ao FX ({p.get('observer') or 'histogram'} "
+                      f"observer, {batches} calibration batch(es)), engine {engine}",
+                      calibration_samples=batches * size)

@@ -22,10 +22,11 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from . import _engines
+from . import _engines, hooks
 from ..errors import UserError
 from ..params import param
 from .base import Technique
+from .hooks import ScriptCode
 
 _FUSED_OPS = {
     "aten::_transformer_encoder_layer_fwd": "fused encoder layer",
@@ -146,7 +147,11 @@ class TransformerFastpath(Technique):
         ran = [label for op, label in _FUSED_OPS.items() if ops[op]]
         sdpa = any(ops[op] for op in _SDPA_OPS)
         ctx.metrics["fastpath_taken"] = bool(ran)
+        ctx.decide("nested_tensor_encoders",
+                   [n for n, m in module.named_modules() if isinstance(m, nn.TransformerEncoder)
+                    and getattr(m, "use_nested_tensor", False)])
         if layers or any(isinstance(m, nn.MultiheadAttention) for m in module.modules()):
+            ctx.decide("fastpath_taken", bool(ran))
             if ran:
                 ctx.note(f"fast path taken on the example: {', '.join(ran)} ran "
                          f"({ops['aten::_transformer_encoder_layer_fwd']} fused layer call(s))")
@@ -166,6 +171,7 @@ class TransformerFastpath(Technique):
 
             def names(counts):
                 return ", ".join(op[6:] for op in (*_FUSED_OPS, *_SDPA_OPS) if counts[op]) or "none"
+            ctx.decide("same_kernels_as_baseline", names(base_ops) == names(ops))
             if names(base_ops) == names(ops):
                 ctx.note(f"the baseline (eval + no_grad) already runs the same attention kernels "
                          f"on this input ({names(ops)}), so expect ~1.0x here" +
@@ -196,7 +202,49 @@ class TransformerFastpath(Technique):
         if after != "sdpa":
             raise UserError(f"transformer_fastpath: could not switch attention to SDPA "
                             f"(still '{after}')")
+        ctx.decide("attn_implementation", "sdpa")
+        ctx.decide("attn_implementation_before", str(before))
         return [f"Hugging Face attention '{before}' -> 'sdpa' (fused scaled_dot_product_attention)"]
+
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        lines = ["model.eval()", "torch.backends.mha.set_fastpath_enabled(True)"]
+        nested = list(step.decided("nested_tensor_encoders", []))
+        if nested and step.param("nested_tensor", True):
+            lines.append(f"for name in {nested!r}:  # encoders QuantGUI switched to nested tensors")
+            lines.append("    enc = model.get_submodule(name)")
+            lines.append("    enc.enable_nested_tensor = enc.use_nested_tensor = True")
+        if step.decided("attn_implementation") == "sdpa":  # the run switched it
+            lines.append("if hasattr(model, 'set_attn_implementation'):")
+            lines.append("    model.set_attn_implementation('sdpa')")
+            lines.append("else:")
+            lines.append("    model.config._attn_implementation = 'sdpa'")
+        return ScriptCode("\n".join(lines) + "\n", "transformer fast path on")
+
+    def why_not_faster(self, ctx):
+        reasons = []
+        if ctx.step.decisions.get("same_kernels_as_baseline"):
+            reasons.append("the no_grad baseline already runs the same fused attention kernels: "
+                           "PyTorch takes the fast path by itself in eval mode")
+        if ctx.step.decisions.get("fastpath_taken") is False:
+            reasons.append("the transformer fast path was not taken on this input (the step's "
+                           "notes say which condition failed)")
+        return reasons
+
+    def recommend_hints(self, traits, capabilities):
+        if not traits.transformer:
+            return []
+        im = "inference_mode"
+        why = "fused encoder/attention kernels (SDPA for Hugging Face models)"
+        hints = []
+        if "bf16" in hooks.fast_formats(capabilities):
+            hints.append(hooks.Hint(("transformer_fastpath", "bf16", im), hooks.TRANSFORMER,
+                                    why + ", in native BF16"))
+        hints += [hooks.Hint(("transformer_fastpath", im), hooks.TRANSFORMER + 1, why),
+                  hooks.Hint(("transformer_fastpath", "dynamic_int8", im), hooks.TRANSFORMER + 2,
+                             why + ", with INT8 projections")]
+        return hints
 
 
 TECHNIQUE = TransformerFastpath()

@@ -25,6 +25,7 @@ from ..errors import UserError
 from ..model.variant import Variant
 from ..params import param
 from .base import StepContext, Technique
+from .hooks import NoScript
 
 #: The CPU int4 packing kernel tiles output features by 16; inputs must split into groups.
 _N_MULTIPLE = 16
@@ -79,6 +80,7 @@ class WeightOnlyInt4(Technique):
     stage = 30
     group = "numeric format"
     needs_labels = False
+    quantizes = True
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
         reason = _engines.program_reason(model, "weight-only INT4 cannot swap its layers")
@@ -120,10 +122,24 @@ class WeightOnlyInt4(Technique):
                  "faster: choose INT4 for size")
         ctx.note("state_dict holds packed INT4 weights plus bf16 scales; the rest is bf16")
         ctx.metrics["layers_quantized"] = len(chosen)
+        ctx.decide("api", "torchao prototype")
+        ctx.decide("dtype", "bfloat16")
         result = variant.evolve(module=model, input_dtype=torch.bfloat16)
         result.tags.update({"quantized_api": "torchao prototype int4",
                             "quantization": "weight_only_int4", "dtype": "bfloat16"})
         return result
+
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        return NoScript("weight-only INT4 runs torchao's prototype CPU path, which has no "
+                        "script template yet")
+
+    def why_not_faster(self, ctx):
+        return _engines.subclass_reason(ctx) + [_engines.WEIGHT_ONLY_REASON]
+
+    def recommend_hints(self, traits, capabilities):
+        return []  # a size technique: about FP32's speed, slower than a plain bf16 cast
 
 
 TECHNIQUE = WeightOnlyInt4()

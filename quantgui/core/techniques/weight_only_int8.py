@@ -18,6 +18,7 @@ from ..errors import UserError
 from ..model.variant import Variant
 from ..params import param
 from .base import StepContext, Technique
+from .hooks import ScriptCode
 
 
 @dataclass
@@ -37,6 +38,7 @@ class WeightOnlyInt8(Technique):
     stage = 30
     group = "numeric format"
     needs_labels = False
+    quantizes = True
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
         reason = _engines.program_reason(model, "weight-only INT8 cannot swap its layers")
@@ -69,9 +71,35 @@ class WeightOnlyInt8(Technique):
         ctx.note("state_dict holds INT8 weights (~1/4 of FP32) and loads with "
                  "torch.load with weights_only=True")
         ctx.metrics["layers_quantized"] = len(eligible)
+        ctx.decide("api", "torchao")
         result = variant.evolve(module=model)
         result.tags.update({"quantized_api": "torchao", "quantization": "weight_only_int8"})
         return result
+
+    # --- knowledge hooks ------------------------------------------------------------------------
+
+    def script(self, step):
+        group = int(step.param("group_size", 0) or 0)
+        gran = f"PerGroup({group})" if group else "PerRow()"
+        body = f"""\
+import logging
+logging.getLogger("torchao").setLevel(logging.ERROR)  # CUDA-library notices on CPU
+import torchao.quantization  # noqa: F401
+from torchao.quantization import Int8WeightOnlyConfig, quantize_
+from torchao.quantization.granularity import PerGroup, PerRow
+eligible = {{id(m) for m in model.modules() if type(m) is nn.Linear
+            and ({group} == 0 or m.in_features % {group or 1} == 0)}}
+quantize_(model.eval(), Int8WeightOnlyConfig(granularity={gran}, set_inductor_config=False),
+          filter_fn=lambda m, _name: id(m) in eligible)
+"""
+        what = "per-row" if not group else f"groups of {group}"
+        return ScriptCode(body, f"weight-only INT8 via torchao ({what} scales)", True)
+
+    def why_not_faster(self, ctx):
+        return _engines.subclass_reason(ctx) + [_engines.WEIGHT_ONLY_REASON]
+
+    def recommend_hints(self, traits, capabilities):
+        return []  # saves memory, not time: never a speed candidate
 
 
 TECHNIQUE = WeightOnlyInt8()
