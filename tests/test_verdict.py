@@ -228,3 +228,14 @@ def test_headline_of_a_run_without_labels_or_loss_is_the_label_alone(timed):
     assert result.verdict.summary == "not faster"
     assert math.isclose(result.timing.speedup, 1.0)
     assert headline_of(result.to_json()) == "not faster — speedup 1.00x (95% CI 1.00–1.00x)"
+
+
+def test_an_undecided_no_gain_gives_specific_causes_only(timed):
+    """Inconclusive at about 1x: the technique's own reasons, never the catch-all 'no faster
+    than FP32', which would claim what the measurement could not show."""
+    loaded = _open(timed)
+    result = run_recipe(loaded, Recipe.of("inference_mode"), RunOptions(time_budget_s=0.008))
+    v = result.verdict
+    assert v.label == "inconclusive" and result.timing.speedup == pytest.approx(1.0)
+    assert v.reasons and not any("no specific cause" in r for r in v.reasons)
+    assert any("call mode" in r for r in v.reasons)

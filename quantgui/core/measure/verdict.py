@@ -117,7 +117,7 @@ def _is_compiled(variant: Any, names: set) -> bool:
 
 
 def likely_reasons(steps: Sequence[Any], variant: Any, original: Any, batch_size: int,
-                   timing: Optional[Timing] = None) -> list[str]:
+                   timing: Optional[Timing] = None, fallback: bool = True) -> list[str]:
     """Why an optimized model may not be faster. Each step's technique gives its own reasons
     (`Technique.why_not_faster`, from the step's params and decisions, the modules and this
     CPU); what is left here is generic: no steps, a quantization that changed no layer, a
@@ -151,7 +151,7 @@ def likely_reasons(steps: Sequence[Any], variant: Any, original: Any, batch_size
     if timing is not None and timing.noisy:
         reasons.append(f"the measurement was noisy ({timing.noisy_reason}); close other "
                        f"programs or give timing a longer budget")
-    if not reasons:
+    if not reasons and fallback:  # (an undecided measurement claims nothing, not even this)
         threads = timing.threads if timing is not None else "these"
         reasons.append(f"no specific cause found: on this CPU, at batch {batch_size} with "
                        f"{threads} threads, the optimized kernels are no faster than FP32")
@@ -167,7 +167,7 @@ def verdict(timing: Timing, steps: Sequence[Any], variant: Any, original: Any, b
     warnings = list(quality.reasons)
     if label == INCONCLUSIVE:
         # The causes of a slowdown matter only when the estimate itself is no gain.
-        reasons = likely_reasons(steps, variant, original, batch_size) \
+        reasons = likely_reasons(steps, variant, original, batch_size, fallback=False) \
             if timing.speedup <= FASTER_ABOVE else []
         return Verdict(label, reasons, warnings, quality, inconclusive_reason(timing),
                        timing.suggested_budget_s)
