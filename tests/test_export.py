@@ -19,6 +19,7 @@ from torch import nn
 
 from quantgui.core import examples
 from quantgui.core.errors import Cancelled, UserError
+from quantgui.core.results import RunResult
 from quantgui.core.export import (ExportCheckFailed, ProjectEntry, atomic, export_run,
                                   load_project, save_model, save_project, write_report,
                                   write_script)
@@ -371,7 +372,11 @@ def test_project_saves_and_reopens(mlp_run, tmp_path):
     assert first.source["source"] == "example:digits-mlp"
     assert first.source["origin"]["example"] == "digits-mlp"
     assert first.recipe.to_json() == result.recipe.to_json()
-    assert first.result == json.loads(json.dumps(result.to_json()))
+    # the result comes back typed, exactly as it was written
+    assert isinstance(first.result, RunResult)
+    assert first.result.to_json() == json.loads(json.dumps(result.to_json()))
+    assert first.result.verdict.label == result.verdict.label
+    assert first.result.variant is None  # the optimized model is never in a project
     assert project.entries[1].result is None
 
 

@@ -128,11 +128,13 @@ def add_run(sub: Any) -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace, task: Any) -> int:
     from ..core.export import export_folders, protected_paths
     from ..core.run import RunOptions, format_result, run_recipe
+    from ..core.run.preflight import preflight, require
     check_counts(args, eval_limit="--eval-limit")
     inputs = check_outputs(args, [("--json", args.json_out, False), ("--save", args.save, True),
                                    ("--report", args.report, True)])
     recipe = recipe_from_args(args)  # a bad recipe fails before the model is even opened
     loaded = open_from_args(args, task)
+    require(preflight(loaded, recipe))  # each step on this model and its data, before timing
     inputs += protected_paths(loaded)
     options = RunOptions(batch_size=args.batch, threads=args.threads,
                          time_budget_s=args.time_budget, eval_limit=args.eval_limit)
