@@ -159,14 +159,15 @@ def preflight(model: Any, recipe: Recipe, *, train: Any = _FROM_MODEL, test: Any
     """Every reason `recipe` cannot run on `model` and its data, in recipe order: the recipe's
     rules, then each step on the model, then the data. Empty: it can run.
 
-    `model`: a `LoadedModel`, a `ModelInfo`, or None (the recipe's rules only). `train`,
+    `model`: a `LoadedModel`, a `ModelInfo`, or None (the recipe's rules, and applicability
+    when given). `train`,
     `test`: the data's `DataInfo` (or None: no such data); a LoadedModel's own by default.
     `techniques`: the specs to check against (default: the engine's registry, which imports
     torch; a face without torch passes the specs the engine sent). `applicability` overrides
     the model's (technique -> reason or None)."""
     specs = techniques if techniques is not None else technique_specs()
     problems = recipe_problems(recipe, specs)
-    if model is None:
+    if model is None and applicability is None:
         return problems
     info = getattr(model, "info", model)
     if train is _FROM_MODEL:
