@@ -15,7 +15,7 @@ import dataclasses
 FAST = dict(time_budget_s=0.2, min_rounds=4, max_rounds=20, warmup=1, eval_limit=2)
 
 _loaded: dict[tuple[str, bool], object] = {}
-_runs: dict[tuple, dict] = {}
+_runs: dict[tuple, tuple] = {}  # key -> (the RunResult as the run returned it, its JSON)
 
 
 def loaded(example: str = "digits-mlp", labels: bool = True):
@@ -34,14 +34,25 @@ def loaded(example: str = "digits-mlp", labels: bool = True):
     return _loaded[key]
 
 
-def run_json(example: str = "digits-mlp", *steps, labels: bool = True) -> dict:
-    """`RunResult.to_json()` of a real run of `steps` (names or (name, params)) on `example`."""
+def _run(example: str, steps: tuple, labels: bool) -> tuple:
     key = (example, labels, repr(steps))
     if key not in _runs:
         from quantgui.core import Recipe, RunOptions, run_recipe
         result = run_recipe(loaded(example, labels), Recipe.of(*steps), RunOptions(**FAST))
-        _runs[key] = result.to_json()
+        result.variant = None  # the optimized model is not kept across tests
+        _runs[key] = (result, result.to_json())
     return _runs[key]
+
+
+def run_json(example: str = "digits-mlp", *steps, labels: bool = True) -> dict:
+    """`RunResult.to_json()` of a real run of `steps` (names or (name, params)) on `example`."""
+    return _run(example, steps, labels)[1]
+
+
+def as_run(example: str = "digits-mlp", *steps, labels: bool = True):
+    """The `RunResult` exactly as `run_recipe` returned it (without its variant): shared, so
+    read it, never change it."""
+    return _run(example, steps, labels)[0]
 
 
 def real_result(example: str = "digits-mlp", *steps, labels: bool = True):

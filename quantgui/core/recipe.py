@@ -17,7 +17,6 @@ from typing import Any, Optional
 
 from . import params as params_mod
 from . import schema
-from .errors import UserError
 
 RECIPE_VERSION = 1
 #: A recipe is a few hundred bytes; one saved with its measured results (report recipe.json)

@@ -25,8 +25,12 @@ def json_safe(value: Any) -> Any:
     """`value` as data `json.dumps(..., allow_nan=False)` accepts: non-finite floats become
     None, tuples lists, keys strings; scalars with `.item()` (numpy, one-element tensors) their
     Python value; anything else its text."""
-    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+    if isinstance(value, bool) or value is None or type(value) in (str, int):
         return value
+    if isinstance(value, str):  # str subclasses (torch.__version__) as plain text
+        return str(value)
+    if isinstance(value, int):  # int subclasses (enums) as plain numbers
+        return int(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
