@@ -325,11 +325,19 @@ class ExportActions(QObject):
         self.cancelled.emit(kind)
 
     def _fill_history(self, project: Any) -> None:
+        from quantgui.core import RunResult
         win = self.win
-        measured = [e for e in project.entries if e.result is not None]  # rows need results
-        win.history = [(e.label, e.result) for e in measured]
+
+        def result(entry: Any) -> Any:
+            # An entry saved without measurements still gets its row (its recipe and model,
+            # nothing measured) and is saved back as it was.
+            if entry.result is not None:
+                return entry.result
+            return RunResult.from_json({"source": str(entry.source.get("source") or ""),
+                                        "recipe": entry.recipe.to_json()})
+        win.history = [(e.label, result(e)) for e in project.entries]
         self.runs.clear()
-        self.entries = dict(enumerate(measured))
+        self.entries = dict(enumerate(project.entries))
         if hasattr(win.history_view, "load"):
             win.history_view.load([(result, label) for label, result in win.history])
         else:

@@ -373,8 +373,9 @@ class HistoryView(QWidget):
                           "brush": pg.mkBrush(plot.theme.brush(colour, 200)),
                           "data": (self._tip(self._shown[k], x, y * scale), self._shown[k])})
         plot.points.setData(spots)
-        # The star is this model's original, as its latest run measured it.
-        base = results[-1] if results else None
+        # The star is this model's original, as its latest run that timed it measured it.
+        base = next((r for r in reversed(results) if num(r.before.latency.median_ms) is not None),
+                    None)
         bx = num(base.before.latency.median_ms) if base is not None else None
         by = (num(base.before.accuracy) if base is not None else None) \
             if metric == "accuracy" else (1.0 if bx is not None else None)
