@@ -24,3 +24,11 @@ def digits():
     """{name: (model, train, test)} for all built-in examples (their shipped weights)."""
     from quantgui.core import examples
     return {name: examples.build(name) for name in examples.EXAMPLES}
+
+
+@pytest.fixture(scope="session")
+def real_result():
+    """`real_result(example, *steps, labels=True)` -> a fresh RunResult of a real run, made
+    once per session (tests/real_runs.py)."""
+    from tests.real_runs import real_result
+    return real_result

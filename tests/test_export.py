@@ -19,6 +19,7 @@ from torch import nn
 
 from quantgui.core import examples
 from quantgui.core.errors import Cancelled, UserError
+from quantgui.core.results import RunResult
 from quantgui.core.export import (ExportCheckFailed, ProjectEntry, atomic, export_run,
                                   load_project, save_model, save_project, write_report,
                                   write_script)
@@ -371,7 +372,11 @@ def test_project_saves_and_reopens(mlp_run, tmp_path):
     assert first.source["source"] == "example:digits-mlp"
     assert first.source["origin"]["example"] == "digits-mlp"
     assert first.recipe.to_json() == result.recipe.to_json()
-    assert first.result == json.loads(json.dumps(result.to_json()))
+    # the result comes back typed, exactly as it was written
+    assert isinstance(first.result, RunResult)
+    assert first.result.to_json() == json.loads(json.dumps(result.to_json()))
+    assert first.result.verdict.label == result.verdict.label
+    assert first.result.variant is None  # the optimized model is never in a project
     assert project.entries[1].result is None
 
 
@@ -391,16 +396,16 @@ def test_bad_project_file_is_a_user_error(tmp_path, content, message):
         load_project(path)
 
 
-def test_report_shows_noise_reasons_and_escapes_text():
-    r = {"source": "m.pt", "recipe": {"version": 1, "steps": [{"name": "prune", "params": {}}]},
-         "before": {"size_bytes": 1000, "latency_ms": {"median": 2.0, "p10": 1.0, "p90": 3.0}},
-         "after": {"size_bytes": 500, "latency_ms": {"median": 2.1, "p10": 1.0, "p90": 3.5}},
-         "speedup": {"median": 0.95, "ci95": [0.7, 1.2], "rounds": 12}, "size_ratio": 0.5,
-         "verdict": {"label": "not faster", "reasons": ["zeros <b>stay</b> dense"],
-                     "warnings": []},
-         "noisy": True, "noisy_reason": "p10-p90 spread is 80% of its median",
-         "steps": [{"name": "prune", "params": {}, "notes": ["<script>alert(1)</script>"],
-                    "metrics": {}, "seconds": 0.1}], "environment": {"torch": "2.x"}}
+def test_report_shows_noise_reasons_and_escapes_text(real_result):
+    # A real run's JSON as a QuantGUI from before "inconclusive" saved it (no quality, no
+    # schema), with a noisy wide interval, and text that must not reach the HTML as markup.
+    r = real_result("digits-mlp", "inference_mode").to_json()
+    del r["schema"], r["verdict"]["quality"]
+    r["verdict"].update(label="not faster", reasons=["zeros <b>stay</b> dense"], warnings=[])
+    r["speedup"].update(median=0.95, ci95=[0.7, 1.2], rounds=12, few_rounds=None)
+    r.update(noisy=True, noisy_reason="p10-p90 spread is 80% of its median", size_ratio=0.5)
+    r["before"]["size_bytes"], r["after"]["size_bytes"] = 1000, 500
+    r["steps"][0]["notes"] = ["<script>alert(1)</script>"]
     from quantgui.core.export import render_html, render_markdown
     page = render_html(r)
     # saved before "inconclusive" existed: its wide, noisy interval is judged again

@@ -23,7 +23,8 @@ def test_import_linter_contracts_are_kept():
 def test_the_public_api_resolves_and_stays_light():
     """Every name `quantgui.core` offers resolves; the torch-free ones do not import torch."""
     code = ("import sys, quantgui.core as c\n"
-            "light = [c.UserError, c.Recipe, c.summary_of, c.human_bytes, c.printable,"
+            "light = [c.UserError, c.Recipe, c.RunResult, c.ModelInfo, c.Recommendation,"
+            " c.preflight, c.Problem, c.TechniqueSpec, c.human_bytes, c.printable,"
             " c.usable_cpus, c.param_specs, c.Task]\n"
             "assert 'torch' not in sys.modules, 'a torch-free name imported torch'\n"
             "missing = [n for n in c.__all__ if getattr(c, n, None) is None]\n"

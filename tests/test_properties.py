@@ -174,7 +174,7 @@ def test_any_json_is_a_project_entry_that_round_trips_or_one_user_error(data):
         assert ": $.entries[0]" in str(exc)
         return
     again = ProjectEntry.from_json(json.loads(json.dumps(entry.to_json(), allow_nan=False)))
-    assert again == entry
+    assert again.to_json() == entry.to_json()
 
 
 @EXAMPLES

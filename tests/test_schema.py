@@ -125,15 +125,17 @@ def test_report_recipe_with_results_loads(tmp_path):
     assert Recipe.load(path).steps == [Step("bf16", {})]
 
 
-def test_project_round_trips_and_old_project_without_version_opens(tmp_path):
+def test_project_round_trips_and_old_project_without_version_opens(tmp_path, real_result):
+    result = real_result("digits-mlp", ("prune", {"amount": 0.3}))
     entry = ProjectEntry({"source": "example:digits-mlp", "origin": {"example": "digits-mlp"}},
-                         Recipe([Step("prune", {"amount": 0.3})]), {"speedup": 1.1}, "a", "b")
+                         result.recipe, result, "a", "b")
     path = save_project(tmp_path / "s.qgproj.json", [entry])
-    assert load_project(path).entries == [entry]
+    (again,) = load_project(path).entries
+    assert again.to_json() == entry.to_json() and isinstance(again.result, type(result))
     data = json.loads(path.read_text())
     del data["version"]
     path.write_text(json.dumps(data))
-    assert load_project(path).entries == [entry]
+    assert [e.to_json() for e in load_project(path).entries] == [entry.to_json()]
 
 
 # --- the CLI's steps and numeric options --------------------------------------------------------

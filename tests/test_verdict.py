@@ -22,9 +22,9 @@ from quantgui.core.measure import latency
 from quantgui.core.opening.loading import open_model
 from quantgui.core.recipe import Recipe
 from quantgui.core.run import RunOptions, format_result, run_recipe
+from quantgui.core.results import RunResult
 from quantgui.core.verdict_words import (FASTER_ABOVE, MIN_DECISIVE_ROUNDS, NEGLIGIBLE_GAIN,
-                                         assess_quality, compose, headline_of, label_for, label_of,
-                                         summary_of)
+                                         assess_quality, compose, label_for)
 
 TIMED = textwrap.dedent("""
     import torch
@@ -121,24 +121,39 @@ def test_quality_joins_the_speed_verdict():
     assert not ok.degraded and compose("faster", ok.summary) == "faster"
 
 
-def test_the_issue_encoder_case_is_headlined_with_its_loss():
+def test_the_issue_encoder_case_is_headlined_with_its_loss(real_result):
     # dynamic INT8 on a sentence encoder: 1.39x, cosine 0.952 (min 0.935), no labels
-    r = {"speedup": {"median": 1.39, "ci95": [1.30, 1.48], "rounds": 40},
-         "fidelity": {"cosine": 0.952, "cosine_min": 0.935, "nonfinite": 0},
-         "before": {"accuracy": None}, "after": {"accuracy": None},
-         "verdict": {"label": "faster", "reasons": [], "warnings": []}}
-    assert headline_of(r) == ("faster, but outputs diverge (cosine 0.952) — speedup 1.39x "
-                              "(95% CI 1.30–1.48x)")
+    r = real_result("digits-mlp", "inference_mode", labels=False)
+    r.timing.speedup, r.timing.ci95 = 1.39, (1.30, 1.48)
+    r.verdict.label = "faster"
+    r.verdict.quality = assess_quality(None, None, 0.952, 0.935)
+    assert r.headline() == ("faster, but outputs diverge (cosine 0.952) — speedup 1.39x "
+                            "(95% CI 1.30–1.48x)")
+    assert RunResult.from_json(r.to_json()).headline() == r.headline()
+    assert r.to_json()["verdict"]["headline"] == r.headline()
 
 
-def test_results_saved_before_inconclusive_existed_are_judged_again():
-    old = {"speedup": {"median": 3.45, "ci95": [1.01, 6.39], "rounds": 12},
-           "verdict": {"label": "not faster"}, "steps": [{"name": "bf16"}]}
-    assert label_of(old) == "inconclusive"
-    assert summary_of(old, upper=True) == "INCONCLUSIVE"
-    narrow = {"speedup": {"median": 1.0, "ci95": [0.99, 1.02], "rounds": 40},
-              "verdict": {"label": "not faster"}, "steps": [{"name": "bf16"}]}
-    assert label_of(narrow) == "not faster"
+def _as_saved_before_inconclusive(result, ci, rounds):
+    """The JSON an older QuantGUI wrote: no quality in the verdict, no schema, and a wide
+    interval called "not faster"."""
+    data = result.to_json()
+    del data["schema"], data["verdict"]["quality"]
+    data["verdict"]["label"] = "not faster"
+    data["speedup"]["ci95"], data["speedup"]["rounds"] = ci, rounds
+    data["noisy"], data["speedup"]["few_rounds"] = False, None  # a quiet, full timing
+    return data
+
+
+def test_results_saved_before_inconclusive_existed_are_judged_again(real_result):
+    base = real_result("digits-mlp", "inference_mode")  # identical outputs: quality ok
+    old = RunResult.from_json(_as_saved_before_inconclusive(base, [1.01, 6.39], 12))
+    assert old.verdict.label == "inconclusive"
+    assert old.summary(upper=True) == "INCONCLUSIVE"
+    assert old.verdict.quality.status == "ok"  # judged again from its numbers
+    narrow = RunResult.from_json(_as_saved_before_inconclusive(base, [0.99, 1.02], 40))
+    assert narrow.verdict.label == "not faster"
+    # Read once, the result is typed: writing and reading it again changes nothing.
+    assert RunResult.from_json(old.to_json()).to_json() == old.to_json()
 
 
 # --- real runs ----------------------------------------------------------------------------------
@@ -227,7 +242,8 @@ def test_headline_of_a_run_without_labels_or_loss_is_the_label_alone(timed):
     assert result.verdict.label == "not faster"  # exactly 1.00x with a zero-width interval
     assert result.verdict.summary == "not faster"
     assert math.isclose(result.timing.speedup, 1.0)
-    assert headline_of(result.to_json()) == "not faster — speedup 1.00x (95% CI 1.00–1.00x)"
+    assert result.headline() == "not faster — speedup 1.00x (95% CI 1.00–1.00x)"
+    assert RunResult.from_json(result.to_json()).headline() == result.headline()
 
 
 def test_an_undecided_no_gain_gives_specific_causes_only(timed, monkeypatch):

@@ -37,21 +37,17 @@ def add_techniques(sub: Any) -> argparse.ArgumentParser:
 
 
 def cmd_techniques(args: argparse.Namespace, task: Any) -> int:
-    from ..core import params as params_mod
     from ..core.recipe import STAGES
-    from ..core.techniques import all_techniques
-    techs = all_techniques()
+    from ..core.results import technique_specs
+    techs = technique_specs()  # what the GUI's panels and preflight read, too
     if args.json:
-        emit_json([{"name": t.name, "title": t.title, "summary": t.summary, "stage": t.stage,
-                     "group": t.group, "needs_labels": t.needs_labels,
-                     "params": [s.to_json() for s in params_mod.specs(t.Params)]}
-                    for t in techs.values()], None)
+        emit_json([t.to_json() for t in techs.values()], None)
         return 0
     for t in techs.values():
         print(f"{t.name}  ({t.title}; stage {t.stage}: {STAGES.get(t.stage, '')}"
               + (f"; one {t.group} step per recipe" if t.group else "") + ")")
         print(f"    {t.summary}")
-        for s in params_mod.specs(t.Params):
+        for s in t.params:
             bounds = []
             if s.choices:
                 bounds.append("one of " + "|".join(map(str, s.choices)))
@@ -128,11 +124,13 @@ def add_run(sub: Any) -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace, task: Any) -> int:
     from ..core.export import export_folders, protected_paths
     from ..core.run import RunOptions, format_result, run_recipe
+    from ..core.run.preflight import preflight, require
     check_counts(args, eval_limit="--eval-limit")
     inputs = check_outputs(args, [("--json", args.json_out, False), ("--save", args.save, True),
                                    ("--report", args.report, True)])
     recipe = recipe_from_args(args)  # a bad recipe fails before the model is even opened
     loaded = open_from_args(args, task)
+    require(preflight(loaded, recipe))  # each step on this model and its data, before timing
     inputs += protected_paths(loaded)
     options = RunOptions(batch_size=args.batch, threads=args.threads,
                          time_budget_s=args.time_budget, eval_limit=args.eval_limit)

@@ -127,6 +127,7 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
     from ..core.errors import UserError
     from ..core.params import parse_kv
     from ..core.recipe import Recipe, Step
+    from ..core.run.preflight import preflight
     where = args.recipe or "--step"
     if args.recipe:
         recipe = Recipe.load(args.recipe)  # its errors already name the file
@@ -136,10 +137,9 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
             name, _, rest = text.partition(":")
             steps.append(Step(name.strip(), parse_kv(rest, f"--step {text}")))
         recipe = Recipe(steps)
-    try:
-        recipe.validate(json_paths=bool(args.recipe))
-    except UserError as exc:  # name where the recipe came from, like every bad-input message
-        raise UserError(f"{where}: {exc}") from None
+    problems = preflight(None, recipe)  # the recipe's own rules; the model's come after opening
+    if problems:  # name where the recipe came from, like every bad-input message
+        raise UserError(f"{where}: {problems[0].text(json_paths=bool(args.recipe))}")
     return recipe
 
 

@@ -3,15 +3,19 @@
 Layout (docs/architecture.md has the contracts):
 - foundations: `errors`, `progress`, `params`, `recipe`, `schema`, `safeload` (the one loader),
   `text`, `units`, `env`, `cpus`, `memory`, `verdict_words`;
+- `results/` the typed records every face reads (results, model and technique descriptions),
+  torch-free, with `to_json` / `from_json`;
 - `model/` what a model is (inputs, data, variants, the loaded model, its own code);
 - `opening/` how a model gets in (formats, architecture files, Hugging Face, example inputs,
   inspection); `examples/` the built-in models;
 - `techniques/` one module per optimization; `measure/` size, latency, quality, verdict;
-- `run/` applying a recipe and measuring it; `recommend` choosing one; `export/` writing it out.
+- `run/` checking a recipe (`preflight`), applying and measuring it; `recommend` choosing one;
+  `export/` writing it out.
 
 Import what you need from here: `from quantgui.core import open_model, run_recipe, Recipe`.
 Names are resolved on first use, so `import quantgui.core` costs nothing and the torch-free
-names (errors, recipes, verdict words, units) never import torch (the GUI starts without it).
+names (errors, recipes, verdict words, units, the result types, preflight) never import torch
+(the GUI starts without it).
 Import-linter contracts (pyproject.toml, checked by the suite) keep the layers apart.
 """
 
@@ -32,10 +36,17 @@ _API: dict[str, tuple[str, str | None]] = {
     "ParamSpec": ("params", "ParamSpec"), "param_specs": ("params", "specs"),
     "human_bytes": ("units", "human_bytes"), "printable": ("text", "printable"),
     "html_text": ("text", "html_text"), "usable_cpus": ("cpus", "usable_cpus"),
-    "label_of": ("verdict_words", "label_of"), "summary_of": ("verdict_words", "summary_of"),
-    "headline_of": ("verdict_words", "headline_of"),
-    "result_quality": ("verdict_words", "result_quality"),
     "verdict_words": ("verdict_words", None), "env": ("env", None),
+    # the typed records every face reads (torch-free; to_json / from_json)
+    "RunResult": ("results", "RunResult"), "Measurement": ("results", "Measurement"),
+    "StepReport": ("results", "StepReport"), "LatencyStats": ("results", "LatencyStats"),
+    "Timing": ("results", "Timing"), "Fidelity": ("results", "Fidelity"),
+    "Verdict": ("results", "Verdict"), "ModelInfo": ("results", "ModelInfo"),
+    "DataInfo": ("results", "DataInfo"), "TechniqueSpec": ("results", "TechniqueSpec"),
+    "technique_specs": ("results", "technique_specs"),
+    "Recommendation": ("results", "Recommendation"), "Trial": ("results", "Trial"),
+    # preflight (torch-free given the technique specs)
+    "preflight": ("run.preflight", "preflight"), "Problem": ("run.preflight", "Problem"),
     # opening a model
     "open_model": ("opening.loading", "open_model"),
     "ArchitectureRequired": ("opening.loading", "ArchitectureRequired"),
@@ -44,16 +55,15 @@ _API: dict[str, tuple[str, str | None]] = {
     "parse_dtype": ("opening.example_input", "parse_dtype"),
     "input_kinds": ("opening.example_input", "input_kinds"),
     "module_classes": ("opening.arch", "module_classes"),
-    "LoadedModel": ("model.loaded", "LoadedModel"), "ModelInfo": ("model.loaded", "ModelInfo"),
+    "LoadedModel": ("model.loaded", "LoadedModel"),
     "examples": ("examples", None), "demo_runs": ("examples.demo", "demo_runs"),
     "EXAMPLES": ("examples", "EXAMPLES"), "DEFAULT_EXAMPLE": ("examples", "DEFAULT_EXAMPLE"),
     # techniques, running, measuring
     "all_techniques": ("techniques", "all_techniques"), "technique": ("techniques", "get"),
-    "RunOptions": ("run", "RunOptions"), "RunResult": ("run", "RunResult"),
+    "RunOptions": ("run", "RunOptions"),
     "run_recipe": ("run", "run_recipe"), "optimize": ("run", "optimize"),
     "format_result": ("run", "format_result"),
     "recommend_recipe": ("recommend", "recommend"),
-    "Recommendation": ("recommend", "Recommendation"),
     # writing out
     "export_run": ("export", "export_run"), "save_model": ("export", "save_model"),
     "write_report": ("export", "write_report"), "write_recipe": ("export", "write_recipe"),

@@ -52,7 +52,31 @@ class ParamSpec:
         return {"name": self.name, "type": self.type.__name__, "default": self.default,
                 "help": self.help, "min": self.min, "max": self.max, "step": self.step,
                 "choices": list(self.choices) if self.choices else None,
-                "optional": self.optional}
+                "optional": self.optional, "label": self.label}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "parameter") -> "ParamSpec":
+        """The spec `to_json` wrote (a face builds its forms from the engine's specs)."""
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise UserError(f"{where}: a parameter without a name")
+        typ = TYPES.get(data.get("type"))
+        if typ is None:
+            raise UserError(f"{where}: parameter '{data['name']}' has an unknown type "
+                            f"{shown(data.get('type'))}")
+
+        def num(key: str) -> Optional[float]:
+            v = data.get(key)
+            return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        choices = data.get("choices")
+        label = data.get("label")
+        return cls(data["name"], typ, data.get("default"), str(data.get("help") or ""),
+                   num("min"), num("max"), num("step"),
+                   tuple(choices) if isinstance(choices, list) and choices else None,
+                   label if isinstance(label, str) else None, data.get("optional") is True)
+
+
+#: The parameter types a spec may have, by the name `ParamSpec.to_json` writes.
+TYPES: dict[Any, type] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
 def _resolve_type(annotation: Any) -> tuple[type, bool]:
@@ -172,14 +196,33 @@ def _coerce(spec: ParamSpec, value: Any, where: str) -> Any:
         raise UserError(f"{where}: parameter '{spec.name}': {exc}") from None
 
 
+def problems(param_specs: Sequence[ParamSpec], values: Optional[dict]
+             ) -> list[tuple[Optional[str], str]]:
+    """Why `values` do not fit the specs, as (parameter or None, reason) pairs: unknown names
+    first (one pair), then each value `check` refuses. Empty when they fit."""
+    values = dict(values or {})
+    by_name = {s.name: s for s in param_specs}
+    out: list[tuple[Optional[str], str]] = []
+    unknown = sorted(set(values) - set(by_name), key=str)
+    if unknown:
+        out.append((None, f"unknown parameter(s) {', '.join(map(str, unknown))}; "
+                          f"known: {', '.join(by_name) or 'none'}"))
+    for name, value in values.items():
+        if name in by_name:
+            try:
+                check(by_name[name], value)
+            except ParamError as exc:
+                out.append((name, f"parameter '{name}': {exc}"))
+    return out
+
+
 def build(params_cls: type, values: Optional[dict], where: str = "step") -> Any:
     """Validated instance of `params_cls` from a dict (strings are parsed); UserError otherwise."""
     values = dict(values or {})
+    found = problems(specs(params_cls), values)
+    if found:
+        raise UserError(f"{where}: {found[0][1]}")
     by_name = {s.name: s for s in specs(params_cls)}
-    unknown = sorted(set(values) - set(by_name))
-    if unknown:
-        raise UserError(f"{where}: unknown parameter(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(by_name) or 'none'}")
     kwargs = {name: _coerce(by_name[name], v, where) for name, v in values.items()}
     return params_cls(**kwargs)
 

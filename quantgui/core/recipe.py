@@ -17,7 +17,6 @@ from typing import Any, Optional
 
 from . import params as params_mod
 from . import schema
-from .errors import UserError
 
 RECIPE_VERSION = 1
 #: A recipe is a few hundred bytes; one saved with its measured results (report recipe.json)
@@ -113,30 +112,16 @@ class Recipe:
 
     def validate(self, json_paths: bool = False) -> list[tuple[Any, Any]]:
         """[(technique, params instance)] or UserError naming the step ("step 2 (prune)", or
-        with `json_paths` for a recipe read from a file "$.steps[1] (prune)") and the rule."""
+        with `json_paths` for a recipe read from a file "$.steps[1] (prune)") and the rule
+        (the first of run/preflight.py's recipe problems)."""
+        from .results import technique_specs
+        from .run.preflight import recipe_problems, require
         from .techniques import get
+        require(recipe_problems(self, technique_specs()), json_paths)
         resolved = []
-        groups: dict[str, str] = {}
-        last_stage, last_name = -1, None
-        seen: dict[str, str] = {}
         for i, step in enumerate(self.steps):
-            at = f"$.steps[{i}]" if json_paths else f"step {i + 1}"
-            where = f"{at} ({step.name})"
             tech = get(step.name)
-            if step.name in seen:
-                raise UserError(f"{where}: '{step.name}' is already {seen[step.name]}; a "
-                                f"recipe uses each technique once")
-            seen[step.name] = at
-            p = params_mod.build(tech.Params, step.params, where)
-            if tech.group:
-                if tech.group in groups:
-                    raise UserError(f"{where}: only one {tech.group} step per recipe; "
-                                    f"'{groups[tech.group]}' is already one")
-                groups[tech.group] = step.name
-            if tech.stage < last_stage:
-                raise UserError(f"{where}: must come before '{last_name}' — "
-                                f"{STAGES.get(tech.stage, tech.stage)} goes before "
-                                f"{STAGES.get(last_stage, last_stage)}")
-            last_stage, last_name = tech.stage, step.name
-            resolved.append((tech, p))
+            at = f"$.steps[{i}]" if json_paths else f"step {i + 1}"
+            resolved.append((tech, params_mod.build(tech.Params, step.params,
+                                                    f"{at} ({step.name})")))
         return resolved

@@ -20,7 +20,6 @@ The resulting order (the priority bands in techniques/hooks.py):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import math
 import time
 from typing import Any, Optional
@@ -33,6 +32,8 @@ from .model.loaded import LoadedModel
 from .progress import Task, quiet_task
 from .recipe import Recipe
 from .techniques.hooks import ModelTraits, fast_formats  # noqa: F401 - fast_formats is re-exported
+from .results import Recommendation, Trial, pick
+from .run.preflight import DATA_KINDS, preflight, require
 
 DEFAULT_MAX_ACCURACY_DROP = 0.01
 DEFAULT_MIN_COSINE = 0.99
@@ -40,139 +41,6 @@ DEFAULT_MIN_COSINE = 0.99
 DEFAULT_TIME_BUDGET_S = 1.0
 
 _RECURRENT = (nn.LSTM, nn.GRU, nn.RNN)
-
-
-@dataclass
-class Trial:
-    """One candidate recipe and what it measured (or why it failed)."""
-
-    recipe: Recipe
-    result: Any = None                     # RunResult, or None when the run failed
-    error: Optional[str] = None
-    meets_bound: bool = False
-    quality_note: str = ""
-    seconds: float = 0.0
-
-    @property
-    def speedup(self) -> Optional[float]:
-        return None if self.result is None else float(self.result.timing.speedup)
-
-    @property
-    def ci95(self) -> Optional[tuple[float, float]]:
-        return None if self.result is None else tuple(float(v) for v in self.result.timing.ci95)
-
-    @property
-    def size_ratio(self) -> Optional[float]:
-        return None if self.result is None else self.result.size_ratio
-
-    @property
-    def accuracy(self) -> Optional[float]:
-        return None if self.result is None else self.result.after.accuracy
-
-    @property
-    def accuracy_drop(self) -> Optional[float]:
-        if self.result is None:
-            return None
-        b, a = self.result.before.accuracy, self.result.after.accuracy
-        return None if a is None or b is None else b - a
-
-    @property
-    def cosine(self) -> Optional[float]:
-        return None if self.result is None else float(self.result.fidelity.cosine)
-
-    @property
-    def verdict(self) -> str:
-        if self.result is None:
-            return "failed"
-        return self.result.verdict.label
-
-    def row(self) -> dict[str, Any]:
-        """One row of the trial table (what the GUI and `recommend --json` show)."""
-        def f(x: Optional[float]) -> Optional[float]:
-            return None if x is None or not math.isfinite(x) else float(x)
-        ci = self.ci95
-        return {"recipe": self.recipe.describe(), "steps": self.recipe.to_json()["steps"],
-                "speedup": f(self.speedup), "ci95": None if ci is None else [f(ci[0]), f(ci[1])],
-                "size_ratio": f(self.size_ratio), "accuracy": f(self.accuracy),
-                "accuracy_drop": f(self.accuracy_drop), "cosine": f(self.cosine),
-                "verdict": self.verdict, "meets_bound": self.meets_bound,
-                "quality": self.quality_note, "error": self.error,
-                "seconds": round(self.seconds, 2)}
-
-
-@dataclass
-class Recommendation:
-    best: Optional[Trial]                  # None: nothing beat the original within the bound
-    trials: list[Trial] = field(default_factory=list)
-    cancelled: bool = False
-    bound: dict[str, Any] = field(default_factory=dict)
-    candidates: int = 0                    # how many were planned
-    environment: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def recipe(self) -> Optional[Recipe]:
-        return None if self.best is None else self.best.recipe
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        return [t.row() for t in self.trials]
-
-    @property
-    def tried(self) -> str:
-        """'3 of 9 candidates tried, then cancelled; 1 inconclusive: measure longer to decide'."""
-        text = f"{len(self.trials)} of {self.candidates} candidates tried"
-        if self.cancelled:
-            text += ", then cancelled"
-        unsure = sum(t.verdict == "inconclusive" for t in self.trials)
-        if unsure:
-            text += f"; {unsure} inconclusive: measure longer to decide"
-        return text
-
-    @property
-    def detail(self) -> str:
-        """The result without the recipe's name: speed, quality and what was tried."""
-        if self.best is None:
-            proven = "proven " if any(t.verdict == "inconclusive" for t in self.trials) else ""
-            return f"nothing was {proven}faster within the quality bound ({self.tried})"
-        ci = self.best.ci95 or (math.nan, math.nan)
-        return (f"{self.best.speedup:.2f}x faster (95% CI {ci[0]:.2f}-{ci[1]:.2f}), "
-                f"{self.best.quality_note} ({self.tried})")
-
-    @property
-    def message(self) -> str:
-        if self.best is None:
-            return f"keep the original: {self.detail}"
-        return f"{self.best.recipe.describe()}: {self.detail}"
-
-    def to_json(self) -> dict[str, Any]:
-        from .run import json_safe
-        return json_safe({
-            "best": None if self.best is None else {
-                "recipe": self.best.recipe.to_json(), "row": self.best.row(),
-                "result": self.best.result.to_json()},
-            "message": self.message,
-            "cancelled": self.cancelled,
-            "bound": dict(self.bound),
-            "candidates": self.candidates,
-            "trials": self.rows,
-            "environment": self.environment,
-        })
-
-    def table(self) -> str:
-        """Plain aligned text of the trial table."""
-        from .run import num, pct, table
-        rows = [("recipe", "speedup", "95% CI", "size", "accuracy", "cosine", "verdict", "bound")]
-        for t in self.trials:
-            ci = t.ci95
-            rows.append((t.recipe.describe(),
-                         "-" if t.speedup is None else f"{t.speedup:.2f}x",
-                         "-" if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}",
-                         "-" if t.size_ratio is None else f"{t.size_ratio:.2f}x",
-                         pct(t.accuracy), num(t.cosine),
-                         t.verdict if t.error is None else f"failed: {t.error[:60]}",
-                         "yes" if t.meets_bound else "no"))
-        marker = "" if self.best is None else f"\nbest: {self.best.recipe.describe()}"
-        return table(rows) + marker
 
 
 # --- candidates ---------------------------------------------------------------------------------
@@ -199,7 +67,8 @@ def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = N
 
     Each technique proposes its own candidates (`Technique.recommend_hints`) with a priority on
     the shared scale in techniques/hooks.py; here they are ordered, de-duplicated and kept when
-    every step applies (and has the labels it needs) and the recipe is valid."""
+    the engine's preflight finds nothing that rules them out (a step that does
+    not apply, a missing label, an invalid recipe)."""
     from .techniques import all_techniques
     caps = env.cpu_capabilities() if capabilities is None else list(capabilities)
     module = loaded.module
@@ -208,8 +77,6 @@ def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = N
     hints = [h for tech in techs.values() for h in tech.recommend_hints(traits, caps)
              if include_compile or not h.costly]
     hints.sort(key=lambda h: h.priority)  # stable: equal priorities keep registry order
-
-    labeled = loaded.train is not None and loaded.train.labeled
     out: list[Recipe] = []
     seen: set[tuple[str, ...]] = set()
     for hint in hints:
@@ -217,21 +84,10 @@ def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = N
         if names in seen:
             continue
         seen.add(names)
-        ok = True
-        for name in names:
-            tech = techs.get(name)
-            if tech is None or tech.applies_to(module) is not None:
-                ok = False
-                break
-            if tech.needs_labels and not labeled:
-                ok = False
-                break
-        if not ok:
-            continue
         recipe = Recipe.of(*names)
-        try:
-            recipe.validate()
-        except UserError:
+        # The data's own problems (labels) are the same for every candidate: recommend
+        # refuses those once; here only what rules this recipe out counts.
+        if any(p.kind not in DATA_KINDS for p in preflight(loaded, recipe)):
             continue
         out.append(recipe)
     return out
@@ -239,13 +95,8 @@ def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = N
 
 def _qat_fallback(loaded: LoadedModel) -> Optional[Recipe]:
     """QAT recovers accuracy static INT8 lost; only worth its training time when that happened."""
-    from .techniques import all_techniques
-    tech = all_techniques().get("qat_int8")
-    if tech is None or tech.applies_to(loaded.module) is not None:
-        return None
-    if loaded.train is None or not loaded.train.labeled:
-        return None
-    return Recipe.of("qat_int8", "inference_mode")
+    recipe = Recipe.of("qat_int8", "inference_mode")
+    return None if any(p.kind not in DATA_KINDS for p in preflight(loaded, recipe)) else recipe
 
 
 # --- the search ---------------------------------------------------------------------------------
@@ -280,13 +131,6 @@ def _failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _pick(trials: list[Trial]) -> Optional[Trial]:
-    """The fastest trial whose verdict is "faster" (its whole CI clears the threshold) within
-    the quality bound: an inconclusive 3x is no recommendation, whatever its point estimate."""
-    ok = [t for t in trials if t.meets_bound and t.verdict == "faster"]
-    return max(ok, key=lambda t: t.speedup or 0.0) if ok else None
-
-
 def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
               min_cosine: Optional[float] = None, options: Any = None,
               task: Optional[Task] = None, *, max_candidates: Optional[int] = None,
@@ -302,6 +146,8 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
     from .model.usercode import ModelCodeError
     from .run import RunOptions, run_recipe
     task = task or quiet_task()
+    # Labels the model cannot score would fail every candidate alike: said once, up front.
+    require(preflight(loaded, Recipe()))
     if options is None:
         options = RunOptions(time_budget_s=DEFAULT_TIME_BUDGET_S, min_rounds=6, warmup=2)
     labeled = loaded.test is not None and loaded.test.labeled and len(loaded.test) > 0
@@ -343,7 +189,7 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
             trial.seconds = time.perf_counter() - start
             _judge(trial, max_drop, min_cos)
             rec.trials.append(trial)
-            rec.best = _pick(rec.trials)
+            rec.best = pick(rec.trials)
             # Static INT8 fast but too lossy: QAT may recover the accuracy (labels needed).
             if (not qat_added and trial.result is not None and not trial.meets_bound
                     and any(s.name == "static_int8" for s in recipe.steps)
@@ -357,5 +203,5 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
         task.report("recommend", len(plan), len(plan), rec.message)
     except Cancelled:
         rec.cancelled = True
-    rec.best = _pick(rec.trials)
+    rec.best = pick(rec.trials)
     return rec

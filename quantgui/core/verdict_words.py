@@ -1,7 +1,7 @@
 """The verdict's words, torch-free: the speed label from a confidence interval, the quality
-beside it, and the sentences every face shows (CLI, GUI, history, report), composed from a
-result's JSON too (the GUI must not import torch to show them). measure/verdict.py explains the
-rules and builds the `Verdict` of a run from them.
+beside it, and how the two compose into the sentence every face shows (CLI, GUI, history,
+report). measure/verdict.py explains the rules and builds the `Verdict` of a run from them;
+`results.Verdict` and `RunResult.headline()` say them.
 """
 
 from __future__ import annotations
@@ -98,70 +98,3 @@ def compose(label: str, quality_summary: str = "", upper: bool = False) -> str:
     if not quality_summary:
         return word
     return f"{word}, {'but' if label == FASTER else 'and'} {quality_summary}"
-
-
-def _num(x: Any) -> Optional[float]:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) \
-        and math.isfinite(x) else None
-
-
-def _get(d: Any, *keys: str) -> Any:
-    for k in keys:
-        d = d.get(k) if isinstance(d, dict) else None
-    return d
-
-
-def label_of(r: dict) -> str:
-    """The label of a result's JSON. Results saved before "inconclusive" existed called a wide
-    interval "not faster"; those are judged again from their interval (which can only make
-    them inconclusive: the old rule for faster and slower was the same)."""
-    label = _get(r, "verdict", "label")
-    label = label if isinstance(label, str) and label else "?"
-    if label != NOT_FASTER or isinstance(_get(r, "verdict", "quality"), dict):
-        return label
-    ci = _get(r, "speedup", "ci95")
-    if not (isinstance(ci, list) and len(ci) == 2 and None not in map(_num, ci)):
-        return label
-    rounds = _get(r, "speedup", "rounds")
-    reliable = not r.get("noisy") and not _get(r, "speedup", "few_rounds")
-    steps = r.get("steps")
-    again = label_for(ci, rounds if isinstance(rounds, int) else MIN_DECISIVE_ROUNDS, reliable,
-                      has_steps=bool(steps) if isinstance(steps, list) else True)
-    return INCONCLUSIVE if again == INCONCLUSIVE else label
-
-
-def result_quality(r: dict) -> Quality:
-    """The quality of a result's JSON (computed again for results saved without it)."""
-    q = _get(r, "verdict", "quality")
-    if isinstance(q, dict) and q.get("status") in ("ok", "degraded"):
-        reasons = q.get("reasons")
-        return Quality(q["status"], str(q.get("summary") or ""),
-                       [str(x) for x in reasons] if isinstance(reasons, list) else [])
-    nonfinite = _get(r, "fidelity", "nonfinite")
-    return assess_quality(_num(_get(r, "before", "accuracy")), _num(_get(r, "after", "accuracy")),
-                          _num(_get(r, "fidelity", "cosine")),
-                          _num(_get(r, "fidelity", "cosine_min")),
-                          nonfinite if isinstance(nonfinite, int) else 0)
-
-
-def summary_of(r: dict, upper: bool = False) -> str:
-    """'faster, but outputs diverge (cosine 0.952)' from a result's JSON."""
-    return compose(label_of(r), result_quality(r).summary, upper)
-
-
-def speed_text(r: dict) -> str:
-    """'speedup 1.39x (95% CI 1.30-1.48x)' from a result's JSON ('' when unknown)."""
-    med = _num(_get(r, "speedup", "median"))
-    if med is None:
-        return ""
-    text = f"speedup {med:.2f}x"
-    ci = _get(r, "speedup", "ci95")
-    if isinstance(ci, list) and len(ci) == 2 and None not in map(_num, ci):
-        text += f" (95% CI {ci[0]:.2f}–{ci[1]:.2f}x)"
-    return text
-
-
-def headline_of(r: dict, upper: bool = False) -> str:
-    """The one line every face shows: summary, then the speed it rests on."""
-    speed = speed_text(r)
-    return summary_of(r, upper) + (f" — {speed}" if speed else "")

@@ -28,7 +28,7 @@ def _protected(loaded: Any) -> list:
     return protected_paths(loaded) if loaded is not None else []
 
 
-def _recipe_job(path: str, result: dict, loaded: Any, task: Any) -> Path:
+def _recipe_job(path: str, result: Any, loaded: Any, task: Any) -> Path:
     import json
     from quantgui.core import write_text_atomic
     from quantgui.core import recipe_json
@@ -82,7 +82,8 @@ class ExportActions(QObject):
     def __init__(self, win: Any) -> None:
         super().__init__(win)
         self.win = win
-        #: history row -> (RunResult, LoadedModel it was run on); variant None once dropped
+        #: history row -> (RunResult, LoadedModel it was run on) for rows that had a variant;
+        #: the result's variant (and the model) are dropped past KEEP_VARIANTS
         self.runs: dict[int, tuple[Any, Any]] = {}
         #: history row -> ProjectEntry (the model source at the time of the run)
         self.entries: dict[int, Any] = {}
@@ -90,22 +91,15 @@ class ExportActions(QObject):
         win.history_view.variantSelected.connect(lambda _result: self.sync())
 
     # -- bookkeeping ------------------------------------------------------------------------
-    def keep_run(self, value: Any) -> dict:
-        """Called with what a run job returned ((json, RunResult) or json) before the window
-        appends the row; remembers the result object and returns the json."""
-        result, obj = value if isinstance(value, tuple) else (value, None)
-        self.remember(len(self.win.history), result, obj)
-        return result
-
-    def remember(self, row: int, result: dict, obj: Any) -> None:
+    def keep_run(self, result: Any) -> None:
+        """Called with a run's `RunResult` before the window appends its row: remembers it
+        (with its optimized model, for export) and its project entry."""
         from quantgui.core import ProjectEntry
-        from quantgui.core import Recipe
-        loaded = self.win.loaded
-        recipe = obj.recipe if obj is not None else Recipe.from_json(result.get("recipe") or
-                                                                    {"version": 1, "steps": []})
-        self.entries[row] = ProjectEntry.from_run(loaded, recipe, result, recipe.describe())
-        if obj is not None:
-            self.runs[row] = (obj, loaded)
+        row, loaded = len(self.win.history), self.win.loaded
+        self.entries[row] = ProjectEntry.from_run(loaded, result.recipe, result,
+                                                  result.recipe.describe())
+        if result.variant is not None:
+            self.runs[row] = (result, loaded)
         for old in sorted(self.runs)[:-KEEP_VARIANTS]:
             self.runs[old][0].variant = None  # free the optimized model's memory
             self.runs[old] = (self.runs[old][0], None)
@@ -242,8 +236,7 @@ class ExportActions(QObject):
         row = self.selected_row()
         if self._refuse(None if row is not None else "Run a recipe first."):
             return False
-        obj, loaded = self.runs.get(row, (None, None))
-        result = obj if obj is not None else self.win.history[row][1]
+        result, loaded = self.win.history[row][1], self.runs.get(row, (None, None))[1]
         plots = self.plot_pngs()  # GUI thread, before the worker starts
         return self._start("report", _report_job, str(folder), result, plots, loaded)
 
@@ -332,8 +325,17 @@ class ExportActions(QObject):
         self.cancelled.emit(kind)
 
     def _fill_history(self, project: Any) -> None:
+        from quantgui.core import RunResult
         win = self.win
-        win.history = [(e.label, e.result or {}) for e in project.entries]
+
+        def result(entry: Any) -> Any:
+            # An entry saved without measurements still gets its row (its recipe and model,
+            # nothing measured) and is saved back as it was.
+            if entry.result is not None:
+                return entry.result
+            return RunResult.from_json({"source": str(entry.source.get("source") or ""),
+                                        "recipe": entry.recipe.to_json()})
+        win.history = [(e.label, result(e)) for e in project.entries]
         self.runs.clear()
         self.entries = dict(enumerate(project.entries))
         if hasattr(win.history_view, "load"):

@@ -45,10 +45,9 @@ def _load_job(source: str, task: Any, **kwargs: Any) -> tuple[Any, list[str]]:
     return open_model(source, task=task, **kwargs), env.cpu_capabilities()
 
 
-def _run_job(loaded: Any, recipe: Any, options: Any, task: Any) -> tuple:
+def _run_job(loaded: Any, recipe: Any, options: Any, task: Any) -> Any:
     from quantgui.core import export_run, run_recipe  # noqa: F401 - export loaded off the GUI thread
-    result = run_recipe(loaded, recipe, options, task)  # keeps the variant for export
-    return result.to_json(), result
+    return run_recipe(loaded, recipe, options, task)  # a RunResult; keeps the variant for export
 
 
 def _results_views() -> tuple[QWidget, QWidget]:
@@ -62,7 +61,7 @@ def _results_views() -> tuple[QWidget, QWidget]:
 class MainWindow(FileActions, QMainWindow):
     runStarted = Signal()
     runProgress = Signal(object)
-    runFinished = Signal(object)   # RunResult.to_json()
+    runFinished = Signal(object)   # RunResult
     runFailed = Signal(str)
     runCancelled = Signal()
     modelLoaded = Signal(object)   # LoadedModel
@@ -83,7 +82,7 @@ class MainWindow(FileActions, QMainWindow):
         self.bridge = EngineBridge(self)
         self.bridge.busyChanged.connect(self._on_busy)
         self.loaded: Any = None
-        self.history: list[tuple[str, dict]] = []
+        self.history: list[tuple[str, Any]] = []  # (recipe text, RunResult) per run
         self.last_error: Optional[str] = None
         self.dialog: Any = None  # the last dialog opened (tests inspect it)
         self._run: Optional[Job] = None
@@ -313,7 +312,8 @@ class MainWindow(FileActions, QMainWindow):
         """Start a run of the current recipe (or `recipe`, with `time_budget_s`: Measure
         longer); False (and nothing happens) when refused. `note` joins the recipe in the
         history (the demo's "expected: not faster on this CPU")."""
-        problem = None if recipe is not None else self.optimize.problem_text()
+        problem = self.optimize.problem_text() if recipe is None else \
+            self._recipe_problem(recipe)
         if self.bridge.busy or self.loaded is None or problem:
             self.phase.setText(problem or "Busy: wait for the current work to finish.")
             if problem:
@@ -340,20 +340,25 @@ class MainWindow(FileActions, QMainWindow):
         self.runStarted.emit()
         return True
 
-    def measure_longer(self, result: dict, seconds: float) -> bool:
+    def _recipe_problem(self, recipe: Any) -> Optional[str]:
+        """Why a recipe given in full (Measure longer, the demo) cannot run on the open model."""
+        if self.loaded is None:
+            return None
+        from quantgui.core import preflight
+        problems = preflight(self.loaded, recipe)
+        return problems[0].text() if problems else None
+
+    def measure_longer(self, result: Any, seconds: float) -> bool:
         """Run an inconclusive result's recipe again on the same model with a longer budget."""
-        from quantgui.core import UserError
-        from quantgui.core import Recipe
-        source = result.get("source")
+        source = result.source
         if self.loaded is None or (source and source != self.loaded.info.source):
             self.phase.setText(f"Open {source or 'the model'} again to measure it longer.")
             return False
-        try:
-            recipe = Recipe.from_json(result.get("recipe"))
-        except UserError as exc:
-            self.phase.setText(f"Cannot measure longer: {exc}")
+        problem = self._recipe_problem(result.recipe)
+        if problem:
+            self.phase.setText(f"Cannot measure longer: {problem}")
             return False
-        return self.run(recipe, seconds)
+        return self.run(result.recipe, seconds)
 
     def cancel(self) -> None:
         if self.bridge.busy:
@@ -385,10 +390,10 @@ class MainWindow(FileActions, QMainWindow):
         self.phase.setText(text)
         self._sync_actions()
 
-    def _on_run_finished(self, value: tuple) -> None:
-        result, text = self.exports.keep_run(value), self._run_text
-        from quantgui.core import summary_of
-        self._run_ended(f"Done: {text} — {summary_of(result)}")
+    def _on_run_finished(self, result: Any) -> None:
+        text = self._run_text
+        self.exports.keep_run(result)
+        self._run_ended(f"Done: {text} — {result.summary()}")
         self.history.append((text, result))
         self.results.show_result(result)
         self.history_view.add(result, text)

@@ -45,6 +45,7 @@ class OptimizePanel(QWidget):
         self.setObjectName("optimizePanel")
         self.techniques: Optional[TechniquePanels] = None
         self._loaded: Any = None
+        self._data: tuple = (None, None)  # (train, test) DataInfo of the open model
         self._running = False
         self._error: Optional[str] = ENGINE_STARTING
         self._flagged = False  # the user asked to run although a hint was showing
@@ -142,7 +143,10 @@ class OptimizePanel(QWidget):
         return self.techniques
 
     def set_model(self, loaded: Any) -> None:
+        from quantgui.core import DataInfo
         self._loaded = loaded
+        self._data = (DataInfo.of(loaded.train), DataInfo.of(loaded.test)) \
+            if loaded is not None else (None, None)
         self._flagged = False
         panels = self.ensure_techniques()
         panels.set_applicability(dict(loaded.info.applicability) if loaded is not None else {})
@@ -172,7 +176,8 @@ class OptimizePanel(QWidget):
         return self._error
 
     def _validate(self) -> Optional[str]:
-        """Why the current recipe cannot run, or None (Recipe.validate plus model checks)."""
+        """Why the current recipe cannot run, or None: the engine's preflight on the open
+        model's facts (ModelInfo, DataInfo) and the technique specs the panels show."""
         if self.techniques is None:
             return ENGINE_STARTING
         if self._loaded is None:
@@ -180,21 +185,11 @@ class OptimizePanel(QWidget):
         recipe = self.recipe()
         if not recipe.steps:
             return NO_STEPS
-        from quantgui.core import UserError
-        try:
-            resolved = recipe.validate()
-        except UserError as exc:
-            return str(exc)
-        info = self._loaded.info
-        for i, (tech, _) in enumerate(resolved, 1):
-            reason = info.applicability.get(tech.name)
-            if reason:
-                return f"step {i} ({tech.name}): does not apply to this model: {reason}"
-            train = self._loaded.train
-            if tech.needs_labels and (train is None or not train.labeled):
-                return (f"step {i} ({tech.name}): needs labeled training data — choose the "
-                        f"built-in split or a data file with labels")
-        return None
+        from quantgui.core import preflight
+        train, test = self._data
+        problems = preflight(self._loaded.info, recipe, train=train, test=test,
+                             techniques=self.techniques.specs)
+        return problems[0].text() if problems else None
 
     def refresh(self) -> None:
         self._error = self._validate()

@@ -23,8 +23,7 @@ def _recommend_job(loaded: Any, options: Any, box: dict, task: Any,
                    max_candidates: Optional[int] = None) -> tuple:
     from quantgui.core import recommend_recipe as recommend
     rec = recommend(loaded, options=options, task=task, max_candidates=max_candidates)
-    rows = [(t.recipe.describe(), t.result.to_json(), t.result) for t in rec.trials
-            if t.result is not None]
+    rows = [(t.recipe.describe(), t.result) for t in rec.trials if t.result is not None]
     box["value"] = (rec, rows)  # read on the GUI thread after the thread has ended
     return box["value"]
 
@@ -119,17 +118,14 @@ class RecommendActions(QObject):
     def _apply(self, rec: Any, rows: list) -> None:
         win = self.win
         self.last = rec
-        best_json = None
-        for text, result, obj in rows:
-            result = win.exports.keep_run((result, obj))
+        for text, result in rows:
+            win.exports.keep_run(result)
             win.history.append((text, result))
             win.history_view.add(result, text)
-            if rec.best is not None and obj is rec.best.result:
-                best_json = result
         if rec.best is not None:
             problems = win.set_recipe(rec.best.recipe)
-            if best_json is not None:
-                win.results.show_result(best_json, rec.best.recipe.describe())
+            if rec.best.result is not None:
+                win.results.show_result(rec.best.result, rec.best.recipe.describe())
             head = (f"Suggested: {rec.best.recipe.describe()}"
                     + (" (the best found before the search was cancelled)" if rec.cancelled
                        else ""))

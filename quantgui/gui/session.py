@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,40 +22,36 @@ COLUMNS = ("recipe", "source", "verdict", "quality", "speedup_median", "speedup_
            "top1_agreement", "cosine", "sqnr_db", "batch_size", "threads")
 
 
-def _get(d: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
+def _fin(x: Optional[float]) -> Optional[float]:
+    """A finite number or None: a CSV cell never holds NaN or inf."""
+    return x if x is not None and math.isfinite(x) else None
 
 
-def row(recipe_text: str, result: dict) -> dict:
-    from quantgui.core import label_of, result_quality
-    ci = _get(result, "speedup", "ci95") or [None, None]
-    quality = result_quality(result)
+def row(recipe_text: str, result: Any) -> dict:
+    """One CSV row of a `RunResult`."""
+    t, f = result.timing, result.fidelity
+    ci = t.ci95 if t.ci_known else (None, None)
+    quality = result.quality
     return {
-        "recipe": recipe_text, "source": result.get("source"),
-        "verdict": label_of(result) if _get(result, "verdict", "label") else None,
+        "recipe": recipe_text, "source": result.source,
+        "verdict": result.verdict.label if result.verdict.known else None,
         "quality": quality.summary or quality.status,
-        "speedup_median": _get(result, "speedup", "median"),
-        "speedup_ci95_low": ci[0] if len(ci) > 0 else None,
-        "speedup_ci95_high": ci[1] if len(ci) > 1 else None,
-        "before_latency_ms": _get(result, "before", "latency_ms", "median"),
-        "after_latency_ms": _get(result, "after", "latency_ms", "median"),
-        "before_size_bytes": _get(result, "before", "size_bytes"),
-        "after_size_bytes": _get(result, "after", "size_bytes"),
-        "size_ratio": result.get("size_ratio"),
-        "before_accuracy": _get(result, "before", "accuracy"),
-        "after_accuracy": _get(result, "after", "accuracy"),
-        "top1_agreement": _get(result, "fidelity", "top1_agreement"),
-        "cosine": _get(result, "fidelity", "cosine"),
-        "sqnr_db": _get(result, "fidelity", "sqnr_db"),
-        "batch_size": result.get("batch_size"), "threads": result.get("threads"),
+        "speedup_median": _fin(t.speedup),
+        "speedup_ci95_low": ci[0], "speedup_ci95_high": ci[1],
+        "before_latency_ms": _fin(result.before.latency.median_ms),
+        "after_latency_ms": _fin(result.after.latency.median_ms),
+        "before_size_bytes": result.before.size_bytes,
+        "after_size_bytes": result.after.size_bytes,
+        "size_ratio": _fin(result.size_ratio),
+        "before_accuracy": _fin(result.before.accuracy),
+        "after_accuracy": _fin(result.after.accuracy),
+        "top1_agreement": _fin(f.top1_agreement), "cosine": _fin(f.cosine),
+        "sqnr_db": _fin(f.sqnr_db),
+        "batch_size": result.batch_size, "threads": result.threads,
     }
 
 
-def export(path: str | Path, history: list[tuple[str, dict]]) -> Path:
+def export(path: str | Path, history: list[tuple[str, Any]]) -> Path:
     """Write the session as .csv (one row per run) or .json (full results), whole or not at
     all; a folder problem or a full disk is a `UserError` (the message the CLI prints)."""
     from quantgui.core import write_text_atomic
@@ -69,7 +66,7 @@ def export(path: str | Path, history: list[tuple[str, dict]]) -> Path:
     else:
         if path.suffix.lower() != ".json":
             path = path.with_suffix(".json")
-        data = {"runs": [{"recipe_text": r, "result": res} for r, res in history]}
+        data = {"runs": [{"recipe_text": r, "result": res.to_json()} for r, res in history]}
         text = json.dumps(data, indent=2, allow_nan=False)
     return write_text_atomic(path, text)
 
@@ -91,14 +88,13 @@ class SaveState:
         return max(0, rows - self._saved_rows)
 
 
-def summary_text(result: dict) -> str:
+def summary_text(result: Any) -> str:
     from quantgui.core import html_text
-    from quantgui.core import summary_of
     r = row("", result)
 
     def fmt(v: Optional[float], spec: str, unit: str = "") -> str:
         return "–" if v is None else f"{v:{spec}}{unit}"
-    verdict = summary_of(result) if r["verdict"] else ""
+    verdict = result.summary() if r["verdict"] else ""
     return (f"<b>{html_text(verdict)}</b><br>speedup {fmt(r['speedup_median'], '.2f', '×')} · "
             f"latency {fmt(r['before_latency_ms'], '.3f')} → {fmt(r['after_latency_ms'], '.3f')}"
             f" ms · size ×{fmt(r['size_ratio'], '.2f')} · accuracy "
@@ -113,7 +109,7 @@ class FallbackResults(QLabel):
         super().__init__("Results appear here after a run.", parent)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
-        self.last: Optional[dict] = None
+        self.last: Any = None
 
     def start_run(self, recipe_text: str) -> None:
         self.setText(f"Running {recipe_text}…")
@@ -121,7 +117,7 @@ class FallbackResults(QLabel):
     def on_progress(self, progress: Any) -> None:
         pass
 
-    def show_result(self, result: dict) -> None:
+    def show_result(self, result: Any, recipe_text: str = "") -> None:
         self.last = result
         self.setText(summary_text(result))
 
@@ -141,20 +137,20 @@ class FallbackResults(QLabel):
 class FallbackHistory(QWidget):
     """Stand-in for plots.HistoryView."""
 
-    variantSelected = Signal(dict)
+    variantSelected = Signal(object)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self._results: list[dict] = []
+        self._results: list[Any] = []
         self.list = QListWidget()
         self.list.currentRowChanged.connect(
             lambda i: self.variantSelected.emit(self._results[i]) if i >= 0 else None)
         QVBoxLayout(self).addWidget(self.list)
 
-    def add(self, result: dict, recipe_text: str) -> None:
+    def add(self, result: Any, recipe_text: str) -> None:
         self._results.append(result)
-        speed = _get(result, "speedup", "median")
+        speed = _fin(result.timing.speedup)
         self.list.addItem(f"{recipe_text}: {speed:.2f}×" if speed else recipe_text)
 
-    def results(self) -> list[dict]:
+    def results(self) -> list[Any]:
         return list(self._results)

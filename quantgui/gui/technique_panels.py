@@ -1,7 +1,7 @@
-"""Optimization panels generated from each technique's `Params` dataclass.
+"""Optimization panels generated from each technique's `TechniqueSpec` (the engine's data).
 
-No technique has GUI code of its own: `params.specs(Params)` gives name, type, default, range,
-step, choices and help, and a small type -> widget map turns each into an editor (spin boxes
+No technique has GUI code of its own: each `ParamSpec` gives name, type, default, range, step,
+choices and help, and a small type -> widget map turns each into an editor (spin boxes
 with ranges and steps, combos for choices, "auto" for optional values, check boxes, line edits),
 with the help text as tooltip. One collapsible panel per technique, with an enable check box,
 its one-line summary, and the engine's reason when it does not apply to the open model.
@@ -119,8 +119,8 @@ class TechniquePanel(QFrame):
     changed = Signal()
 
     def __init__(self, technique: Any, parent: Optional[QWidget] = None) -> None:
+        """`technique`: its `TechniqueSpec` (name, title, summary, stage, group, params)."""
         super().__init__(parent)
-        from quantgui.core import param_specs as specs
         self.technique = technique
         self.name = technique.name
         self.setObjectName(f"panel_{self.name}")
@@ -166,7 +166,7 @@ class TechniquePanel(QFrame):
         form.setContentsMargins(22, 0, 0, 0)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.editors: dict[str, Editor] = {}
-        for spec in specs(technique.Params):
+        for spec in technique.params:
             editor = make_editor(spec)
             editor.changed.connect(self._on_param_changed)
             label = QLabel(spec.title)
@@ -254,12 +254,14 @@ class TechniquePanels(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        from quantgui.core import all_techniques
+        from quantgui.core import technique_specs
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(6)
         self.panels: dict[str, TechniquePanel] = {}
-        for name, tech in all_techniques().items():
+        #: technique -> the reason it does not apply to the open model (None: it applies)
+        self.applicability: dict[str, Optional[str]] = {}
+        for name, tech in technique_specs().items():
             panel = TechniquePanel(tech, self)
             panel.changed.connect(self.changed)
             lay.addWidget(panel)
@@ -271,7 +273,13 @@ class TechniquePanels(QWidget):
             raise KeyError(f"no technique '{name}'; known: {', '.join(self.panels)}")
         return self.panels[name]
 
+    @property
+    def specs(self) -> dict[str, Any]:
+        """The `TechniqueSpec`s the panels were built from (what preflight checks against)."""
+        return {name: panel.technique for name, panel in self.panels.items()}
+
     def set_applicability(self, applicability: dict[str, Optional[str]]) -> None:
+        self.applicability = dict(applicability)
         self.blockSignals(True)
         try:
             for name, panel in self.panels.items():
@@ -287,28 +295,33 @@ class TechniquePanels(QWidget):
         return Recipe(steps)
 
     def set_recipe(self, recipe: Any) -> list[str]:
-        """Show a recipe in the panels; returns problems (unknown steps, inapplicable ones)."""
-        problems = []
+        """Show a recipe in the panels; returns why parts of it could not be shown (preflight's
+        unknown techniques, inapplicable steps, bad parameter values)."""
+        from quantgui.core import preflight
+        found = [p for p in preflight(None, recipe, techniques=self.specs,
+                                      applicability=self.applicability)
+                 if p.kind in ("unknown", "duplicate", "not_applicable", "params")]
+        skipped = {p.step for p in found if p.kind != "params"}
+        bad = {(p.step, p.param) for p in found if p.kind == "params"}
+        problems = [p.text() for p in found]
         self.blockSignals(True)
         try:
             for panel in self.panels.values():
                 panel.check.setChecked(False)
                 panel.set_expanded(False)
                 panel.reset()
-            for step in recipe.steps:
-                if step.name not in self.panels:
-                    problems.append(f"unknown technique '{step.name}'")
+            for i, step in enumerate(recipe.steps):
+                if i in skipped:
                     continue
                 panel = self.panels[step.name]
                 for field, value in step.params.items():
+                    if (i, field) in bad or field not in panel.editors:
+                        continue  # said in `problems`
                     try:
                         panel.set_value(field, value)
                     except (ValueError, TypeError) as exc:
                         problems.append(str(exc))
-                if not panel.applicable:
-                    problems.append(f"{step.name} does not apply to this model: {panel._reason}")
-                else:
-                    panel.check.setChecked(True)
+                panel.check.setChecked(True)
         finally:
             self.blockSignals(False)
         self.changed.emit()

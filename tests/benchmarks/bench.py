@@ -312,18 +312,18 @@ def bench_row(model_name: str, loaded, example, steps: list[tuple[str, dict]], q
 # --- the plan ---------------------------------------------------------------------------------
 
 def plan_for(loaded, quick: bool, max_combos: int) -> list[list[tuple[str, dict]]]:
-    from quantgui.core import recommend
+    from quantgui.core import Recipe, preflight, recommend
     from quantgui.core.techniques import all_techniques
     module = loaded.module
     attention = any(isinstance(m, torch.nn.MultiheadAttention) for m in module.modules()) or \
         getattr(getattr(module, "config", None), "_attn_implementation", None) is not None
     singles = []
-    for name, tech in all_techniques().items():
-        if name not in H.TECHNIQUES or tech.applies_to(module) is not None:
+    for name in all_techniques():
+        if name not in H.TECHNIQUES or (quick and name in COMPILE_BASED):
             continue
-        if quick and name in COMPILE_BASED:
-            continue
-        if tech.needs_labels and (loaded.train is None or not loaded.train.labeled):
+        # the engine's preflight: applies to this model, labels when it needs them
+        if any(p.kind in ("not_applicable", "needs_labels")
+               for p in preflight(loaded, Recipe.of(name))):
             continue
         params: dict = {}
         if name in ("static_int8", "qat_int8") and attention:

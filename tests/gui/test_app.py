@@ -75,19 +75,18 @@ def test_run_finishes_with_before_and_after(window, qtbot):
     window.runStarted.connect(lambda: started.append(1))
     result = run_and_wait(qtbot, window)
     assert started == [1]
-    for side in ("before", "after"):
-        assert result[side]["latency_ms"]["median"] > 0
-        assert result[side]["size_bytes"] > 0
-        assert result[side]["accuracy"] is not None
-    assert result["speedup"]["median"] > 0
-    assert result["verdict"]["label"]
+    for side in (result.before, result.after):
+        assert side.latency.median_ms > 0 and side.size_bytes > 0
+        assert side.accuracy is not None
+    assert result.timing.speedup > 0
+    assert result.verdict.known
     assert window.history == [(QUICK, result)]
     from quantgui.gui.plots import HistoryView, ResultsView
     assert isinstance(window.results, ResultsView)  # the real plots, not the text fallback
     assert isinstance(window.history_view, HistoryView)
     assert window.results.has_data() == {"size": True, "latency": True, "accuracy": True}
-    assert window.results.result() == result
-    assert window.history_view.results()[-1] == result
+    assert window.results.result() is result  # the one typed result, shown and listed
+    assert window.history_view.results()[-1] is result
     assert not window.running and window.optimize.run_button.isEnabled()
     assert "Done" in window.phase.text()
     assert not window.progress.isVisible()
@@ -203,7 +202,7 @@ def test_error_in_a_step_shows_dialog_and_next_run_works(window, qtbot, monkeypa
     box.done(0)
     monkeypatch.undo()
     result = run_and_wait(qtbot, window)
-    assert result["after"]["latency_ms"]["median"] > 0
+    assert result.after.latency.median_ms > 0
 
 
 def test_warnings_in_the_worker_are_forwarded(window, qtbot, monkeypatch):
@@ -381,8 +380,8 @@ def test_no_data_measures_fidelity_only(window, qtbot):
     assert "fidelity" in window.summary.fields["data"].text()
     window.set_technique_enabled(QUICK, True)
     result = run_and_wait(qtbot, window)
-    assert result["after"]["accuracy"] is None
-    assert result["fidelity"]["top1_agreement"] is not None
+    assert result.after.accuracy is None
+    assert result.fidelity.top1_agreement is not None
 
 
 def test_coalescing_keeps_plot_values():

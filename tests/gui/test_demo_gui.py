@@ -24,7 +24,7 @@ def test_demo_runs_the_cpu_aware_choice_with_one_labelled_loss(make_window, qtbo
     assert len(expected) == 3 and [d.note for d in expected] == [NOT_FASTER, "", ""]
     assert labels[0].endswith("(expected: not faster on this CPU)")
     for (_, result), run in zip(w.history, expected):
-        assert [s["name"] for s in result["recipe"]["steps"]] == [s.name for s in run.recipe.steps]
+        assert [s.name for s in result.recipe.steps] == [s.name for s in run.recipe.steps]
     table = w.history_view.table
     shown = {table.item(row, col).text() for row in range(table.rowCount())
              for col in range(table.columnCount()) if table.item(row, col)}

@@ -85,3 +85,37 @@ def test_recommend_cancel_returns_to_idle(window, qtbot):
     assert sig.args[0].cancelled
     assert w.optimize.suggest_button.isEnabled() and not w.optimize.cancel_button.isEnabled()
     assert w.actions_by_name["suggest"].isEnabled()
+
+
+def test_project_with_an_old_result_and_an_unmeasured_entry_opens_typed(window, qtbot,
+                                                                         tmp_path, real_result):
+    import json
+
+    from quantgui.core import Recipe, RunResult
+    from quantgui.core.export import ProjectEntry, save_project
+    from quantgui.gui.plots.history_view import COL
+    w = window
+    result = real_result("digits-cnn", "inference_mode")
+    path = save_project(tmp_path / "old.qgproj.json", [
+        ProjectEntry.from_run(w.loaded, result.recipe, result),
+        ProjectEntry.from_run(w.loaded, Recipe.of("bf16"), None, label="untried")])
+    data = json.loads(path.read_text())
+    old = data["entries"][0]["result"]
+    del old["schema"], old["variant_id"], old["verdict"]["quality"]  # as older versions wrote
+    path.write_text(json.dumps(data))
+    _export(w, qtbot, w.exports.open_project, path)
+    (_, first), (label, unmeasured) = w.history
+    assert isinstance(first, RunResult) and first.verdict.quality.status in ("ok", "degraded")
+    assert first.to_json()["fidelity"] == result.to_json()["fidelity"]
+    table = w.history_view.table
+    assert table.rowCount() == 2
+    assert table.item(0, COL["Verdict"]).text().startswith(first.summary())
+    assert label == "untried" and table.item(1, COL["Recipe"]).text() == "untried"
+    assert table.item(1, COL["Speedup"]).text() == "–"  # nothing measured, nothing shown
+    # the original's star comes from the last row that timed it, not the unmeasured one
+    star_x = w.history_view.plot.baseline.data["x"]
+    assert list(star_x) == [first.before.latency.median_ms]
+    again = tmp_path / "again.qgproj.json"
+    _export(w, qtbot, w.exports.save_project, again)
+    saved = json.loads(again.read_text())["entries"]
+    assert saved[0]["result"]["schema"] == 1 and saved[1]["result"] is None

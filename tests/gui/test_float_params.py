@@ -167,5 +167,5 @@ def test_qat_runs_from_its_panel(window, qtbot):
     with qtbot.waitSignal(window.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
         qtbot.mouseClick(opt.run_button, Qt.MouseButton.LeftButton)
     result = blocker.args[0]
-    assert [s["name"] for s in result["recipe"]["steps"]] == ["qat_int8"]
-    assert result["after"]["accuracy"] is not None and result["after"]["accuracy"] > 0.9
+    assert [s.name for s in result.recipe.steps] == ["qat_int8"]
+    assert result.after.accuracy is not None and result.after.accuracy > 0.9

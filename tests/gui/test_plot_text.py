@@ -14,7 +14,9 @@ from quantgui.gui.plots.base import elide_words, fmt_ms, model_name, sig3
 from quantgui.gui.plots.latency_plot import LatencyPlot
 from quantgui.gui.plots.size_plot import SizePlot
 
-from tests.gui.test_plots import make_result
+from quantgui.core import RunResult
+from quantgui.gui.plots.size_plot import ratio_text
+from tests.gui.test_plots import shown_result
 from tests.gui.test_window_sizes import axis_label_shown
 
 
@@ -52,10 +54,10 @@ def test_latency_formats():
 
 
 @pytest.mark.parametrize("width", [150, 190, 230, 320, 700])
-def test_subtitles_elide_at_word_boundaries(qtbot, width):
+def test_subtitles_elide_at_word_boundaries(qtbot, width, real_result):
     plot = shown(qtbot, LatencyPlot(), width)
-    result = make_result()
-    result["noisy_reason"] = "the speedup's 95% confidence interval is 29% wide"
+    result = shown_result(real_result)
+    result.timing.noisy_reason = "the speedup's 95% confidence interval is 29% wide"
     plot.set_result(result)
     full = plot.subtitle_text().splitlines()
     lines = plot.shown_subtitle()
@@ -96,7 +98,7 @@ def test_empty_plots_show_no_axes_and_say_so(qtbot):
         assert not item.getAxis("left").isVisible() and not item.getAxis("bottom").isVisible()
         assert plot.empty_message().startswith("no ") and plot.empty_message().endswith("yet")
         assert not plot.key_shown()
-    view.show_result({})  # a result that measured nothing: still no axes
+    view.show_result(RunResult.from_json({}))  # a result that measured nothing: no axes
     for plot in view.plots().values():
         assert plot.is_empty() and "not measured" in plot.empty_message() or plot.name == "size"
     view.start_run("x")
@@ -150,22 +152,24 @@ def test_accuracy_axis_is_in_whole_percent(qtbot):
 
 
 @pytest.mark.parametrize("width", [150, 200, 260, 400, 1200])
-def test_every_size_group_is_labelled(qtbot, width):
+def test_every_size_group_is_labelled(qtbot, width, real_result):
     plot = shown(qtbot, SizePlot(), width)
-    plot.set_result(make_result())
+    result = shown_result(real_result)
+    plot.set_result(result)
     QApplication.processEvents()  # the axes lay out
     assert drawn_tick_labels(plot) == ["file size", "in memory"]
-    assert plot.ratio_label_text() == "0.26x (3.8x smaller)"
+    assert plot.ratio_label_text() == ratio_text(result.size_ratio)
+    assert "smaller" in plot.ratio_label_text()  # INT8 weights
     assert plot.getPlotItem().legend is None and plot.key_shown()
 
 
-def test_final_latency_tooltip_has_no_scientific_notation(qtbot):
+def test_final_latency_tooltip_has_no_scientific_notation(qtbot, real_result):
     plot = shown(qtbot, LatencyPlot(), 400)
-    result = make_result()
+    result = shown_result(real_result)
     for which, ms in (("before", 1034.0), ("after", 812.0)):
-        lat = result[which]["latency_ms"]
-        lat.update(median=ms, p10=ms * 0.9, p90=ms * 1.1,
-                   values=list(np.linspace(ms * 0.9, ms * 1.1, 5)))
+        lat = getattr(result, which).latency
+        lat.median_ms, lat.p10_ms, lat.p90_ms = ms, ms * 0.9, ms * 1.1
+        lat.values_ms = list(np.linspace(ms * 0.9, ms * 1.1, 5))
     plot.set_result(result)
     tip = plot.toolTip()
     assert "median 1.03 s" in tip and "median 812 ms" in tip and "e+" not in tip

@@ -8,46 +8,43 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QPalette
 
+from quantgui.core import RunResult
 from quantgui.core.progress import Progress
 from quantgui.gui.plots import HistoryView, ResultsView, pareto_front
 from quantgui.gui.plots.history_view import COL
 from quantgui.gui.plots.size_plot import ratio_text
 
 
-def _lat(samples):
-    """LatencyStats.to_json(): "samples" is the count, "values" the per-sample ms."""
-    return {"median": float(np.median(samples)), "p10": float(np.percentile(samples, 10)),
-            "p90": float(np.percentile(samples, 90)), "mean": float(np.mean(samples)),
-            "samples": len(samples), "values": [float(s) for s in samples]}
+def shown_result(real_result, labels=True, steps=("dynamic_int8",)):
+    """A real run (dynamic INT8 on the digits MLP) in the state these tests draw: its verdict
+    "faster" and its timing flagged noisy (a copy: the typed fields are set, nothing invented)."""
+    r = real_result("digits-mlp", *steps, labels=labels)
+    r.verdict.label = "faster"
+    r.timing.noisy, r.timing.noisy_reason = True, "frequency changed"
+    return r
 
 
-def make_result(after_ms=0.8, acc_after=0.962, size_after=1_100_000, label="faster",
-                cosine=0.9993, labels=True, samples=True, seed=0):
-    rng = np.random.default_rng(seed)
-    sb = rng.normal(2.0, 0.1, 40).clip(0.1)
-    sa = rng.normal(after_ms, 0.05, 40).clip(0.05)
-    before, after = _lat(sb), _lat(sa)
-    if not samples:
-        for lat in (before, after):
-            lat.pop("samples")
-            lat.pop("values")
-    speed = before["median"] / after["median"]
-    return {
-        "before": {"size_bytes": 4_200_000, "memory_bytes": 4_300_000, "latency_ms": before,
-                   "accuracy": 0.968 if labels else None},
-        "after": {"size_bytes": size_after, "memory_bytes": size_after + 100_000,
-                  "latency_ms": after, "accuracy": acc_after if labels else None},
-        "speedup": {"median": speed, "ci95": [speed * 0.95, speed * 1.05]},
-        "size_ratio": size_after / 4_200_000,
-        "fidelity": {"top1_agreement": 0.99, "cosine": cosine, "cosine_min": cosine - 0.01,
-                     "max_abs_error": 0.1, "sqnr_db": 30.5},
-        "verdict": {"label": label, "reasons": ["CI above 1"], "warnings": ["a warning"]},
-        "noisy": True, "noisy_reason": "frequency changed",
-        "steps": [{"name": "dynamic_int8", "params": {}, "notes": ["fbgemm"], "metrics": {},
-                   "seconds": 0.3}],
-        "environment": {}, "recipe": {"steps": [{"technique": "dynamic_int8"}]},
-        "batch_size": 32, "threads": 2,
-    }
+def variant(base, after_ms, acc_after=None, size_after=None, label="faster", cosine=None):
+    """A copy of `base` as if its optimized model measured these (the original at 2 ms and
+    96.8%, so the Pareto front is the same on every machine)."""
+    r = base.copy()
+    before, after = r.before.latency, r.after.latency
+    for lat, ms in ((before, 2.0), (after, after_ms)):
+        scale = ms / lat.median_ms
+        lat.median_ms, lat.p10_ms, lat.p90_ms, lat.mean_ms = (
+            x * scale for x in (lat.median_ms, lat.p10_ms, lat.p90_ms, lat.mean_ms))
+        lat.values_ms = [v * scale for v in lat.values_ms]
+    r.timing.speedup = 2.0 / after_ms
+    r.timing.ci95 = (r.timing.speedup * 0.95, r.timing.speedup * 1.05)
+    if r.before.accuracy is not None:
+        r.before.accuracy, r.after.accuracy = 0.968, acc_after
+    if size_after is not None:
+        r.after.size_bytes = size_after
+        r.size_ratio = size_after / r.before.size_bytes
+    if cosine is not None:
+        r.fidelity.cosine = cosine
+    r.verdict.label = label
+    return r
 
 
 def progress_events(seed=1):
@@ -113,7 +110,7 @@ def test_ratio_text():
 
 
 # -- ResultsView ------------------------------------------------------------------------------
-def test_live_progress_then_result(view, qtbot):
+def test_live_progress_then_result(view, qtbot, real_result):
     assert set(view.plots()) == {"size", "latency", "accuracy"}
     assert view.has_data() == {"size": False, "latency": False, "accuracy": False}
     view.start_run("qat_int8")
@@ -132,19 +129,22 @@ def test_live_progress_then_result(view, qtbot):
     assert view.size_plot.ratio_label_text() == "0.26x (3.8x smaller)"
     assert "evaluate" in view.status.text() or "evaluating" in view.status.text()
 
-    result = make_result()
+    result = shown_result(real_result)
     view.show_result(result)
     assert not view.redraw_timer.isActive()
     assert not _active_timers(view)
     assert view.has_data() == {"size": True, "latency": True, "accuracy": True}
-    assert view.size_plot.ratio_label_text() == "0.26x (3.8x smaller)"
+    assert result.size_ratio < 0.3  # INT8 weights
+    assert view.size_plot.ratio_label_text() == ratio_text(result.size_ratio)
     verdict = view.latency_plot.verdict_text()
-    assert f"{result['speedup']['median']:.2f}x" in verdict
+    assert f"{result.timing.speedup:.2f}x" in verdict
     assert "95% CI" in verdict and "faster" in verdict and "noisy" in verdict
-    assert "96.8% → 96.2%" in view.accuracy_plot.subtitle_text()
-    assert "cosine" in view.accuracy_plot.subtitle_text()
+    before, after = result.before.accuracy, result.after.accuracy
+    assert f"{before * 100:.1f}% → {after * 100:.1f}%" in view.accuracy_plot.subtitle_text()
+    assert f"cosine {result.fidelity.cosine:.4f}" in view.accuracy_plot.subtitle_text()
     assert view.loss_plot.has_data()  # the loss of this run stays with its result
-    assert len(view.latency_plot.samples["before"].getData()[1]) == 40  # dots from "values"
+    samples = view.latency_plot.samples["before"].getData()[1]  # a dot per timed sample
+    assert len(samples) == result.before.latency.samples == len(result.before.latency.values_ms)
     # Late progress after the result changes nothing.
     view.on_progress(Progress("time", values={"which": "after", "latency_ms": 99.0}))
     assert not view.redraw_timer.isActive()
@@ -173,23 +173,22 @@ def test_timer_stops_itself_when_run_goes_quiet(view, qtbot):
     assert view.status.text() == "cancelled"
 
 
-def test_missing_keys_do_not_crash(view):
-    view.show_result({})
+def test_results_read_from_damaged_files_do_not_crash(view, real_result):
+    # What RunResult.from_json makes of JSON a file lost parts of: unknown, never garbage.
+    view.show_result(RunResult.from_json({}))
     assert view.has_data() == {"size": False, "latency": False, "accuracy": False}
-    partial = {"before": {"latency_ms": {"median": 2.0}}, "after": {"size_bytes": None},
-               "speedup": {"median": 1.5, "ci95": None}, "verdict": {}, "fidelity": None,
-               "steps": "not a list", "size_ratio": "bad"}
+    data = real_result("digits-mlp", "dynamic_int8").to_json()
+    del data["after"]["latency_ms"]
+    data["speedup"].update(median=1.5, ci95=None)
+    data.update(verdict={}, fidelity=None, steps="not a list", size_ratio="bad")
+    partial = RunResult.from_json(data)
     view.show_result(partial)
     assert "1.50x" in view.latency_plot.verdict_text()
     assert not view.has_data()["latency"]
-    legacy = make_result()  # per-sample ms as a list under "samples" is drawn too
-    for which in ("before", "after"):
-        legacy[which]["latency_ms"]["samples"] = legacy[which]["latency_ms"].pop("values")
-    legacy["fidelity"]["sqnr_db"] = None  # identical outputs: the engine writes None
-    view.show_result(legacy)
-    assert len(view.latency_plot.samples["after"].getData()[1]) == 40
-    assert "SQNR" not in view.accuracy_plot.subtitle_text()
-    view.show_result(None)  # type: ignore[arg-type]
+    identical = real_result("digits-mlp", "inference_mode")  # outputs equal the original's
+    assert identical.fidelity.sqnr_db == math.inf  # JSON wrote None; from_json read inf
+    view.show_result(identical)
+    assert "SQNR" not in view.accuracy_plot.subtitle_text()  # infinity is not a number shown
     view.start_run("")
     for odd in (Progress("time", values={"which": "sideways", "latency_ms": 1.0}),
                 Progress("time", values={"which": "before", "latency_ms": "n/a"}),
@@ -198,7 +197,9 @@ def test_missing_keys_do_not_crash(view):
                 Progress("size", values={"before_bytes": None}), object()):
         view.on_progress(odd)
     view._flush()
-    view.show_result(make_result(samples=False))
+    without = shown_result(real_result)
+    without.before.latency.values_ms, without.after.latency.values_ms = [], []
+    view.show_result(without)
     assert view.has_data()["latency"]
     # Without samples: medians with p10-p90 error bars only.
     assert len(view.latency_plot.error_bars.opts["x"]) == 2
@@ -206,20 +207,24 @@ def test_missing_keys_do_not_crash(view):
         len(view.latency_plot.samples["before"].getData()[1]) == 0
 
 
-def test_no_labels_shows_fidelity(view):
-    view.show_result(make_result(labels=False, label="not faster"))
+def test_no_labels_shows_fidelity(view, real_result):
+    result = real_result("digits-mlp", "dynamic_int8", labels=False)
+    result.verdict.label = "not faster"
+    view.show_result(result)
     assert view.has_data()["accuracy"]
     text = view.accuracy_plot.center_text.toPlainText()
-    assert "cosine 0.9993" in text and "SQNR 30.5 dB" in text and "agreement 99.0%" in text
+    f = result.fidelity
+    assert f"cosine {f.cosine:.4f}" in text and f"SQNR {f.sqnr_db:.1f} dB" in text
+    assert f"agreement {f.top1_agreement * 100:.1f}%" in text
     assert "not faster" in view.latency_plot.verdict_text()
     assert not view.loss_plot.isVisible()  # a stored result without a loss curve
 
 
-def test_exports(view, tmp_path):
+def test_exports(view, tmp_path, real_result):
     view.start_run("r")
     for p in progress_events():
         view.on_progress(p)
-    view.show_result(make_result())
+    view.show_result(shown_result(real_result))
     pngs = view.export_png(tmp_path / "out.png")
     svgs = view.export_svg(tmp_path / "out.svg")
     names = {p.name for p in pngs}
@@ -238,10 +243,10 @@ def test_exports(view, tmp_path):
         view.export_png(tmp_path / "x.png", which="nope")
 
 
-def test_export_of_a_never_shown_view(qtbot, tmp_path):
+def test_export_of_a_never_shown_view(qtbot, tmp_path, real_result):
     v = ResultsView()
     qtbot.addWidget(v)
-    v.show_result(make_result())
+    v.show_result(shown_result(real_result))
     (path,) = v.export_svg(tmp_path / "s.svg", which="size")
     assert "<svg" in path.read_text(encoding="utf-8")
     assert not v.isVisible()  # shown only for the export
@@ -271,18 +276,18 @@ def test_tooltips(view, history):
 
 
 # -- HistoryView ------------------------------------------------------------------------------
-def _variants():
-    return [  # (after latency ms, accuracy, size bytes, label, recipe)
-        make_result(after_ms=0.8, acc_after=0.960, size_after=1_100_000, seed=1),
-        make_result(after_ms=1.2, acc_after=0.968, size_after=2_100_000, seed=2),
-        make_result(after_ms=2.3, acc_after=0.930, size_after=700_000, label="slower", seed=3),
-        make_result(after_ms=0.7, acc_after=0.955, size_after=1_150_000, seed=4),
-        make_result(after_ms=0.9, acc_after=0.950, size_after=1_000_000, seed=5),
+def _variants(base):
+    return [  # (after latency ms, accuracy, size bytes, label)
+        variant(base, 0.8, 0.960, 1_100_000),
+        variant(base, 1.2, 0.968, 2_100_000),
+        variant(base, 2.3, 0.930, 700_000, label="slower"),
+        variant(base, 0.7, 0.955, 1_150_000),
+        variant(base, 0.9, 0.950, 1_000_000),
     ]
 
 
-def test_history_table_pareto_and_selection(history, qtbot):
-    results = _variants()
+def test_history_table_pareto_and_selection(history, qtbot, real_result):
+    results = _variants(real_result("digits-mlp", "dynamic_int8"))
     recipes = ["dynamic_int8", "bf16", "weight_only_int4", "dynamic_int8 + compile", "fp16"]
     for n, (r, text) in enumerate(zip(results, recipes), start=1):
         history.add(r, text)
@@ -297,26 +302,28 @@ def test_history_table_pareto_and_selection(history, qtbot):
             for pt in history.plot.points.points()]
     assert any("weight_only_int4" in t for t in tips)
 
-    # Signal(dict) passes a copy (QVariantMap round trip): compare by value, not identity.
+    # The row's own RunResult is what the selection carries.
     with qtbot.waitSignal(history.variantSelected, timeout=1000,
-                          check_params_cb=lambda r: r == results[2]):
+                          check_params_cb=lambda r: r is results[2]):
         history.table.selectRow(2)
     # Sorting by a column keeps rows mapped to their own results.
     history.table.sortByColumn(COL["Latency"], Qt.SortOrder.AscendingOrder)
     with qtbot.waitSignal(history.variantSelected, timeout=1000,
-                          check_params_cb=lambda r: r == results[3]):
+                          check_params_cb=lambda r: r is results[3]):
         history.table.selectRow(0)  # the fastest variant, #4
 
 
-def test_history_clear_load_and_no_labels(history):
-    history.add(make_result(), "")
-    assert history.table.item(0, COL["Recipe"]).text() == "dynamic_int8"  # from result["recipe"]
+def test_history_clear_load_and_no_labels(history, real_result):
+    history.add(real_result("digits-mlp", "dynamic_int8"), "")
+    assert history.table.item(0, COL["Recipe"]).text() == "dynamic_int8"  # from result.recipe
     history.clear()
     assert history.table.rowCount() == 0 and history.results() == []
-    entries = [(make_result(labels=False, after_ms=0.8, cosine=0.999, seed=1), "a"),
-               (make_result(labels=False, after_ms=0.9, cosine=0.9999, seed=2), "b"),
-               (make_result(labels=False, after_ms=1.0, cosine=0.99, seed=3), "c"),
-               ({}, "broken")]
+    base = real_result("digits-mlp", "dynamic_int8", labels=False)
+    broken = RunResult.from_json({"source": base.source})  # a file that kept only its model
+    entries = [(variant(base, 0.8, cosine=0.999), "a"),
+               (variant(base, 0.9, cosine=0.9999), "b"),
+               (variant(base, 1.0, cosine=0.99), "c"),
+               (broken, "broken")]
     history.load(entries)
     assert history.table.rowCount() == 4
     assert history.quality_metric() == "cosine"

@@ -10,7 +10,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 
 from quantgui.gui.plots.history_view import COL
-from quantgui.core.verdict_words import label_of
 
 LOAD_TIMEOUT_MS = RUN_TIMEOUT_MS = 120_000
 SHOTS = "/tmp/quantgui-verdict"
@@ -57,13 +56,13 @@ def test_inconclusive_run_says_why_and_measures_longer(make_window, qtbot, light
     _open(w, qtbot)
     w.set_technique_enabled("inference_mode", True)
     result = _click_run(w, qtbot)
-    assert result["speedup"]["rounds"] == 2
-    assert result["verdict"]["label"] == "inconclusive"
-    seconds = result["verdict"]["suggested_budget_s"]
+    assert result.timing.rounds == 2
+    assert result.verdict.label == "inconclusive"
+    seconds = result.verdict.suggested_budget_s
     assert seconds >= 1
     view = w.results
     assert view.inconclusive.isVisible() and view.measure_longer.isVisible()
-    assert view.inconclusive.text() == "Inconclusive: " + result["verdict"]["inconclusive_reason"]
+    assert view.inconclusive.text() == "Inconclusive: " + result.verdict.inconclusive_reason
     assert view.inconclusive.text().startswith("Inconclusive: too few rounds: only 2 were timed")
     assert view.measure_longer.text() == f"Measure longer ({seconds:g} s)"
     assert view.latency_plot.verdict_text().startswith("inconclusive\nspeedup ")
@@ -81,11 +80,11 @@ def test_inconclusive_run_says_why_and_measures_longer(make_window, qtbot, light
         assert w.running and not view.measure_longer.isEnabled()
     qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
     again = blocker.args[0]
-    assert again["speedup"]["budget_s"] == seconds
-    assert again["recipe"] == result["recipe"] and again["source"] == result["source"]
-    assert again["speedup"]["rounds"] > 2
+    assert again.timing.budget_s == seconds
+    assert again.recipe.to_json() == result.recipe.to_json() and again.source == result.source
+    assert again.timing.rounds > 2
     assert len(w.history) == 2 and w.history_view.table.rowCount() == 2
-    undecided = label_of(again) == "inconclusive"
+    undecided = again.verdict.label == "inconclusive"
     assert view.measure_longer.isVisible() == undecided and view.measure_longer.isEnabled()
     # the first result, selected again from the history, still offers it
     w.history_view.select(0)
@@ -99,13 +98,13 @@ def test_quality_loss_colours_the_history_row_and_the_headline(make_window, qtbo
     w.set_technique_enabled("prune", True)
     w.set_param("prune", "amount", 0.9)
     result = _click_run(w, qtbot)
-    quality = result["verdict"]["quality"]
-    assert quality["status"] == "degraded"
-    assert quality["summary"].startswith("accuracy dropped")
-    drop = 100 * (result["before"]["accuracy"] - result["after"]["accuracy"])
-    assert f"accuracy dropped {drop:.1f} points" in quality["summary"]
-    joiner = "but" if result["verdict"]["label"] == "faster" else "and"
-    summary = f"{label_of(result)}, {joiner} {quality['summary']}"
+    quality = result.verdict.quality
+    assert quality.status == "degraded"
+    assert quality.summary.startswith("accuracy dropped")
+    drop = 100 * (result.before.accuracy - result.after.accuracy)
+    assert f"accuracy dropped {drop:.1f} points" in quality.summary
+    joiner = "but" if result.verdict.label == "faster" else "and"
+    summary = f"{result.verdict.label}, {joiner} {quality.summary}"
     assert w.results.latency_plot.verdict_text().startswith(summary + "\nspeedup ")
     assert summary in w.results.status.text()
     hv = w.history_view

@@ -160,7 +160,7 @@ def test_history_keeps_models_apart(window, qtbot):
     assert history.shown_model() == "example:digits-mlp"
     assert history.plotted_indices() == [1] and set(history.pareto_indices()) <= {1}
     star_x = history.plot.baseline.data["x"][0]
-    assert star_x == pytest.approx(second["before"]["latency_ms"]["median"])
+    assert star_x == pytest.approx(second.before.latency.median_ms)
     assert "digits-mlp" in history.plot.subtitle_text()
 
     # Selecting the other model's row: its scatter, and the centre says whose result it is.
@@ -169,10 +169,10 @@ def test_history_keeps_models_apart(window, qtbot):
         qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert history.shown_model() == "example:digits-cnn" and history.plotted_indices() == [0]
     star_x = history.plot.baseline.data["x"][0]
-    assert star_x == pytest.approx(first["before"]["latency_ms"]["median"])
+    assert star_x == pytest.approx(first.before.latency.median_ms)
     status = window.results.status_text()
     assert "digits-cnn" in status and "not the open model (digits-mlp)" in status
-    assert window.results.result()["source"] == "example:digits-cnn"
+    assert window.results.result().source == "example:digits-cnn"
 
     # The model box switches the scatter back.
     history.model_combo.setCurrentIndex(history.model_combo.findData("example:digits-mlp"))

@@ -9,6 +9,10 @@ named instead):
                   "recipe": {"version": 1, "steps": [...]},
                   "result": {... RunResult.to_json() ...} or null}]}
 
+Entries hold typed `RunResult`s; `RunResult.from_json` reads each stored result, so files saved
+by older versions (without "schema", with older verdict fields) still open, and a result of a
+newer schema is refused naming its JSON path.
+
 `load_project` reads the file through `safeload.read_json` (regular files only, size, depth and
 NaN limits) and checks it against `SCHEMA` (recipes against the recipe schema); anything wrong
 is a `UserError` naming the file and the JSON path of the first bad value. A file without a
@@ -29,6 +33,7 @@ from .. import safeload, schema
 from ..errors import UserError
 from ..progress import Task
 from ..recipe import Recipe
+from ..results import RunResult
 from .atomic import PathLike, write_text_atomic
 
 PROJECT_FORMAT = "quantgui-project"
@@ -55,10 +60,10 @@ def _now() -> str:
     return _dt.datetime.now().isoformat(timespec="seconds")
 
 
-def _result_json(result: Any) -> Optional[dict]:
-    if result is None or isinstance(result, dict):
+def _result(result: Any) -> Optional[RunResult]:
+    if result is None or isinstance(result, RunResult):
         return result
-    return result.to_json()
+    return RunResult.from_json(result)
 
 
 def model_source(loaded: Any) -> dict[str, Any]:
@@ -86,31 +91,36 @@ def _jsonable(value: Any) -> Any:
 class ProjectEntry:
     source: dict[str, Any]
     recipe: Recipe
-    result: Optional[dict] = None
+    result: Optional[RunResult] = None
     label: str = ""
     created: str = field(default_factory=_now)
 
     @classmethod
     def from_run(cls, loaded: Any, recipe: Recipe, result: Any = None,
                  label: str = "") -> "ProjectEntry":
-        return cls(model_source(loaded), recipe, _result_json(result),
-                   label or recipe.describe())
+        """The entry of a run (`result`: a RunResult, its JSON, or None: not measured)."""
+        return cls(model_source(loaded), recipe, _result(result), label or recipe.describe())
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "created": self.created, "source": _jsonable(self.source),
-                "recipe": self.recipe.to_json(), "result": _jsonable(self.result)}
+                "recipe": self.recipe.to_json(),
+                "result": None if self.result is None else self.result.to_json()}
 
     @classmethod
     def from_json(cls, data: Any, where: str = "project entry",
                   parts: tuple = ()) -> "ProjectEntry":
         """An entry from its JSON; UserError "<where>: <JSON path>: <reason>" otherwise
         (`parts`: where `data` sits in its file)."""
-        return cls._of(schema.check(ENTRY_SCHEMA, data, where, parts))
+        return cls._of(schema.check(ENTRY_SCHEMA, data, where, parts), where, parts)
 
     @classmethod
-    def _of(cls, checked: dict) -> "ProjectEntry":
+    def _of(cls, checked: dict, where: str, parts: tuple) -> "ProjectEntry":
+        # Results saved by any QuantGUI are read by the one reader (older ones judged again).
+        result = checked.get("result")
+        at = f"{where}: {schema.json_path(parts + ('result',))}"
         return cls(checked["source"], Recipe.of_checked(checked["recipe"]),
-                   checked.get("result"), checked.get("label", ""), checked.get("created", ""))
+                   None if result is None else RunResult.from_json(result, at),
+                   checked.get("label", ""), checked.get("created", ""))
 
 
 @dataclass
@@ -147,4 +157,5 @@ def load_project(path: PathLike) -> Project:
         raise UserError(f"{path}: $: not a QuantGUI project (no \"format\": "
                         f"\"{PROJECT_FORMAT}\")")
     checked = schema.check(SCHEMA, data, str(path))
-    return Project([ProjectEntry._of(e) for e in checked["entries"]], checked.get("saved", ""))
+    return Project([ProjectEntry._of(e, str(path), ("entries", i))
+                    for i, e in enumerate(checked["entries"])], checked.get("saved", ""))

@@ -12,100 +12,110 @@ import base64
 import datetime as _dt
 import html
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from ..progress import Task, quiet_task
+from ..results import RunResult, json_safe
 from ..units import human_bytes
-from ..verdict_words import headline_of, label_of, result_quality
+from ..verdict_words import FASTER, INCONCLUSIVE, SLOWER
 from .atomic import PathLike, ensure_writable_dir, staged
 
 
-def result_json(result: Any) -> dict:
-    return result if isinstance(result, dict) else result.to_json()
+def as_result(result: Any) -> RunResult:
+    """A `RunResult`; JSON (a result read from a file) is read with `RunResult.from_json`."""
+    return result if isinstance(result, RunResult) else RunResult.from_json(result)
+
+
+def _fin(x: Optional[float]) -> Optional[float]:
+    """A finite number, or None: what a report may print as a number."""
+    return x if x is not None and math.isfinite(x) else None
 
 
 def _ms(x: Optional[float]) -> str:
+    x = _fin(x)
     return "—" if x is None else (f"{x:.3g} ms" if x < 100 else f"{x:.0f} ms")
 
 
 def _pct(x: Optional[float]) -> str:
-    return "—" if x is None else f"{100 * x:.2f}%"
+    return "—" if _fin(x) is None else f"{100 * x:.2f}%"
 
 
 def _ratio(a: Optional[float], b: Optional[float]) -> str:
+    a, b = _fin(a), _fin(b)
     return f"{a / b:.3f}x" if a is not None and b else "—"
 
 
-def rows(r: dict) -> list[tuple[str, str, str, str]]:
+def rows(r: RunResult) -> list[tuple[str, str, str, str]]:
     """(quantity, before, after, after/before) for the before/after table."""
-    b, a = r.get("before") or {}, r.get("after") or {}
-    lb, la = b.get("latency_ms") or {}, a.get("latency_ms") or {}
-    out = [("size as saved", human_bytes(b.get("size_bytes")), human_bytes(a.get("size_bytes")),
-            _ratio(a.get("size_bytes"), b.get("size_bytes"))),
-           ("weights in memory", human_bytes(b.get("memory_bytes")),
-            human_bytes(a.get("memory_bytes")),
-            _ratio(a.get("memory_bytes"), b.get("memory_bytes"))),
-           ("latency (median)", _ms(lb.get("median")), _ms(la.get("median")),
-            _ratio(la.get("median"), lb.get("median"))),
-           ("latency p10–p90", f"{_ms(lb.get('p10'))} – {_ms(lb.get('p90'))}",
-            f"{_ms(la.get('p10'))} – {_ms(la.get('p90'))}", "")]
-    if la.get("first_call") is not None or lb.get("first_call") is not None:
-        out.append(("first call", _ms(lb.get("first_call")), _ms(la.get("first_call")), ""))
-    if b.get("accuracy") is not None or a.get("accuracy") is not None:
-        diff = (f"{100 * (a['accuracy'] - b['accuracy']):+.2f} pts"
-                if a.get("accuracy") is not None and b.get("accuracy") is not None else "")
-        out.append(("accuracy", _pct(b.get("accuracy")), _pct(a.get("accuracy")), diff))
+    b, a = r.before, r.after
+    lb, la = b.latency, a.latency
+    out = [("size as saved", human_bytes(b.size_bytes), human_bytes(a.size_bytes),
+            _ratio(a.size_bytes, b.size_bytes)),
+           ("weights in memory", human_bytes(b.memory_bytes), human_bytes(a.memory_bytes),
+            _ratio(a.memory_bytes, b.memory_bytes)),
+           ("latency (median)", _ms(lb.median_ms), _ms(la.median_ms),
+            _ratio(la.median_ms, lb.median_ms)),
+           ("latency p10–p90", f"{_ms(lb.p10_ms)} – {_ms(lb.p90_ms)}",
+            f"{_ms(la.p10_ms)} – {_ms(la.p90_ms)}", "")]
+    if la.first_call_ms is not None or lb.first_call_ms is not None:
+        out.append(("first call", _ms(lb.first_call_ms), _ms(la.first_call_ms), ""))
+    if b.accuracy is not None or a.accuracy is not None:
+        diff = (f"{100 * (a.accuracy - b.accuracy):+.2f} pts"
+                if a.accuracy is not None and b.accuracy is not None else "")
+        out.append(("accuracy", _pct(b.accuracy), _pct(a.accuracy), diff))
     return out
 
 
-def headline(r: dict) -> str:
+def headline(r: RunResult) -> str:
     """The banner: the verdict with its quality, the speed it rests on, the size."""
-    text = headline_of(r, upper=True)
-    if r.get("size_ratio") is not None:
-        text += f", size ×{r['size_ratio']:.3f}"
+    text = r.headline(upper=True)
+    if _fin(r.size_ratio) is not None:
+        text += f", size ×{r.size_ratio:.3f}"
     return text
 
 
-def banner_notes(r: dict) -> list[str]:
+def banner_notes(r: RunResult) -> list[str]:
     """What the banner says under the headline: why an interval cannot decide, what quality
     was lost."""
-    verdict = r.get("verdict") or {}
     notes = []
-    if label_of(r) == "inconclusive":
-        reason = verdict.get("inconclusive_reason")
-        notes.append(str(reason) if reason else "the speedup's 95% confidence interval is too "
+    if r.verdict.label == INCONCLUSIVE:
+        reason = r.verdict.inconclusive_reason
+        notes.append(reason if reason else "the speedup's 95% confidence interval is too "
                      "wide to decide; measure again with a longer time budget")
-    notes += result_quality(r).reasons
+    notes += r.quality.reasons
     return notes
 
 
-def other_warnings(r: dict) -> list[str]:
+def other_warnings(r: RunResult) -> list[str]:
     """The verdict's warnings the banner did not already say."""
     said = set(banner_notes(r))
-    return [str(w) for w in (r.get("verdict") or {}).get("warnings") or [] if str(w) not in said]
+    return [w for w in r.verdict.warnings if w not in said]
 
 
-def banner_class(r: dict) -> str:
-    label = label_of(r)
-    if label == "faster":
-        return "degraded" if result_quality(r).degraded else "faster"
-    return {"slower": "slower", "inconclusive": "inconclusive"}.get(label, "notfaster")
+def banner_class(r: RunResult) -> str:
+    label = r.verdict.label
+    if label == FASTER:
+        return "degraded" if r.quality.degraded else "faster"
+    return {SLOWER: "slower", INCONCLUSIVE: "inconclusive"}.get(label, "notfaster")
 
 
-def fidelity_rows(r: dict) -> list[tuple[str, str]]:
-    f = r.get("fidelity") or {}
-    def num(x, fmt):
-        return "—" if x is None else format(x, fmt)
-    return [("top-1 agreement with the original", _pct(f.get("top1_agreement"))),
+def fidelity_rows(r: RunResult) -> list[tuple[str, str]]:
+    f = r.fidelity
+
+    def num(x: Optional[float], fmt: str) -> str:
+        return "—" if _fin(x) is None else format(x, fmt)
+    sqnr = ("identical (∞)" if f.identical else
+            num(f.sqnr_db, ".1f") + (" dB" if _fin(f.sqnr_db) is not None else ""))
+    return [("top-1 agreement with the original", _pct(f.top1_agreement)),
             ("cosine similarity (mean / min)",
-             f"{num(f.get('cosine'), '.5f')} / {num(f.get('cosine_min'), '.5f')}"),
-            ("max abs error", num(f.get("max_abs_error"), ".3g")),
-            ("SQNR", "identical (∞)" if f.get("sqnr_db") is None and f.get("max_abs_error") == 0
-             else (num(f.get("sqnr_db"), ".1f") + " dB")),
-            ("samples compared", str(f.get("samples", "—"))),
-            ("non-finite outputs", str(f.get("nonfinite", 0)))]
+             f"{num(f.cosine, '.5f')} / {num(f.cosine_min, '.5f')}"),
+            ("max abs error", num(f.max_abs_error, ".3g")),
+            ("SQNR", sqnr),
+            ("samples compared", str(f.samples) if f.samples else "—"),
+            ("non-finite outputs", str(f.nonfinite))]
 
 
 # ---- inline SVG bar charts ---------------------------------------------------------------------
@@ -146,24 +156,25 @@ def svg_bars(title: str, bars: list[tuple[str, float, Optional[tuple[float, floa
     return "".join(parts)
 
 
-def charts(r: dict) -> list[str]:
-    b, a = r.get("before") or {}, r.get("after") or {}
-    lb, la = b.get("latency_ms") or {}, a.get("latency_ms") or {}
+def charts(r: RunResult) -> list[str]:
+    b, a = r.before, r.after
+    lb, la = b.latency, a.latency
     out = []
     mb = 1024 * 1024
-    if b.get("size_bytes") is not None:
-        out.append(svg_bars("Size as saved", [("before", b["size_bytes"] / mb, None),
-                                              ("after", (a.get("size_bytes") or 0) / mb, None)],
+    if b.size_bytes is not None:
+        out.append(svg_bars("Size as saved", [("before", b.size_bytes / mb, None),
+                                              ("after", (a.size_bytes or 0) / mb, None)],
                             "MB"))
-    if lb.get("median") is not None:
-        def wh(s):
-            return (s["p10"], s["p90"]) if s.get("p10") is not None and s.get("p90") else None
+    if _fin(lb.median_ms) is not None:
+        def wh(s: Any) -> Optional[tuple[float, float]]:
+            return (s.p10_ms, s.p90_ms) if _fin(s.p10_ms) is not None and _fin(s.p90_ms) \
+                else None
         out.append(svg_bars("Latency per call (median, p10–p90)",
-                            [("before", lb["median"], wh(lb)),
-                             ("after", la.get("median"), wh(la))], "ms"))
-    if b.get("accuracy") is not None and a.get("accuracy") is not None:
-        out.append(svg_bars("Accuracy", [("before", 100 * b["accuracy"], None),
-                                          ("after", 100 * a["accuracy"], None)], "%",
+                            [("before", lb.median_ms, wh(lb)),
+                             ("after", _fin(la.median_ms), wh(la))], "ms"))
+    if b.accuracy is not None and a.accuracy is not None:
+        out.append(svg_bars("Accuracy", [("before", 100 * b.accuracy, None),
+                                          ("after", 100 * a.accuracy, None)], "%",
                             lambda v: f"{v:.2f}"))
     return [c for c in out if c]
 
@@ -211,34 +222,32 @@ def render_html(result: Any, plots: Optional[dict[str, bytes]] = None,
                 exports: Optional[list[str]] = None, title: str = "") -> str:
     """The report as one HTML string. `plots`: {caption: PNG bytes}; `exports`: lines saying
     what else was exported (saved model, script)."""
-    r = result_json(result)
-    verdict = r.get("verdict") or {}
-    source = r.get("source") or "?"
-    recipe = r.get("recipe") or {}
+    r = as_result(result)
+    verdict = r.verdict
+    source = r.source or "?"
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     h = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
          f"<title>{_esc(title or 'QuantGUI report: ' + source)}</title><style>{_CSS}</style>"
          f"</head><body>",
          f"<h1>{_esc(title or 'QuantGUI report')}</h1>",
-         f"<p class=sub>{_esc(source)} · recipe <code>{_esc(describe_recipe(recipe))}</code> · "
-         f"batch {_esc(r.get('batch_size', '?'))}, {_esc(r.get('threads', '?'))} thread(s) · "
+         f"<p class=sub>{_esc(source)} · recipe <code>{_esc(r.recipe.describe())}</code> · "
+         f"batch {_esc(r.batch_size or '?')}, {_esc(r.threads or '?')} thread(s) · "
          f"{_esc(when)}</p>",
          f'<div class="verdict {banner_class(r)}">{_esc(headline(r))}'
          f'{_list(banner_notes(r))}</div>']
-    if r.get("noisy"):
-        h.append(f'<p class=noisy><b>Noisy measurement:</b> {_esc(r.get("noisy_reason") or "")}'
+    if r.noisy:
+        h.append(f'<p class=noisy><b>Noisy measurement:</b> {_esc(r.noisy_reason or "")}'
                  f" — treat the speed numbers with care.</p>")
-    if verdict.get("reasons"):
-        h.append("<h2>Why (likely reasons)</h2>" + _list(verdict["reasons"]))
+    if verdict.reasons:
+        h.append("<h2>Why (likely reasons)</h2>" + _list(verdict.reasons))
     if other_warnings(r):
         h.append("<h2>Warnings</h2>" + _list(other_warnings(r)))
     h.append("<h2>Before and after</h2>")
     h.append(_table(["", "before", "after", "after / before"],
                     [list(row) for row in rows(r)], (1, 2, 3)))
-    sp = r.get("speedup") or {}
     h.append(f"<p class=muted>Before is the original model in eval mode under torch.no_grad(), "
-             f"FP32, timed interleaved with after in {_esc(sp.get('rounds', '?'))} rounds on the "
-             f"same batch and thread count.</p>")
+             f"FP32, timed interleaved with after in {_esc(r.timing.rounds or '?')} rounds on "
+             f"the same batch and thread count.</p>")
     pictures = charts(r)
     for caption, png in (plots or {}).items():
         data = base64.b64encode(png).decode("ascii")
@@ -249,46 +258,36 @@ def render_html(result: Any, plots: Optional[dict[str, bytes]] = None,
     h.append("<h2>Fidelity (optimized vs original outputs)</h2>")
     h.append(_table(["measure", "value"], [list(x) for x in fidelity_rows(r)], (1,)))
     h.append("<h2>Recipe and steps</h2>")
-    for i, s in enumerate(r.get("steps") or [], 1):
-        params = ", ".join(f"{k}={v}" for k, v in (s.get("params") or {}).items()) or "defaults"
-        h.append(f"<h3>{i}. {_esc(s.get('name'))} <span class=muted>({_esc(params)}; "
-                 f"{s.get('seconds', 0):.1f} s)</span></h3>")
-        h.append(_list(s.get("notes") or []))
-        if s.get("metrics"):
+    for i, s in enumerate(r.steps, 1):
+        params = ", ".join(f"{k}={v}" for k, v in s.params.items()) or "defaults"
+        h.append(f"<h3>{i}. {_esc(s.name)} <span class=muted>({_esc(params)}; "
+                 f"{s.seconds:.1f} s)</span></h3>")
+        h.append(_list(s.notes))
+        if s.metrics:
             h.append(_table(["metric", "value"],
-                            [[k, json.dumps(v)] for k, v in s["metrics"].items()]))
+                            [[k, json.dumps(json_safe(v))] for k, v in s.metrics.items()]))
     h.append(f"<details><summary>recipe JSON</summary><pre>"
-             f"{_esc(json.dumps(recipe, indent=2))}</pre></details>")
+             f"{_esc(json.dumps(r.recipe.to_json(), indent=2))}</pre></details>")
     if exports:
         h.append("<h2>Exported</h2>" + _list(exports))
     h.append("<h2>Environment</h2>")
-    envd = r.get("environment") or {}
     h.append(_table(None, [[k, ", ".join(map(str, v)) if isinstance(v, list) else str(v)]
-                               for k, v in envd.items()]))
+                           for k, v in r.environment.items()]))
     h.append("<p class=muted>Generated by QuantGUI. Speedups hold for this CPU, batch size and "
              "thread count; measure again elsewhere.</p></body></html>")
     return "\n".join(h)
 
 
-def describe_recipe(recipe: dict) -> str:
-    parts = []
-    for s in recipe.get("steps") or []:
-        args = ",".join(f"{k}={v}" for k, v in (s.get("params") or {}).items())
-        parts.append(f"{s.get('name')}:{args}" if args else str(s.get("name")))
-    return " + ".join(parts) or "(no steps)"
-
-
 def render_markdown(result: Any, exports: Optional[list[str]] = None) -> str:
-    r = result_json(result)
-    verdict = r.get("verdict") or {}
+    r = as_result(result)
     md = ["# QuantGUI report", "",
-          f"{r.get('source') or '?'} · recipe `{describe_recipe(r.get('recipe') or {})}` · "
-          f"batch {r.get('batch_size', '?')}, {r.get('threads', '?')} thread(s)", "",
+          f"{r.source or '?'} · recipe `{r.recipe.describe()}` · "
+          f"batch {r.batch_size or '?'}, {r.threads or '?'} thread(s)", "",
           f"**{headline(r)}**", ""]
     md += [f"> - {note}" for note in banner_notes(r)] + ([""] if banner_notes(r) else [])
-    if r.get("noisy"):
-        md += [f"> **Noisy measurement:** {r.get('noisy_reason') or ''}", ""]
-    for heading, items in (("Why (likely reasons)", verdict.get("reasons") or []),
+    if r.noisy:
+        md += [f"> **Noisy measurement:** {r.noisy_reason or ''}", ""]
+    for heading, items in (("Why (likely reasons)", r.verdict.reasons),
                            ("Warnings", other_warnings(r))):
         if items:
             md += [f"## {heading}", ""] + [f"- {x}" for x in items] + [""]
@@ -298,26 +297,26 @@ def render_markdown(result: Any, exports: Optional[list[str]] = None) -> str:
     md += ["", "## Fidelity", "", "| measure | value |", "|---|---:|"]
     md += [f"| {k} | {v} |" for k, v in fidelity_rows(r)]
     md += ["", "## Steps", ""]
-    for i, s in enumerate(r.get("steps") or [], 1):
-        params = ", ".join(f"{k}={v}" for k, v in (s.get("params") or {}).items()) or "defaults"
-        md.append(f"{i}. **{s.get('name')}** ({params}; {s.get('seconds', 0):.1f} s)")
-        md += [f"   - {n}" for n in s.get("notes") or []]
-        md += [f"   - {k}: `{json.dumps(v)}`" for k, v in (s.get("metrics") or {}).items()]
+    for i, s in enumerate(r.steps, 1):
+        params = ", ".join(f"{k}={v}" for k, v in s.params.items()) or "defaults"
+        md.append(f"{i}. **{s.name}** ({params}; {s.seconds:.1f} s)")
+        md += [f"   - {n}" for n in s.notes]
+        md += [f"   - {k}: `{json.dumps(json_safe(v))}`" for k, v in s.metrics.items()]
     if exports:
         md += ["", "## Exported", ""] + [f"- {x}" for x in exports]
     md += ["", "## Environment", "", "| | |", "|---|---|"]
     md += [f"| {k} | {', '.join(map(str, v)) if isinstance(v, list) else v} |"
-           for k, v in (r.get("environment") or {}).items()]
+           for k, v in r.environment.items()]
     return "\n".join(md) + "\n"
 
 
 def recipe_json(result: Any) -> dict:
     """The recipe as the engine's JSON, with the environment and the measured results; it
     still loads with `Recipe.load` (which reads 'steps')."""
-    r = result_json(result)
-    data = dict(r.get("recipe") or {"version": 1, "steps": []})
-    data["environment"] = r.get("environment")
-    data["result"] = r
+    r = as_result(result)
+    data = r.recipe.to_json()
+    data["environment"] = json_safe(r.environment)
+    data["result"] = r.to_json()
     return data
 
 

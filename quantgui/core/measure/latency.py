@@ -12,11 +12,10 @@ to `min_rounds`, it is flagged instead (`Timing.few_rounds`, said in the verdict
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import gc
 import math
 import time
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ import torch
 from ..model.inputs import Inputs
 from ..model.variant import Variant
 from ..progress import Task, quiet_task
+from ..results import LatencyStats, Timing
 from ..verdict_words import MIN_DECISIVE_ROUNDS
 
 #: (p90 - p10) / median above this on either side makes the measurement "noisy".
@@ -43,62 +43,6 @@ MAX_WARM_CALLS = 200
 
 #: The clock every timing reads; tests replace it with a deterministic one.
 clock = time.perf_counter
-
-
-@dataclass
-class LatencyStats:
-    """Per-call latency of one side, from samples of `calls_per_sample` calls each."""
-
-    median_ms: float
-    p10_ms: float
-    p90_ms: float
-    mean_ms: float
-    samples: int
-    calls_per_sample: int
-    first_call_ms: Optional[float] = None
-    values_ms: list[float] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, values_ms: list[float], calls_per_sample: int,
-           first_call_ms: Optional[float] = None) -> "LatencyStats":
-        arr = np.asarray(values_ms, dtype=float)
-        p10, med, p90 = np.percentile(arr, [10, 50, 90])
-        return cls(float(med), float(p10), float(p90), float(arr.mean()), len(arr),
-                   calls_per_sample, first_call_ms, [float(v) for v in arr])
-
-    @property
-    def spread(self) -> float:
-        return (self.p90_ms - self.p10_ms) / self.median_ms if self.median_ms > 0 else math.inf
-
-    def to_json(self) -> dict[str, Any]:
-        return {"median": self.median_ms, "p10": self.p10_ms, "p90": self.p90_ms,
-                "mean": self.mean_ms, "samples": self.samples,
-                "calls_per_sample": self.calls_per_sample, "first_call": self.first_call_ms,
-                "values": list(self.values_ms)}
-
-
-@dataclass
-class Timing:
-    before: LatencyStats
-    after: LatencyStats
-    speedup: float                   # median(before) / median(after)
-    ci95: tuple[float, float]
-    rounds: int
-    threads: int
-    batch_size: int
-    noisy: bool = False
-    noisy_reason: Optional[str] = None
-    #: Set when fewer than the wanted rounds fit in the budget: why, and the budget that fits.
-    few_rounds: Optional[str] = None
-    #: The time budget this timing had, and the one suggested for a decisive re-run (None when
-    #: more time would not add rounds: `max_rounds` was reached).
-    budget_s: Optional[float] = None
-    suggested_budget_s: Optional[float] = None
-
-    def speedup_json(self) -> dict[str, Any]:
-        return {"median": self.speedup, "ci95": list(self.ci95), "rounds": self.rounds,
-                "few_rounds": self.few_rounds, "budget_s": self.budget_s,
-                "suggested_budget_s": self.suggested_budget_s}
 
 
 def bootstrap_ratio_ci(before_ms, after_ms, resamples: int = 1000, seed: int = 0,

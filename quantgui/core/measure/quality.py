@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 import torch
 
@@ -18,28 +18,9 @@ from ..model.inputs import Inputs
 from ..model.usercode import ModelCodeError
 from ..model.variant import Variant
 from ..progress import Task, quiet_task
+from ..results import Fidelity
+from ..run.preflight import label_problem
 from ..safeload import short_reason
-
-
-@dataclass
-class Fidelity:
-    top1_agreement: Optional[float]  # None when the output has no class axis
-    cosine: float                    # mean over samples of the flattened outputs
-    cosine_min: float
-    max_abs_error: float
-    sqnr_db: float                   # math.inf when the outputs are identical
-    samples: int
-    nonfinite: int = 0               # NaN/Inf values in the optimized outputs
-
-    def to_json(self) -> dict[str, Any]:
-        # JSON has no Infinity/NaN: an infinite SQNR (identical outputs) becomes None, and
-        # max_abs_error == 0 says why.
-        def num(x: Optional[float]) -> Optional[float]:
-            return None if x is None or not math.isfinite(x) else float(x)
-        return {"top1_agreement": self.top1_agreement, "cosine": num(self.cosine),
-                "cosine_min": num(self.cosine_min), "max_abs_error": num(self.max_abs_error),
-                "sqnr_db": num(self.sqnr_db), "samples": self.samples,
-                "nonfinite": self.nonfinite}
 
 
 class FidelityAccumulator:
@@ -110,15 +91,12 @@ class AccuracyCounter:
 
     def check(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         """UserError unless `labels` are class indices the output `logits` can score."""
-        if logits.dim() != 2:  # per-token or flat outputs: no one class row per label
-            raise UserError(f"{self.where}: one label per sample, but the model returns "
-                            f"outputs shaped {tuple(logits.shape)}")
-        classes = logits.shape[-1]
-        if len(labels):
-            lo, hi = int(labels.min()), int(labels.max())
-            if lo < 0 or hi >= classes:
-                raise UserError(f"{self.where}: label {hi if hi >= classes else lo} is out of "
-                                f"range for a model with {classes} outputs")
+        labeled = len(labels) > 0
+        problem = label_problem(self.where, tuple(logits.shape),
+                                int(labels.min()) if labeled else None,
+                                int(labels.max()) if labeled else None)
+        if problem is not None:
+            raise UserError(problem.text())
 
     def add(self, logits: torch.Tensor, labels: torch.Tensor) -> float:
         self.check(logits, labels)

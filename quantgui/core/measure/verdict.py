@@ -26,47 +26,27 @@ interval), and a wide interval is never read as a decision either way.
 
 Quality is part of the verdict, not a footnote: an accuracy drop beyond `ACCURACY_DROP`, a mean
 output cosine below `MIN_COSINE` or NaN/Inf outputs make `Verdict.quality` "degraded", and the
-summary says so beside the speed ("faster, but outputs diverge (cosine 0.952)"). `summary_of`
-and `headline_of` compose the same words from a result's JSON for every face (CLI, GUI, history,
-report), including results saved before these fields existed.
+summary says so beside the speed ("faster, but outputs diverge (cosine 0.952)"). The `Verdict`
+type (results/verdict.py) and `RunResult.headline()` compose the same words for every face
+(CLI, GUI, history, report); `RunResult.from_json` judges results saved before these fields
+existed again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from .. import env
+from ..results import Fidelity, Timing, Verdict
 from ..techniques import StepRecord, VerdictContext, all_techniques
 from ..verdict_words import (FASTER, FASTER_ABOVE, INCONCLUSIVE, LABELS, MIN_DECISIVE_ROUNDS,
-                             NOT_FASTER, SLOWER, Quality, assess_quality, compose, label_for)
-from .latency import Timing
-from .quality import Fidelity
+                             NOT_FASTER, SLOWER, Quality, assess_quality, label_for)
 from .size import has_tensor_subclass_weights, leaf_types
 
 __all__ = ["FASTER", "INCONCLUSIVE", "LABELS", "NOT_FASTER", "SLOWER", "Quality", "Verdict",
            "assess_quality", "inconclusive_reason", "label_for", "likely_reasons", "quality_of",
            "quality_warnings", "verdict"]
 
-@dataclass
-class Verdict:
-    label: str                                  # one of LABELS
-    reasons: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    quality: Quality = field(default_factory=Quality)
-    #: Why the timing cannot decide (label "inconclusive" only), and the budget to try.
-    inconclusive_reason: Optional[str] = None
-    suggested_budget_s: Optional[float] = None
-
-    @property
-    def summary(self) -> str:
-        return compose(self.label, self.quality.summary)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "summary": self.summary, "quality": self.quality.to_json(),
-                "inconclusive_reason": self.inconclusive_reason,
-                "suggested_budget_s": self.suggested_budget_s,
-                "reasons": list(self.reasons), "warnings": list(self.warnings)}
 
 
 # --- the inconclusive case and quality of a run ----------------------------------------------

@@ -7,31 +7,11 @@ from typing import Any, Optional
 
 from torch import nn
 
+from ..results import ModelInfo
 from .data import Dataset
 from .inputs import Inputs
 from .usercode import ModelCode
 from .variant import Variant
-
-
-@dataclass
-class ModelInfo:
-    source: str                    # what the user opened: "example:digits-cnn", a path
-    format: str                    # "example", "torchscript", "exported", "state_dict",
-                                   # "pickled", "huggingface"
-    name: str                      # class name (or HF model type)
-    parameters: int
-    size_bytes: int                # serialized size of the model as it would be saved
-    layer_counts: dict[str, int]   # leaf module type -> count
-    example_input: Optional[str]   # e.g. "(8, 1, 8, 8) float32"; None: the model has none yet
-    #: technique name -> None when it applies, else the reason it does not.
-    applicability: dict[str, Optional[str]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "format": self.format, "name": self.name,
-                "parameters": self.parameters, "size_bytes": self.size_bytes,
-                "layer_counts": dict(self.layer_counts), "example_input": self.example_input,
-                "applicability": dict(self.applicability), "notes": list(self.notes)}
 
 
 @dataclass

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..model.inputs import Inputs
-from ..model.loaded import ModelInfo
+from ..results import ModelInfo
 from .example_input import _few
 
 

@@ -284,9 +284,10 @@ def _open_path(path: Path, arch: Optional[str], arch_kwargs: Optional[dict],
 # --- example input and data -------------------------------------------------------------------
 
 def _check_example(baseline: Variant, example: Inputs, source: str,
-                   data_path: Any = None) -> None:
+                   data_path: Any = None) -> list[int]:
     """Run the model once: a wrong input shape is caught now, with a clear message naming the
-    data file when the example came from it (then --input-shape is no help)."""
+    data file when the example came from it (then --input-shape is no help). Returns the
+    output's shape (preflight checks labels against it)."""
     try:
         out = baseline.checked(example)
     except ModelCodeError as exc:
@@ -302,7 +303,7 @@ def _check_example(baseline: Variant, example: Inputs, source: str,
         raise UserError(f"{what}; give a matching --example-input or --input-shape"
                         ).for_gui(what) from None
     try:
-        primary_output(out)
+        return [int(n) for n in primary_output(out).shape]
     except TypeError as exc:
         raise UserError(f"{source}: {exc}") from None
 
@@ -392,7 +393,7 @@ def open_model(source: str | Path, arch: Optional[str] = None,
                            user_files=opened.user_files, code=code)
     from_data = data if (dataset is not None and opened.carried is None and example_input is None
                          and input_shape is None and example_text is None) else None
-    _check_example(baseline, example, source, from_data)
+    output_shape = _check_example(baseline, example, source, from_data)
     test, train = opened.test, opened.train
     if dataset is not None:
         # An exported graph is specialised to its example's shapes, batch included.
@@ -407,6 +408,7 @@ def open_model(source: str | Path, arch: Optional[str] = None,
     task.report("load", 0, None, "inspecting the model")
     info = model_info(opened.module, source, opened.format, example, name=opened.name,
                       notes=opened.notes)
+    info.output_shape = output_shape
     task.report("load", 1, 1, f"opened {info.name}")
     return LoadedModel(opened.module, info, example, test=test, train=train,
                        origin=opened.origin, user_files=opened.user_files, code=code)

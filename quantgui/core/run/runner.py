@@ -26,7 +26,8 @@ from ..recipe import Recipe
 from ..safeload import short_reason
 from ..techniques.base import StepContext
 
-from .results import Measurement, RunResult, StepReport
+from ..results import Measurement, RunResult, StepReport
+from .preflight import preflight, require
 
 
 class StepError(RuntimeError):
@@ -116,16 +117,10 @@ def optimize(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions] 
     """Apply the recipe to a private deep copy of the model; the original stays untouched."""
     options = options or RunOptions()
     task = task or quiet_task()
-    resolved = recipe.validate()
     # Check every step before any work: a calibration that runs for minutes and then meets an
     # inapplicable last step wastes the user's time.
-    for i, (tech, _) in enumerate(resolved, 1):
-        reason = tech.applies_to(loaded.module)
-        if reason:
-            raise UserError(f"step {i} ({tech.name}): does not apply to this model: {reason}")
-        if tech.needs_labels and (loaded.train is None or not loaded.train.labeled):
-            raise UserError(f"step {i} ({tech.name}): needs labeled training data "
-                            f"(give a data file with 'labels')")
+    require(preflight(loaded, recipe))
+    resolved = recipe.validate()
     example = batched_example(loaded, options.batch_size)
     variant = loaded.baseline().copy()
     reports: list[StepReport] = []
@@ -157,6 +152,8 @@ def optimize(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions] 
             raise StepError(f"step {i} ({tech.name}) returned {type(result).__name__}, "
                             f"not a Variant", tech.name)
         variant = result
+        # `decisions`: what the step chose (engine, API, fast path, compile), when the
+        # technique says (StepContext.decisions); JSON-safe by contract.
         reports.append(StepReport(tech.name, to_dict(params), list(ctx.notes),
                                   dict(ctx.metrics), time.perf_counter() - start,
                                   decisions=dict(ctx.decisions)))
@@ -169,6 +166,7 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
     """Optimize, then measure before vs after on the same batch and thread count."""
     options = options or RunOptions()
     task = task or quiet_task()
+    require(preflight(loaded, recipe))  # a recipe that cannot run fails before any work
     with torch_threads(options.threads) as threads:
         example = batched_example(loaded, options.batch_size)
         # The original runs once at the run's batch before any step: if it fails there, it

@@ -6,27 +6,27 @@ from typing import Any, Optional
 
 import pyqtgraph as pg
 
-from .base import CATEGORY_TICKS, BasePlot, get, num
+from .base import CATEGORY_TICKS, BasePlot, num
 from .theme import COLOUR_HELP
 
 WHICH = ("before", "after")
 
 
-def fidelity_text(result: dict, sep: str = " · ") -> str:
-    """'top-1 agreement 99.1% · cosine 0.9994 · SQNR 31.2 dB' (only the metrics present)."""
-    f = get(result, "fidelity", default={})
+def fidelity_text(result: Any, sep: str = " · ") -> str:
+    """'top-1 agreement 99.1% · cosine 0.9994 · SQNR 31.2 dB' (only the finite metrics)."""
+    f = result.fidelity
     parts = []
-    agree = num(get(f, "top1_agreement"))
+    agree = num(f.top1_agreement)
     if agree is not None:
         parts.append(f"top-1 agreement {agree * 100:.1f}%")
-    cos = num(get(f, "cosine"))
+    cos = num(f.cosine)
     if cos is not None:
-        cmin = num(get(f, "cosine_min"))
+        cmin = num(f.cosine_min)
         parts.append(f"cosine {cos:.4f}" + (f" (min {cmin:.4f})" if cmin is not None else ""))
-    sqnr = num(get(f, "sqnr_db"))
+    sqnr = num(f.sqnr_db)
     if sqnr is not None:
         parts.append(f"SQNR {sqnr:.1f} dB")
-    err = num(get(f, "max_abs_error"))
+    err = num(f.max_abs_error)
     if err is not None:
         parts.append(f"max |error| {err:.3g}")
     return sep.join(parts)
@@ -68,7 +68,7 @@ class AccuracyPlot(BasePlot):
         item.addItem(self.center_text, ignoreBounds=True)
         # {"accuracy"|"agreement": {which: ([batch], [percent])}}
         self._live: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
-        self._final: Optional[dict] = None
+        self._final: Any = None  # the RunResult shown
         self.clear_data()
 
     def _restyle(self) -> None:
@@ -117,11 +117,12 @@ class AccuracyPlot(BasePlot):
         self.set_subtitle((f"evaluating… running {metric}: {text}", "muted"))
 
     # -- final ------------------------------------------------------------------------------
-    def set_result(self, result: dict) -> None:
-        self._final = result if isinstance(result, dict) else {}
+    def set_result(self, result: Any) -> None:
+        """The final plot of a `RunResult`."""
+        self._final = result
         for c in self.curves.values():
             c.setData([], [])
-        acc = {w: num(get(self._final, w, "accuracy")) for w in WHICH}
+        acc = {w: num(getattr(result, w).accuracy) for w in WHICH}
         for i, w in enumerate(WHICH):
             a = acc[w]
             self.bars[w].setOpts(x=[i] if a is not None else [],
@@ -196,7 +197,7 @@ class AccuracyPlot(BasePlot):
 
     def has_data(self) -> bool:
         if self._final is not None:
-            accs = [num(get(self._final, w, "accuracy")) for w in WHICH]
+            accs = [num(getattr(self._final, w).accuracy) for w in WHICH]
             return all(a is not None for a in accs) or bool(fidelity_text(self._final))
         series = self._live_series()[1]
         return all(series.get(w, ([], []))[1] for w in WHICH)

@@ -1,5 +1,5 @@
-"""Common parts of the result plots: themed PlotWidget, safe dict access, number formats, the
-title block (title, colour key, subtitles elided at word boundaries) and the empty state."""
+"""Common parts of the result plots: themed PlotWidget, number formats, the title block (title,
+colour key, subtitles elided at word boundaries) and the empty state."""
 
 from __future__ import annotations
 
@@ -17,15 +17,6 @@ CATEGORY_TICKS = [[(0.0, "before"), (1.0, "after")]]
 #: Words that make no sense at the end of an elided line ("speedup 1.4x ·…").
 _DANGLING = {"·", "—", "–", "-", ":", ";", ",", "(", "/", "→", "and", "of", "on", "in"}
 _MARGIN = 12  # px kept free left and right of the title block
-
-
-def get(d: Any, *keys: str, default: Any = None) -> Any:
-    """d[k1][k2]... or `default` when any level is missing or not a dict."""
-    for key in keys:
-        if not isinstance(d, dict) or key not in d:
-            return default
-        d = d[key]
-    return default if d is None else d
 
 
 def num(value: Any) -> Optional[float]:
@@ -70,17 +61,11 @@ def model_name(source: Any) -> str:
     return printable(tail or text, newlines=False)
 
 
-def recipe_label(result: dict, recipe_text: str = "") -> str:
+def recipe_label(result: Any, recipe_text: str = "") -> str:
     """The recipe as the user saw it ('bf16 + channels_last'), else the steps of the result."""
     if recipe_text and recipe_text.strip():
         return recipe_text.strip()
-    steps = get(result, "recipe", "steps", default=[])
-    names = []
-    for s in steps if isinstance(steps, list) else []:
-        name = get(s, "technique") or get(s, "name") if isinstance(s, dict) else s
-        if name:
-            names.append(str(name))
-    return " → ".join(names) or "(no steps)"
+    return " → ".join(s.name for s in result.recipe.steps) or "(no steps)"
 
 
 def elide_words(text: str, metrics: QFontMetricsF, width: float) -> str:

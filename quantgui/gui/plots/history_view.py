@@ -21,10 +21,9 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ...core.verdict_words import label_of, result_quality, summary_of
 from ..safe_text import tooltip
 from . import theme as th
-from .base import fmt_ms, get, model_name, num, recipe_label
+from .base import fmt_ms, model_name, num, recipe_label
 from .pareto import pareto_front
 from .tradeoff_plot import TradeoffPlot
 
@@ -63,39 +62,33 @@ class _Item(QTableWidgetItem):
         return super().__lt__(other)
 
 
-def quality_of(result: dict, metric: str) -> Optional[float]:
+def quality_of(result: Any, metric: str) -> Optional[float]:
     if metric == "accuracy":
-        return num(get(result, "after", "accuracy"))
-    return num(get(result, "fidelity", "cosine"))
+        return num(result.after.accuracy)
+    return num(result.fidelity.cosine)
 
 
-def choose_metric(results: list[dict]) -> str:
+def choose_metric(results: list[Any]) -> str:
     """Accuracy when every variant has it, else cosine when that covers more variants."""
     acc = sum(quality_of(r, "accuracy") is not None for r in results)
     cos = sum(quality_of(r, "cosine") is not None for r in results)
     return "accuracy" if acc == len(results) or acc >= cos else "cosine"
 
 
-def notes_of(result: dict) -> str:
-    out: list[str] = []
-    for step in get(result, "steps", default=[]) if isinstance(get(result, "steps"), list) else []:
-        notes = get(step, "notes", default=[])
-        for n in [notes] if isinstance(notes, str) else notes if isinstance(notes, list) else []:
-            out.append(f"{get(step, 'name', default='step')}: {n}")
-    for w in get(result, "verdict", "warnings", default=[]):
-        out.append(f"⚠ {w}")
-    if get(result, "noisy") is True:
-        reason = get(result, "noisy_reason") or get(result, "noise_reason")
-        out.append(f"⚠ noisy: {reason or 'timing was unstable'}")
-    return "\n".join(str(o) for o in out)
+def notes_of(result: Any) -> str:
+    out = [f"{step.name}: {n}" for step in result.steps for n in step.notes]
+    out += [f"⚠ {w}" for w in result.verdict.warnings]
+    if result.noisy:
+        out.append(f"⚠ noisy: {result.noisy_reason or 'timing was unstable'}")
+    return "\n".join(out)
 
 
 class HistoryView(QWidget):
-    variantSelected = Signal(dict)
+    variantSelected = Signal(object)  # the RunResult of the row
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self._results: list[dict] = []
+        self._results: list[Any] = []  # RunResults, in run order
         self._recipes: list[str] = []
         self._front: list[int] = []
         self._shown: list[int] = []      # indices of the results of the model in the scatter
@@ -165,10 +158,10 @@ class HistoryView(QWidget):
                 self._colour_row(row, self._results[index], theme)
         self._redraw()
 
-    def _colour_row(self, row: int, result: dict, theme: th.Theme) -> None:
+    def _colour_row(self, row: int, result: Any, theme: th.Theme) -> None:
         """The verdict in its colour; a result that lost quality gets an amber row, so it
         cannot pass for a clean win at a glance."""
-        degraded = result_quality(result).degraded
+        degraded = result.verdict.degraded
         background = QBrush(QColor(theme.degraded_bg)) if degraded else QBrush()
         for col in range(self.table.columnCount()):
             item = self.table.item(row, col)
@@ -176,11 +169,11 @@ class HistoryView(QWidget):
             if degraded and col != COL["Verdict"]:
                 item.setForeground(QBrush(QColor(theme.foreground)))
         self.table.item(row, COL["Verdict"]).setForeground(
-            pg.mkColor(theme.verdict_colour(label_of(result), degraded)))
+            pg.mkColor(theme.verdict_colour(result.verdict.label, degraded)))
 
     def degraded_rows(self) -> list[int]:
         """Indices into results() whose row is marked for a quality loss."""
-        return [i for i, r in enumerate(self._results) if result_quality(r).degraded]
+        return [i for i, r in enumerate(self._results) if r.verdict.degraded]
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
@@ -198,15 +191,15 @@ class HistoryView(QWidget):
         self.splitter.setSizes([table, width - table])
 
     # -- interface --------------------------------------------------------------------------
-    def add(self, result: dict, recipe_text: str) -> None:
-        result = result if isinstance(result, dict) else {}
+    def add(self, result: Any, recipe_text: str) -> None:
+        """A row for a `RunResult` (`recipe_text`: the recipe as the user saw it)."""
         self._results.append(result)
         self._recipes.append(recipe_label(result, recipe_text))
         self._add_row(len(self._results) - 1)
         self._sync_models(self._source(len(self._results) - 1))  # the scatter follows the run
         self._split()
 
-    def results(self) -> list[dict]:
+    def results(self) -> list[Any]:
         return list(self._results)
 
     def clear(self) -> None:
@@ -215,7 +208,7 @@ class HistoryView(QWidget):
         self.table.setRowCount(0)
         self._sync_models(self._model)
 
-    def load(self, entries: list[tuple[dict, str]]) -> None:
+    def load(self, entries: list[tuple[Any, str]]) -> None:
         self.clear()
         for result, recipe_text in entries:
             self.add(result, recipe_text)
@@ -249,7 +242,7 @@ class HistoryView(QWidget):
 
     # -- models -----------------------------------------------------------------------------
     def _source(self, index: int) -> str:
-        return str(get(self._results[index], "source", default=""))
+        return self._results[index].source
 
     def _sync_models(self, show: Optional[str]) -> None:
         """Refill the model box (first-run order) and show `show` (or the first model)."""
@@ -284,16 +277,14 @@ class HistoryView(QWidget):
         r = self._results[index]
         recipe = self._recipes[index]
         source = self._source(index)
-        size = num(get(r, "after", "size_bytes"))
-        lat = num(get(r, "after", "latency_ms", "median"))
-        lat_b = num(get(r, "before", "latency_ms", "median"))
-        speed = num(get(r, "speedup", "median"))
-        ci = get(r, "speedup", "ci95")
-        ratio = num(get(r, "size_ratio"))
-        reasons = get(r, "verdict", "reasons", default=[])
-        verdict_tip = "\n".join(str(x) for x in [get(r, "verdict", "inconclusive_reason")]
-                                + result_quality(r).reasons
-                                + (reasons if isinstance(reasons, list) else []) if x)
+        size = num(r.after.size_bytes)
+        lat = num(r.after.latency.median_ms)
+        lat_b = num(r.before.latency.median_ms)
+        speed = num(r.timing.speedup)
+        ci = r.timing.ci95 if r.timing.ci_known else None
+        ratio = num(r.size_ratio)
+        verdict_tip = "\n".join(x for x in [r.verdict.inconclusive_reason, *r.quality.reasons,
+                                             *r.verdict.reasons] if x)
         notes = notes_of(r)
         quality, quality_sort, quality_tip = self._quality_cell(r)
         cells = {
@@ -301,11 +292,8 @@ class HistoryView(QWidget):
             "Model": (model_name(source), None, tooltip(source or "(not recorded)")),
             "Recipe": (recipe.splitlines()[0] if recipe else "", None, recipe),
             "Speedup": (f"{speed:.2f}x" if speed is not None else "–", speed,
-                        f"95% CI {num(ci[0]):.2f}–{num(ci[1]):.2f}x"
-                        if isinstance(ci, (list, tuple)) and len(ci) == 2
-                        and num(ci[0]) is not None and num(ci[1]) is not None else ""),
-            "Verdict": (summary_of(r) + (" ⚠" if get(r, "noisy") is True else ""), None,
-                        verdict_tip),
+                        f"95% CI {ci[0]:.2f}–{ci[1]:.2f}x" if ci is not None else ""),
+            "Verdict": (r.summary() + (" ⚠" if r.noisy else ""), None, verdict_tip),
             "Latency": (fmt_ms(lat), lat, f"before {fmt_ms(lat_b)}" if lat_b is not None else ""),
             "Accuracy / fidelity": (quality, quality_sort, quality_tip),
             "Size (MB)": (f"{size / 1e6:.3g}" if size is not None else "–", size, ""),
@@ -330,11 +318,11 @@ class HistoryView(QWidget):
             self.table.setColumnWidth(COL[title], min(self.table.columnWidth(COL[title]), widest))
 
     @staticmethod
-    def _quality_cell(r: dict) -> tuple[str, Optional[float], str]:
-        acc_a, acc_b = num(get(r, "after", "accuracy")), num(get(r, "before", "accuracy"))
-        cos = num(get(r, "fidelity", "cosine"))
-        agree = num(get(r, "fidelity", "top1_agreement"))
-        sqnr = num(get(r, "fidelity", "sqnr_db"))
+    def _quality_cell(r: Any) -> tuple[str, Optional[float], str]:
+        acc_a, acc_b = num(r.after.accuracy), num(r.before.accuracy)
+        cos = num(r.fidelity.cosine)
+        agree = num(r.fidelity.top1_agreement)
+        sqnr = num(r.fidelity.sqnr_db)
         fid = " · ".join(x for x in (f"cosine {cos:.4f}" if cos is not None else "",
                                      f"agree {agree * 100:.1f}%" if agree is not None else "",
                                      f"SQNR {sqnr:.1f} dB" if sqnr is not None else "") if x)
@@ -368,9 +356,9 @@ class HistoryView(QWidget):
         results = [self._results[i] for i in self._shown]
         self._metric = choose_metric(results) if results else "accuracy"
         metric = self._metric
-        xs = [num(get(r, "after", "latency_ms", "median")) for r in results]
+        xs = [num(r.after.latency.median_ms) for r in results]
         ys = [quality_of(r, metric) for r in results]
-        sizes = [num(get(r, "after", "size_bytes")) for r in results]
+        sizes = [num(r.after.size_bytes) for r in results]
         scale = 100.0 if metric == "accuracy" else 1.0
         biggest = max([s for s in sizes if s] or [1.0])
         spots = []
@@ -378,18 +366,19 @@ class HistoryView(QWidget):
             if x is None or y is None:
                 continue
             s = sizes[k]
-            colour = plot.theme.verdict_colour(label_of(results[k]),
-                                               result_quality(results[k]).degraded)
+            colour = plot.theme.verdict_colour(results[k].verdict.label,
+                                               results[k].verdict.degraded)
             spots.append({"pos": (x, y * scale),
                           "size": 8 + 18 * math.sqrt(s / biggest) if s else 10,
                           "brush": pg.mkBrush(plot.theme.brush(colour, 200)),
                           "data": (self._tip(self._shown[k], x, y * scale), self._shown[k])})
         plot.points.setData(spots)
-        # The star is this model's original, as its latest run measured it.
-        base = results[-1] if results else {}
-        bx = num(get(base, "before", "latency_ms", "median"))
-        by = num(get(base, "before", "accuracy")) if metric == "accuracy" else (
-            1.0 if bx is not None else None)
+        # The star is this model's original, as its latest run that timed it measured it.
+        base = next((r for r in reversed(results) if num(r.before.latency.median_ms) is not None),
+                    None)
+        bx = num(base.before.latency.median_ms) if base is not None else None
+        by = (num(base.before.accuracy) if base is not None else None) \
+            if metric == "accuracy" else (1.0 if bx is not None else None)
         if bx is not None and by is not None:
             plot.baseline.setData([{"pos": (bx, by * scale),
                                     "data": f"original model\n{fmt_ms(bx)}, "
@@ -422,7 +411,7 @@ class HistoryView(QWidget):
 
     def _mark_selected(self, index: int) -> None:
         r = self._results[index]
-        x = num(get(r, "after", "latency_ms", "median"))
+        x = num(r.after.latency.median_ms)
         y = quality_of(r, self._metric)
         if x is None or y is None or index not in self._shown:
             self.plot.selected.setData([], [])
@@ -435,11 +424,11 @@ class HistoryView(QWidget):
 
     def _tip(self, i: int, x: float, y: float) -> str:
         r = self._results[i]
-        size = num(get(r, "after", "size_bytes"))
-        speed = num(get(r, "speedup", "median"))
+        size = num(r.after.size_bytes)
+        speed = num(r.timing.speedup)
         lines = [f"#{i + 1} {self._recipes[i]}", f"{fmt_ms(x)}, {self._fmt(y)}"]
         if size is not None:
             lines.append(f"{size / 1e6:.3g} MB")
         if speed is not None:
-            lines.append(f"speedup {speed:.2f}x, {summary_of(r)}")
+            lines.append(f"speedup {speed:.2f}x, {r.summary()}")
         return "\n".join(lines)

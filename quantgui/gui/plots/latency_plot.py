@@ -7,42 +7,29 @@ from typing import Any, Optional
 import numpy as np
 import pyqtgraph as pg
 
-from ...core.verdict_words import headline_of, label_of, result_quality, speed_text
-from .base import CATEGORY_TICKS, BasePlot, fmt_ms, get, num
+from .base import CATEGORY_TICKS, BasePlot, fmt_ms, num
 from .theme import COLOUR_HELP
 
 WHICH = ("before", "after")
 BAR_WIDTH = 0.5
 
 
-def speedup_text(result: dict) -> str:
+def speedup_text(result: Any) -> str:
     """'faster, but outputs diverge (cosine 0.952) — speedup 1.39x (95% CI 1.30–1.48x)': the
-    engine's headline of a result dict ('' without a speedup)."""
-    if num(get(result, "speedup", "median")) is None:
+    engine's headline of a `RunResult` ('' without a speedup)."""
+    if num(result.timing.speedup) is None:
         return ""
-    if not isinstance(get(result, "verdict", "label"), str):
-        return speed_text(result)
-    return headline_of(result)
+    return result.headline() if result.verdict.known else result.speed_text()
 
 
-def verdict_role(result: dict) -> str:
+def verdict_role(result: Any) -> str:
     """The colour role of a result's headline (see Theme.verdict_colour)."""
-    label = label_of(result)
+    label = result.verdict.label
     if label == "slower":
         return "bad"
-    if result_quality(result).degraded or label == "inconclusive":
+    if result.verdict.degraded or label == "inconclusive":
         return "warn"
     return "good" if label == "faster" else "neutral"
-
-
-def sample_values(lat: Any) -> list[float]:
-    """Per-sample ms: the engine stores them under "values" ("samples" is their count); a
-    list under "samples" is accepted too."""
-    for key in ("values", "samples"):
-        raw = get(lat, key)
-        if isinstance(raw, (list, tuple)):
-            return [v for v in (num(x) for x in raw) if v is not None]
-    return []
 
 
 class LatencyPlot(BasePlot):
@@ -77,7 +64,7 @@ class LatencyPlot(BasePlot):
         self._stats: dict[str, dict] = {}
         self._verdict: Optional[str] = None
         self._final = False
-        self._result: dict = {}
+        self._result: Any = None
         self._rng = np.random.default_rng(0)
         self.clear_data()
 
@@ -121,7 +108,7 @@ class LatencyPlot(BasePlot):
         self._index = {w: [] for w in WHICH}
         self._count = 0
         self._final = False
-        self._result = {}
+        self._result = None
         self._stats = {}
         self._verdict = None
         for w in WHICH:
@@ -137,17 +124,17 @@ class LatencyPlot(BasePlot):
         self.set_empty(True)
 
     # -- final ------------------------------------------------------------------------------
-    def set_result(self, result: dict) -> None:
+    def set_result(self, result: Any) -> None:
+        """The final plot of a `RunResult`."""
         self._final = True
-        self._result = result if isinstance(result, dict) else {}
+        self._result = result
         self._stats = {}
         xs, ys, tops, bottoms = [], [], [], []
         ceiling = 0.0
         for i, w in enumerate(WHICH):
-            lat = get(self._result, w, "latency_ms", default={})
-            med = num(get(lat, "median"))
-            p10, p90 = num(get(lat, "p10")), num(get(lat, "p90"))
-            samples = sample_values(lat)
+            lat = getattr(result, w).latency
+            med, p10, p90 = num(lat.median_ms), num(lat.p10_ms), num(lat.p90_ms)
+            samples = [v for v in (num(x) for x in lat.values_ms) if v is not None]
             if med is None and samples:
                 med = float(np.median(samples))
             if med is None:
@@ -172,7 +159,7 @@ class LatencyPlot(BasePlot):
         self.error_bars.setData(x=np.array(xs, float), y=np.array(ys, float),
                                 top=np.array(tops, float), bottom=np.array(bottoms, float),
                                 beam=0.18)
-        self._verdict = get(self._result, "verdict", "label")
+        self._verdict = result.verdict.label
         self._show_legend(False)  # the axis names before/after
         if not self._stats:
             self.set_empty(True, "latency not measured")
@@ -190,26 +177,24 @@ class LatencyPlot(BasePlot):
 
     def _render_final_title(self) -> None:
         lines: list[tuple[str, Optional[str]]] = []
-        text = speedup_text(self._result)
+        r = self._result
+        text = speedup_text(r)
         if text:  # two lines: the verdict in its colour, then the numbers it rests on
             head, _, speed = text.partition(" — ")
-            lines.append((head, verdict_role(self._result)))
+            lines.append((head, verdict_role(r)))
             if speed:
                 lines.append((speed, None))
-        if get(self._result, "noisy") is True:
-            reason = get(self._result, "noisy_reason") or get(self._result, "noise_reason",
-                                                              default="")
-            lines.append((f"⚠ noisy measurement{': ' + str(reason) if reason else ''}", "warn"))
+        if r.noisy:
+            reason = r.noisy_reason
+            lines.append((f"⚠ noisy measurement{': ' + reason if reason else ''}", "warn"))
         self.set_subtitle(*lines)
         tips = [self.help]
         for w, s in self._stats.items():
             band = (f", p10–p90 {fmt_ms(s['p10'])}–{fmt_ms(s['p90'])}"
                     if s["p10"] is not None and s["p90"] is not None else "")
             tips.append(f"{w}: median {fmt_ms(s['median'])}{band}, {s['n']} samples")
-        tips += [f"• {r}" for r in get(self._result, "verdict", "reasons", default=[])
-                 if isinstance(r, str)]
-        tips += [f"⚠ {r}" for r in get(self._result, "verdict", "warnings", default=[])
-                 if isinstance(r, str)]
+        tips += [f"• {x}" for x in r.verdict.reasons]
+        tips += [f"⚠ {x}" for x in r.verdict.warnings]
         self.setToolTip("\n".join(tips))
 
     def verdict_text(self) -> str:

@@ -20,11 +20,10 @@ from typing import Any, Optional
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from ...core.verdict_words import label_of, summary_of
 from ..safe_text import plain_label, printable
 from . import export as ex
 from .accuracy_plot import AccuracyPlot, LossPlot
-from .base import BasePlot, get, model_name, num, recipe_label
+from .base import BasePlot, model_name, num, recipe_label
 from .latency_plot import LatencyPlot
 from .size_plot import SizePlot
 
@@ -53,7 +52,7 @@ class ResultsView(QWidget):
     that asks (`measureLongerRequested(result, seconds)`) for the same recipe again with the
     time budget the engine suggested."""
 
-    measureLongerRequested = Signal(dict, float)
+    measureLongerRequested = Signal(object, float)  # (RunResult, seconds)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -103,9 +102,9 @@ class ResultsView(QWidget):
         self._idle_ticks = 0
         self._state = "idle"  # idle | running | done
         self._recipe = ""
-        self._result: Optional[dict] = None
-        self._shown: Optional[tuple[dict, str]] = None     # the last real result and recipe
-        self._previous: Optional[tuple[dict, str]] = None  # what a failed run puts back
+        self._result: Any = None                        # the RunResult on the plots
+        self._shown: Optional[tuple[Any, str]] = None     # the last real result and recipe
+        self._previous: Optional[tuple[Any, str]] = None  # what a failed run puts back
         self._open_model: Optional[str] = None
         self._activity: Optional[str] = None
 
@@ -194,8 +193,8 @@ class ResultsView(QWidget):
         self._activity = None
         self._set_status(self._state_text(message))
 
-    def show_result(self, result: dict, recipe_text: str = "") -> None:
-        result = result if isinstance(result, dict) else {}
+    def show_result(self, result: Any, recipe_text: str = "") -> None:
+        """The final plots of a `RunResult` (the run just finished, or a history row)."""
         live = self._state == "running"
         if live:
             self._flush()  # keep what was buffered (e.g. the loss curve of this run)
@@ -206,8 +205,8 @@ class ResultsView(QWidget):
         self.size_plot.set_result(result)
         self.latency_plot.set_result(result)
         self.accuracy_plot.set_result(result)
-        if not live:
-            self.loss_plot.set_losses(_losses_from_steps(result))
+        if not live:  # a result keeps no loss curve: only a live QAT run draws one
+            self.loss_plot.set_losses([])
         self.loss_plot.setVisible(self.loss_plot.has_data())
         self._rearrange()
         self._shown = (result, recipe_text or (self._recipe if live else ""))
@@ -241,7 +240,7 @@ class ResultsView(QWidget):
         if self._state == "done" and self._shown is not None:
             result, recipe = self._shown
             text = _summary(result, recipe or recipe_label(result))
-            source = get(result, "source")
+            source = result.source
             if source:
                 text += f" · model {model_name(source)}"
                 if self._open_model and source != self._open_model:
@@ -250,7 +249,8 @@ class ResultsView(QWidget):
             return f"{prefix} Showing the last result: {text}" if prefix else text
         return prefix or IDLE_TEXT
 
-    def result(self) -> Optional[dict]:
+    def result(self) -> Any:
+        """The `RunResult` on the plots (None: none)."""
         return self._result
 
     def export_png(self, path: str | Path, which: Optional[str] = None) -> list[Path]:
@@ -272,15 +272,15 @@ class ResultsView(QWidget):
             del plots["loss"]
         return [(plot, ex.suffixed(path, name)) for name, plot in plots.items()]
 
-    def _show_undecided(self, result: Optional[dict]) -> None:
+    def _show_undecided(self, result: Any) -> None:
         """The inconclusive reason and the Measure-longer button, or nothing."""
-        undecided = result is not None and label_of(result) == "inconclusive"
+        undecided = result is not None and result.verdict.label == "inconclusive"
         if undecided:
-            reason = get(result, "verdict", "inconclusive_reason")
+            reason = result.verdict.inconclusive_reason
             self.inconclusive.setText("Inconclusive: " + (
-                str(reason) if reason else "the speedup's 95% confidence interval is too wide "
+                reason if reason else "the speedup's 95% confidence interval is too wide "
                 "to decide"))
-            suggested = num(get(result, "verdict", "suggested_budget_s"))
+            suggested = num(result.verdict.suggested_budget_s)
             self._longer_s = suggested if suggested else FALLBACK_LONGER_S
             self.measure_longer.setText(f"Measure longer ({self._longer_s:g} s)")
             self.measure_longer.setToolTip(
@@ -357,7 +357,8 @@ class ResultsView(QWidget):
     def _show_progress(self, p: Any) -> None:
         phase = getattr(p, "phase", "") or ""
         desc = getattr(p, "message", "") or PHASE_TEXT.get(phase, phase)
-        step = get(getattr(p, "values", None), "step")
+        values = getattr(p, "values", None)
+        step = values.get("step") if isinstance(values, dict) else None
         if step:
             desc = f"{desc} {step}"
         total = num(getattr(p, "total", None))
@@ -367,26 +368,16 @@ class ResultsView(QWidget):
         self._set_status(f"Running {self._recipe or 'recipe'} — {desc}")
 
 
-def _losses_from_steps(result: dict) -> list[Any]:
-    """A recorded loss curve from the steps' metrics, if a step kept one."""
-    for step in get(result, "steps", default=[]) if isinstance(get(result, "steps"), list) else []:
-        metrics = get(step, "metrics", default={})
-        for key in ("loss_history", "losses", "loss_curve"):
-            if isinstance(get(metrics, key), list):
-                return get(metrics, key)
-    return []
-
-
-def _summary(result: dict, recipe: str) -> str:
+def _summary(result: Any, recipe: str) -> str:
     parts = [f"Result of {recipe}" if recipe else "Result"]
-    if isinstance(get(result, "verdict", "label"), str):
-        parts.append(summary_of(result))  # the verdict with the quality lost, if any
-    s = num(get(result, "speedup", "median"))
+    if result.verdict.known:
+        parts.append(result.summary())  # the verdict with the quality lost, if any
+    s = num(result.timing.speedup)
     if s is not None:
         parts.append(f"speedup {s:.2f}x")
-    r = num(get(result, "size_ratio"))
+    r = num(result.size_ratio)
     if r is not None:
         parts.append(f"size {r:.2f}x")
-    if get(result, "noisy") is True:
+    if result.noisy:
         parts.append("⚠ noisy timing")
     return " — ".join(parts[:1]) + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")

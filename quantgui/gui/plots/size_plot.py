@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import pyqtgraph as pg
 
-from .base import BasePlot, fmt_bytes_mb, get, num
+from .base import BasePlot, fmt_bytes_mb, num
 from .theme import COLOUR_HELP
 
 GROUPS = ("size", "memory")
@@ -67,16 +67,17 @@ class SizePlot(BasePlot):
             self._ratio = a / b if a is not None and b else None
         self._draw()
 
-    def set_result(self, result: dict) -> None:
+    def set_result(self, result: Any) -> None:
+        """The final sizes of a `RunResult`."""
         self._values = {}
         self._ratio = None
         for group, key in (("size", "size_bytes"), ("memory", "memory_bytes")):
-            b = num(get(result, "before", key))
-            a = num(get(result, "after", key))
+            b = num(getattr(result.before, key))
+            a = num(getattr(result.after, key))
             if b is not None or a is not None:
                 self._values[group] = (b, a)
         sb, sa = self._values.get("size", (None, None))
-        ratio = num(get(result, "size_ratio"))
+        ratio = num(result.size_ratio)
         if ratio is None and sb and sa is not None:
             ratio = sa / sb
         self._ratio = ratio

@@ -1,0 +1,192 @@
+"""Preflight: can this recipe run on this model and its data? Asked before any work, by the CLI
+(before timing), the GUI (Run stays disabled, with the reason) and recommend (which candidates
+to try) alike, and by the runner itself for library callers.
+
+Torch-free: it needs the technique specs (`results.TechniqueSpec`), the model's `ModelInfo`
+(which techniques apply, its output shape) and the data's `DataInfo`s, all of which can cross a
+process boundary as JSON. Given a `LoadedModel` it takes them from it.
+
+Problems are structured (`Problem.kind`):
+
+- recipe rules: "unknown" technique, "duplicate" step, bad "params", two steps of one "group",
+  steps out of stage "order";
+- the model: "not_applicable" (the technique's reason), "needs_labels" (QAT without labeled
+  training data);
+- the data: "labels_out_of_range" (a label the model's outputs cannot score), "labels_shape"
+  (labels, but no one class row per sample).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+from .. import params as params_mod
+from ..errors import UserError
+from ..recipe import STAGES, Recipe
+from ..results import DataInfo, TechniqueSpec, technique_specs
+
+RECIPE_KINDS = ("unknown", "duplicate", "params", "group", "order")
+MODEL_KINDS = ("not_applicable", "needs_labels")
+DATA_KINDS = ("labels_out_of_range", "labels_shape")
+KINDS = RECIPE_KINDS + MODEL_KINDS + DATA_KINDS
+
+NEEDS_LABELS = "needs labeled training data (give a data file with 'labels')"
+
+_FROM_MODEL: Any = object()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a recipe cannot run: its `kind` (KINDS), the reason, and where: a step (index into
+    the recipe's steps, its technique, the parameter) or, for the data, the data's name."""
+
+    kind: str
+    message: str
+    step: Optional[int] = None
+    technique: Optional[str] = None
+    param: Optional[str] = None
+    where: str = ""
+
+    def location(self, json_paths: bool = False) -> str:
+        """'step 2 (prune)', or '$.steps[1] (prune)' for a recipe read from a file."""
+        if self.step is None:
+            return self.where
+        at = f"$.steps[{self.step}]" if json_paths else f"step {self.step + 1}"
+        return f"{at} ({self.technique})"
+
+    def text(self, json_paths: bool = False) -> str:
+        where = self.location(json_paths)
+        return f"{where}: {self.message}" if where else self.message
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "step": self.step,
+                "technique": self.technique, "param": self.param, "where": self.where,
+                "text": self.text()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Problem":
+        def opt(key: str) -> Optional[str]:
+            return data.get(key) if isinstance(data.get(key), str) else None
+        step = data.get("step")
+        return cls(str(data.get("kind", "")), str(data.get("message", "")),
+                   step if isinstance(step, int) and not isinstance(step, bool) else None,
+                   opt("technique"), opt("param"), opt("where") or "")
+
+
+def require(problems: Sequence[Problem], json_paths: bool = False) -> None:
+    """UserError with the first problem's text, if there is one."""
+    if problems:
+        raise UserError(problems[0].text(json_paths))
+
+
+# --- the rules ----------------------------------------------------------------------------------
+
+def recipe_problems(recipe: Recipe, techniques: Mapping[str, TechniqueSpec]) -> list[Problem]:
+    """The recipe's own problems, step by step (the first is what `Recipe.validate` raises)."""
+    out: list[Problem] = []
+    groups: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    last_stage, last_name = -1, None
+    for i, step in enumerate(recipe.steps):
+        name = step.name
+        spec = techniques.get(name)
+        if spec is None:
+            out.append(Problem("unknown", f"unknown technique '{name}'; known: "
+                                          f"{', '.join(techniques)}", i, name))
+            continue
+        if name in seen:
+            out.append(Problem("duplicate", f"'{name}' is already step {seen[name] + 1}; a "
+                                            f"recipe uses each technique once", i, name))
+            continue
+        seen[name] = i
+        out += [Problem("params", reason, i, name, param)
+                for param, reason in params_mod.problems(spec.params, step.params)]
+        if spec.group:
+            if spec.group in groups:
+                out.append(Problem("group", f"only one {spec.group} step per recipe; "
+                                            f"'{groups[spec.group]}' is already one", i, name))
+            else:
+                groups[spec.group] = name
+        if spec.stage < last_stage:
+            out.append(Problem("order", f"must come before '{last_name}' — "
+                                        f"{STAGES.get(spec.stage, spec.stage)} goes before "
+                                        f"{STAGES.get(last_stage, last_stage)}", i, name))
+        else:
+            last_stage, last_name = spec.stage, name
+    return out
+
+
+def label_problem(where: str, output_shape: Sequence[int], label_min: Optional[int],
+                  label_max: Optional[int]) -> Optional[Problem]:
+    """Labels the model's outputs cannot score: no one class row per sample, or a label outside
+    its classes (measure's accuracy counter asks the same of the real outputs)."""
+    shape = tuple(int(n) for n in output_shape)
+    if len(shape) != 2:  # per-token or flat outputs: no one class row per label
+        return Problem("labels_shape", f"one label per sample, but the model returns outputs "
+                                       f"shaped {shape}", where=where)
+    classes = shape[-1]
+    if label_min is None or label_max is None:
+        return None
+    if label_min < 0 or label_max >= classes:
+        bad = label_max if label_max >= classes else label_min
+        return Problem("labels_out_of_range", f"label {bad} is out of range for a model with "
+                                              f"{classes} outputs", where=where)
+    return None
+
+
+def _applies(model: Any, info: Any, applicability: Optional[Mapping[str, Optional[str]]],
+             name: str) -> Optional[str]:
+    """The reason `name` does not apply (None: it applies, or nothing is known)."""
+    known = applicability if applicability is not None else getattr(info, "applicability", None)
+    if known is not None and name in known:
+        return known[name]
+    module = getattr(model, "module", None)
+    if module is None:
+        return None
+    # A LoadedModel whose info predates this technique (registered later, or a hand-made
+    # info): ask the technique itself; the engine (torch) is loaded where a module is.
+    from ..techniques import get
+    return get(name).applies_to(module)
+
+
+def preflight(model: Any, recipe: Recipe, *, train: Any = _FROM_MODEL, test: Any = _FROM_MODEL,
+              techniques: Optional[Mapping[str, TechniqueSpec]] = None,
+              applicability: Optional[Mapping[str, Optional[str]]] = None) -> list[Problem]:
+    """Every reason `recipe` cannot run on `model` and its data, in recipe order: the recipe's
+    rules, then each step on the model, then the data. Empty: it can run.
+
+    `model`: a `LoadedModel`, a `ModelInfo`, or None (the recipe's rules, and applicability
+    when given). `train`,
+    `test`: the data's `DataInfo` (or None: no such data); a LoadedModel's own by default.
+    `techniques`: the specs to check against (default: the engine's registry, which imports
+    torch; a face without torch passes the specs the engine sent). `applicability` overrides
+    the model's (technique -> reason or None)."""
+    specs = techniques if techniques is not None else technique_specs()
+    problems = recipe_problems(recipe, specs)
+    if model is None and applicability is None:
+        return problems
+    info = getattr(model, "info", model)
+    if train is _FROM_MODEL:
+        train = DataInfo.of(getattr(model, "train", None))
+    if test is _FROM_MODEL:
+        test = DataInfo.of(getattr(model, "test", None))
+    unknown = {p.step for p in problems if p.kind == "unknown"}
+    for i, step in enumerate(recipe.steps):
+        if i in unknown:
+            continue
+        reason = _applies(model, info, applicability, step.name)
+        if reason:
+            problems.append(Problem("not_applicable", f"does not apply to this model: {reason}",
+                                    i, step.name))
+        elif specs[step.name].needs_labels and not (train is not None and train.labeled):
+            problems.append(Problem("needs_labels", NEEDS_LABELS, i, step.name))
+    shape = getattr(info, "output_shape", None)
+    if test is not None and test.labeled and test.samples > 0 and shape is not None:
+        problem = label_problem(test.name, shape, test.label_min, test.label_max)
+        if problem is not None:
+            problems.append(problem)
+    return problems
