@@ -129,7 +129,7 @@ def cmd_run(args: argparse.Namespace, task: Any) -> int:
     inputs = check_outputs(args, [("--json", args.json_out, False), ("--save", args.save, True),
                                    ("--report", args.report, True)])
     recipe = recipe_from_args(args)  # a bad recipe fails before the model is even opened
-    loaded = open_from_args(args, task)
+    loaded = open_from_args(args, task, recipe=recipe)
     require(preflight(loaded, recipe))  # each step on this model and its data, before timing
     inputs += protected_paths(loaded)
     options = RunOptions(batch_size=args.batch, threads=args.threads,
