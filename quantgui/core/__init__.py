@@ -45,6 +45,11 @@ _API: dict[str, tuple[str, str | None]] = {
     "DataInfo": ("results", "DataInfo"), "TechniqueSpec": ("results", "TechniqueSpec"),
     "technique_specs": ("results", "technique_specs"),
     "Recommendation": ("results", "Recommendation"), "Trial": ("results", "Trial"),
+    "AccuracyChange": ("results", "AccuracyChange"), "Similarity": ("results", "Similarity"),
+    # the user's data: the reference is torch-free, opening it is not
+    "DataSpec": ("data.spec", "DataSpec"), "Preprocess": ("data.spec", "Preprocess"),
+    "detect_kind": ("data.spec", "detect_kind"), "open_data": ("data.open", "open_data"),
+    "image_preview": ("data.images", "preview"),
     # preflight (torch-free given the technique specs)
     "preflight": ("run.preflight", "preflight"), "Problem": ("run.preflight", "Problem"),
     # opening a model

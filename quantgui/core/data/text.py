@@ -74,7 +74,8 @@ def _texts(values: list[Any], path: Path, name: str, first_line: int) -> list[st
         raise UserError(f"{path}: the text column '{name}' is empty")
     if empty:
         raise UserError(f"{path}: the text column '{name}' is empty on line "
-                        f"{empty[0] + first_line} ({len(empty):,} empty cells)")
+                        f"{empty[0] + first_line} ({len(empty):,} empty cell"
+                        f"{'' if len(empty) == 1 else 's'})")
     return texts
 
 
