@@ -49,7 +49,8 @@ _API: dict[str, tuple[str, str | None]] = {
     # the user's data: the reference is torch-free, opening it is not
     "DataSpec": ("data.spec", "DataSpec"), "Preprocess": ("data.spec", "Preprocess"),
     "detect_kind": ("data.spec", "detect_kind"), "open_data": ("data.open", "open_data"),
-    "image_preview": ("data.images", "preview"),
+    "data_preview": ("data.files", "preview"), "parse_size": ("data.spec", "parse_size"),
+    "data_kind_title": ("data.spec", "kind_title"),
     # preflight (torch-free given the technique specs)
     "preflight": ("run.preflight", "preflight"), "Problem": ("run.preflight", "Problem"),
     # opening a model

@@ -18,7 +18,9 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWind
 from . import menus, model_dialogs, session
 from .export_actions import ExportActions
 from .file_actions import FileActions
-from .model_panel import DATA_BUILTIN, DATA_FILE, DATA_NONE, DataChooser, ModelSummary
+from .data_view import DataView
+from .model_panel import (DATA_BUILTIN, DATA_CUSTOM, DATA_FILE, DATA_NONE, DataChooser,
+                          ModelSummary)
 from .open_flow import OpenFlow
 from .recipe_panel import OptimizePanel
 from .recommend_actions import RecommendActions
@@ -123,6 +125,14 @@ class MainWindow(FileActions, QMainWindow):
         self._dock("optimizeDock", "Optimize", self.optimize, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("historyDock", "Session history", self.history_view,
                    Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.data_view = DataView()
+        if hasattr(self.results, "shown"):
+            self.results.shown.connect(self.data_view.show_result)
+        self._dock("dataDock", "Accuracy by class", self.data_view,
+                   Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.findChild(QDockWidget, "historyDock"),
+                              self.findChild(QDockWidget, "dataDock"))
+        self.findChild(QDockWidget, "historyDock").raise_()
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
         self.phase = ElidedLabel("Starting the engine…")
@@ -251,13 +261,27 @@ class MainWindow(FileActions, QMainWindow):
                 return
         elif mode == DATA_NONE:
             self.use_no_data()
+        elif mode == DATA_CUSTOM:
+            self._choose_own_data(args)
         self._show_data_mode()
+
+    def _choose_own_data(self, args: dict) -> None:
+        """The data dialog (open(), not exec()); OK reopens the model with its DataSpec."""
+        from .data_dialog import DataDialog
+        current = args.get("data")
+        dialog = DataDialog(self, current if not isinstance(current, str) else None,
+                            self.app_settings.last_dir())
+        dialog.chosen.connect(lambda spec: self.open_source(**{**args, "data": spec}))
+        self.dialog = dialog
+        dialog.open()
 
     def _show_data_mode(self) -> None:
         """The data chooser shows the data really in use by the open model."""
         data = self.loaded_args.get("data") if self.loaded is not None else None
-        mode = DATA_NONE if self._no_data else DATA_FILE if data else DATA_BUILTIN
-        self.data_chooser.set_mode(mode, data or "", self.loaded)
+        custom = data is not None and not isinstance(data, str)
+        mode = (DATA_NONE if self._no_data else DATA_CUSTOM if custom else
+                DATA_FILE if data else DATA_BUILTIN)
+        self.data_chooser.set_mode(mode, data.describe() if custom else data or "", self.loaded)
 
     def use_no_data(self) -> None:
         """Drop the labels: accuracy is not measured, fidelity is the quality measure."""

@@ -19,6 +19,7 @@ from .. import safeload
 from ..errors import UserError
 from ..model.inputs import Inputs
 from .dataset import Dataset, Reader, nonfinite_reason
+from .files import SUBFOLDERS, find_idx
 from .spec import DataSpec, mean_std
 
 #: Largest decompressed IDX file accepted (Fashion-MNIST's training images are 47 MB): a
@@ -27,7 +28,6 @@ MAX_BYTES = 1024 * 2**20
 UBYTE = 0x08
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
-SUBFOLDERS = ("", "raw", "FashionMNIST/raw", "MNIST/raw", "KMNIST/raw")
 
 
 def _open(path: Path):
@@ -69,30 +69,6 @@ def read_idx(path: str | Path, dims: int) -> np.ndarray:
                         f"{expected:,} bytes of data, found "
                         f"{'more' if len(data) > expected else f'{len(data):,}'}")
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
-
-
-def _pairs(folder: Path) -> dict[str, tuple[Path, Optional[Path]]]:
-    found: dict[str, tuple[Path, Optional[Path]]] = {}
-    for images in sorted(folder.glob("*-images-idx3-ubyte*")):
-        if not images.name.endswith(("ubyte", "ubyte.gz")):
-            continue
-        prefix = images.name.split("-images-")[0]
-        labels = next((p for p in sorted(folder.glob(f"{prefix}-labels-idx1-ubyte*"))
-                       if p.name.endswith(("ubyte", "ubyte.gz"))), None)
-        split = "test" if prefix.startswith(("t10k", "test")) else "train"
-        found.setdefault(split, (images, labels))
-    return found
-
-
-def find_idx(folder: Path) -> Optional[dict[str, tuple[Path, Optional[Path]]]]:
-    """{"train"|"test": (images, labels or None)} in `folder` or its usual subfolders."""
-    for sub in SUBFOLDERS:
-        where = folder / sub if sub else folder
-        if where.is_dir():
-            pairs = _pairs(where)
-            if pairs:
-                return pairs
-    return None
 
 
 class IdxReader(Reader):

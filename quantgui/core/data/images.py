@@ -22,7 +22,8 @@ from ..errors import UserError
 from ..model.inputs import Inputs
 from ..progress import Task, quiet_task
 from .dataset import Dataset, Reader, nonfinite_reason
-from .spec import IMAGE_SUFFIXES, DataSpec, Preprocess, mean_std
+from .files import list_folder
+from .spec import DataSpec, Preprocess, mean_std
 
 #: Images whose statistics "normalize: data" is measured on (a seeded sample).
 STATS_SAMPLES = 256
@@ -34,36 +35,6 @@ def _pil():
     from PIL import Image, ImageFile
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is unreadable, not half-grey
     return Image
-
-
-def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*")
-                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-
-
-def list_folder(folder: Path, labeled: bool) -> tuple[list[Path], Optional[list[int]],
-                                                       Optional[list[str]]]:
-    """(files, labels, class names): class subfolders in sorted order, or a flat folder."""
-    if not labeled:
-        files = sorted(p for p in folder.iterdir()
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                       and not p.name.startswith("."))
-        if not files:
-            raise UserError(f"{folder}: no images in this folder")
-        return files, None, None
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files, labels = [], []
-    for label, name in enumerate(classes):
-        found = image_files(folder / name)
-        if not found:
-            raise UserError(f"{folder / name}: empty class folder (no images); remove it or "
-                            f"add images — every class needs samples")
-        files += found
-        labels += [label] * len(found)
-    if not classes:
-        raise UserError(f"{folder}: no class subfolders")
-    return files, labels, classes
 
 
 class ImageReader(Reader):
@@ -241,22 +212,3 @@ def _data_stats(reader: ImageReader, seed: int) -> tuple[tuple, tuple]:
         raise UserError(f"{reader.where}: --normalize data: the images have no variation to "
                         f"normalize by (standard deviation 0); use imagenet or MEAN/STD")
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
-
-
-def preview(spec: DataSpec, count: int = 8) -> list[tuple[str, Optional[str]]]:
-    """A few (file, class name) pairs spread over the classes, for the GUI's preview strip;
-    reads no pixels."""
-    folder = Path(spec.path).expanduser()
-    labeled = any(p.is_dir() for p in folder.iterdir())
-    files, labels, classes = list_folder(folder, labeled)
-    if labels is None:
-        return [(str(f), None) for f in files[:count]]
-    firsts: dict[int, list[int]] = {}
-    for i, label in enumerate(labels):
-        firsts.setdefault(label, []).append(i)
-    picked: list[int] = []
-    while len(picked) < min(count, len(files)):
-        for label in sorted(firsts):
-            if firsts[label] and len(picked) < count:
-                picked.append(firsts[label].pop(0))
-    return [(str(files[i]), classes[labels[i]]) for i in picked]

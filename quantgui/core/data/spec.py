@@ -225,7 +225,7 @@ def detect_kind(path: str, for_text_model: bool = False) -> str:
     p = Path(path).expanduser()
     name = p.name.lower()
     if p.is_dir():
-        from .idx import find_idx
+        from .files import find_idx
         if find_idx(p) is not None:
             return "idx"
         entries = [e for e in p.iterdir() if not e.name.startswith(".")]
