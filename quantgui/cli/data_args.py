@@ -41,6 +41,20 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, metavar="N", help="seed of splits and subsets (0)")
     g.add_argument("--on-bad-image", choices=("skip", "stop"),
                    help="unreadable images: leave them out with a count (skip, default) or stop")
+    add_fashion_argument(g)
+
+
+def add_fashion_argument(p: Any) -> None:
+    p.add_argument("--fashion-mnist", metavar="DIR",
+                   help="the folder holding the Fashion-MNIST IDX files, for example:fashion-cnn "
+                        "(or set QUANTGUI_FASHION_MNIST)")
+
+
+def apply_fashion(args: argparse.Namespace) -> None:
+    """--fashion-mnist DIR is the environment setting the fashion-cnn example reads."""
+    import os
+    if getattr(args, "fashion_mnist", None):
+        os.environ["QUANTGUI_FASHION_MNIST"] = args.fashion_mnist
 
 
 #: option -> DataSpec field (preprocessing ones under "preprocess").
@@ -63,6 +77,7 @@ def data_from_args(args: argparse.Namespace, recipe: Any = None) -> Optional[Any
     reference (a reference that runs code needs --trust, like any file that runs code)."""
     from ..core.data.spec import DataSpec, parse_size
     from ..core.errors import TrustRequired, UserError
+    apply_fashion(args)
     if getattr(args, "data", None) is None:
         stored = getattr(recipe, "data", None)
         if stored is None:

@@ -243,6 +243,8 @@ class MainWindow(FileActions, QMainWindow):
         from quantgui.core import EXAMPLES
         menus.fill_examples(self.examples_menu, [(n, s.description) for n, s in
                                                  EXAMPLES.items()], self.open_source)
+        from .fashion_action import add_entry
+        add_entry(self, self.examples_menu)
         self._examples_filled = True
 
     def _on_data_chosen(self, mode: str) -> None:

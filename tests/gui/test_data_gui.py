@@ -132,3 +132,29 @@ def test_data_dialog_previews_sentences_and_refuses_a_bad_size(qtbot, tmp_path, 
 def _shots(widget, name):
     os.makedirs(SHOTS, exist_ok=True)
     widget.grab().save(f"{SHOTS}/{name}.png")
+
+
+def test_fashion_entry_explains_then_opens_the_chosen_folder(make_window, qtbot, tmp_path,
+                                                             monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+    from PySide6.QtGui import QAction
+    from tests.test_fashion_example import fashion_files
+    monkeypatch.setenv("QUANTGUI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("QUANTGUI_FASHION_MNIST", raising=False)
+    w = make_window()
+    _open_net(w, qtbot, tmp_path)  # the engine is up: the Examples menu is filled
+    entry = w.findChild(QAction, "example_fashion-cnn")
+    entry.trigger()
+    box = w.dialog
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    assert "does not ship with QuantGUI" in box.text() and "zalandoresearch" in box.text()
+    folder = fashion_files(tmp_path / "data")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: str(folder)))
+    choose = next(b for b in box.buttons() if b.text() == "Choose folder…")
+    with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):
+        qtbot.mouseClick(choose, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    assert w.loaded.info.source == "example:fashion-cnn"
+    assert w.loaded.test.classes[9] == "Ankle boot"
+    assert w.app_settings.q.value("data/fashion_mnist") == str(folder)

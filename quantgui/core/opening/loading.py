@@ -124,13 +124,18 @@ def _sniff(path: Path) -> str:
 
 def _open_example(source: str, task: Task) -> _Opened:
     name = source.split(":", 1)[1].strip()
-    module, train, test = examples.build(name, task)
+    if name == "fashion-cnn":  # needs the user's Fashion-MNIST files (examples/fashion.py)
+        from ..examples import fashion
+        module, train, test = fashion.build(task)
+    else:
+        module, train, test = examples.build(name, task)
     cls = type(module).__name__
     return _Opened(module.eval(), "example",
                    {"example": name, "arch": f"quantgui.core.examples.models:{cls}", "kwargs": {}},
                    carried=test.head(EXAMPLE_BATCH).inputs, train=train, test=test,
                    notes=[f"built-in example {name}: example input is the first "
-                          f"{EXAMPLE_BATCH} test digits"])
+                          f"{EXAMPLE_BATCH} test "
+                          f"{'images' if name == 'fashion-cnn' else 'digits'}"])
 
 
 def _open_torchscript(path: Path, trust: bool) -> _Opened:
