@@ -26,7 +26,7 @@ from .recipe_panel import OptimizePanel
 from .recommend_actions import RecommendActions
 from .settings import AppSettings, apply_theme
 from .status_area import ElidedLabel, WarningsButton
-from .window_layout import DockLayout, scrolled
+from .window_layout import DockLayout, TabBarTips, scrolled
 from .worker import EngineBridge, Job, JobError
 
 _ORPHANS: list = []  # jobs still running after close timed out: never destroy a live QThread
@@ -133,6 +133,7 @@ class MainWindow(FileActions, QMainWindow):
         self.tabifyDockWidget(self.findChild(QDockWidget, "historyDock"),
                               self.findChild(QDockWidget, "dataDock"))
         self.findChild(QDockWidget, "historyDock").raise_()
+        self.tab_tips = TabBarTips(self)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
         self.phase = ElidedLabel("Starting the engine…")
