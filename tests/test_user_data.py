@@ -328,3 +328,16 @@ def test_accuracy_change_words_per_class_and_flips():
     assert {c.name: c.samples for c in change.per_class} == {"a": 100, "b": 100, "c": 100}
     assert spearman(np.array([1, 2, 3, 4]), np.array([10, 20, 30, 45])) == pytest.approx(1.0)
     assert spearman(np.array([1, 2, 2, 3]), np.array([3, 2, 2, 1])) == pytest.approx(-1.0)
+
+
+def test_reading_a_folder_reports_progress_and_stops_on_cancel(tmp_path):
+    from quantgui.core.errors import Cancelled
+    from quantgui.core.progress import CancelToken, Task
+    root = fx.image_folder(tmp_path / "imgs", per_class=3)
+    seen = []
+    open_data(str(root), task=Task(seen.append))
+    assert any(p.message == "reading image headers" for p in seen)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        open_data(str(root), task=Task(seen.append, token))

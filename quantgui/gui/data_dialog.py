@@ -238,3 +238,14 @@ def _thumb(file: str, label: Optional[str]) -> QWidget:
 
 def describe(data: Any) -> str:
     return data.describe() if isinstance(data, DataSpec) else str(data or "")
+
+
+def choose_own_data(win: Any, args: dict) -> None:
+    """The data dialog for the open model (open(), not exec()); OK reopens the model with the
+    DataSpec (`args`: what the model was opened with)."""
+    current = args.get("data")
+    dialog = DataDialog(win, current if isinstance(current, DataSpec) else None,
+                        win.app_settings.last_dir())
+    dialog.chosen.connect(lambda spec: win.open_source(**{**args, "data": spec}))
+    win.dialog = dialog
+    dialog.open()

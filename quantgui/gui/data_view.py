@@ -55,6 +55,20 @@ class DataView(QWidget):
         lay.addWidget(self.headline)
         lay.addWidget(split, 1)
 
+    @classmethod
+    def docked(cls, win: Any) -> "DataView":
+        """A view in an "Accuracy by class" dock tabbed with the session history, following
+        the result on the plots."""
+        from PySide6.QtWidgets import QDockWidget
+        view = cls()
+        if hasattr(win.results, "shown"):
+            win.results.shown.connect(view.show_result)
+        win._dock("dataDock", "Accuracy by class", view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        history = win.findChild(QDockWidget, "historyDock")
+        win.tabifyDockWidget(history, win.findChild(QDockWidget, "dataDock"))
+        history.raise_()
+        return view
+
     def show_result(self, result: Any) -> None:
         change = getattr(result, "accuracy_change", None)
         self.classes.setRowCount(0)

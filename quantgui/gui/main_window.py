@@ -125,14 +125,7 @@ class MainWindow(FileActions, QMainWindow):
         self._dock("optimizeDock", "Optimize", self.optimize, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("historyDock", "Session history", self.history_view,
                    Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.data_view = DataView()
-        if hasattr(self.results, "shown"):
-            self.results.shown.connect(self.data_view.show_result)
-        self._dock("dataDock", "Accuracy by class", self.data_view,
-                   Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.findChild(QDockWidget, "historyDock"),
-                              self.findChild(QDockWidget, "dataDock"))
-        self.findChild(QDockWidget, "historyDock").raise_()
+        self.data_view = DataView.docked(self)  # a tab beside the history
         self.tab_tips = TabBarTips(self)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
@@ -265,18 +258,9 @@ class MainWindow(FileActions, QMainWindow):
         elif mode == DATA_NONE:
             self.use_no_data()
         elif mode == DATA_CUSTOM:
-            self._choose_own_data(args)
+            from .data_dialog import choose_own_data
+            choose_own_data(self, args)
         self._show_data_mode()
-
-    def _choose_own_data(self, args: dict) -> None:
-        """The data dialog (open(), not exec()); OK reopens the model with its DataSpec."""
-        from .data_dialog import DataDialog
-        current = args.get("data")
-        dialog = DataDialog(self, current if not isinstance(current, str) else None,
-                            self.app_settings.last_dir())
-        dialog.chosen.connect(lambda spec: self.open_source(**{**args, "data": spec}))
-        self.dialog = dialog
-        dialog.open()
 
     def _show_data_mode(self) -> None:
         """The data chooser shows the data really in use by the open model."""

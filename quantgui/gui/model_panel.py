@@ -119,8 +119,8 @@ class DataChooser(QGroupBox):
         self.combo.setObjectName("dataCombo")
         self.combo.addItem("Built-in / bundled data", DATA_BUILTIN)
         self.combo.addItem("Data file (.npz / .pt)…", DATA_FILE)
-        self.combo.addItem("None — measure fidelity only", DATA_NONE)
         self.combo.addItem("Your data: images, IDX, CSV, text…", DATA_CUSTOM)
+        self.combo.addItem("None — measure fidelity only", DATA_NONE)
         self.combo.setToolTip(
             "Data used to calibrate INT8 and to measure accuracy.\n"
             "Built-in: the example's held-out split (or data bundled with the model).\n"

@@ -15,7 +15,7 @@ from tests import data_fixtures as fx
 
 LOAD_TIMEOUT_MS = RUN_TIMEOUT_MS = 120_000
 SHOTS = "/tmp/quantgui-data"
-CUSTOM_INDEX = 3
+CUSTOM_INDEX = 2
 
 
 def _pick(qtbot, combo, index):
