@@ -341,3 +341,21 @@ def test_reading_a_folder_reports_progress_and_stops_on_cancel(tmp_path):
     token.cancel()
     with pytest.raises(Cancelled):
         open_data(str(root), task=Task(seen.append, token))
+
+
+def test_preflight_checks_the_class_count_and_image_settings_fit_the_kind(tmp_path):
+    from quantgui.core.results import DataInfo, ModelInfo
+    from quantgui.core.run.preflight import preflight
+    info = ModelInfo("m", "state_dict", "Net", 12, 100, {}, "(4, 3)", output_shape=[4, 3])
+    data = DataInfo("photos", 40, True, 0, 3, classes=4)
+    assert DataInfo.from_json(data.to_json()) == data
+    problems = preflight(info, Recipe(), test=data, train=None, applicability={})
+    assert [(p.kind, p.text()) for p in problems] == [
+        ("labels_count", "photos: 4 classes but the model has 3 outputs; labels must match "
+                         "the model's classes")]
+    images, _ = fx.idx_set(tmp_path, "t10k")
+    with pytest.raises(UserError, match="--resize applies to image folders, not to IDX files"):
+        open_data(DataSpec(str(images), preprocess=Preprocess(resize=[32])))
+    table = fx.csv_table(tmp_path / "t.csv")
+    with pytest.raises(UserError, match="--normalize applies to image folders, not to table"):
+        open_data(DataSpec(str(table), preprocess=Preprocess(normalize="imagenet")))

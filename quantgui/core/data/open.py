@@ -38,6 +38,7 @@ class OpenedData:
 def _one(spec: DataSpec, hf_model: Any, task: Task, trusted_code: bool
          ) -> tuple[Dataset, Optional[Dataset], str]:
     kind = spec.kind if spec.kind != "auto" else detect_kind(spec.path, hf_model is not None)
+    _check_preprocess(spec, kind)
     if kind in ("image_folder", "image_flat"):
         from .images import open_images
         return open_images(spec, kind == "image_folder", task), None, kind
@@ -56,6 +57,21 @@ def _one(spec: DataSpec, hf_model: Any, task: Task, trusted_code: bool
         return open_code(spec, trusted_code), None, kind
     from .tensors import load_data_file
     return load_data_file(spec.path), None, kind
+
+
+def _check_preprocess(spec: DataSpec, kind: str) -> None:
+    """Image settings on data that is not an image folder would be silently ignored: refused."""
+    p = spec.preprocess
+    given = [flag for flag, on in (("--resize", p.resize), ("--crop", p.crop),
+                                   ("--grayscale", p.grayscale),
+                                   ("--channels", p.channels != "rgb")) if on]
+    if kind == "idx":
+        given = [g for g in given if g != "--grayscale"]  # IDX images are grey already
+    elif kind not in ("image_folder", "image_flat") and p.normalize:
+        given.append("--normalize")
+    if given and kind not in ("image_folder", "image_flat"):
+        raise UserError(f"{spec.path}: {given[0]} applies to image folders, not to "
+                        f"{kind_title(kind)}")
 
 
 def open_data(spec: DataSpec | str | Path, hf_model: Any = None, task: Optional[Task] = None,
