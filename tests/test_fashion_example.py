@@ -24,7 +24,7 @@ def fashion_files(folder, train=96, test=40):
 
 def test_fashion_cnn_trains_from_the_files_and_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("QUANTGUI_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("QUANTGUI_FASHION_MNIST", raising=False)
+    monkeypatch.setenv("QUANTGUI_FASHION_MNIST", "")  # restored after the test (the CLI sets it)
     folder = fashion_files(tmp_path / "data")
     code = cli.main(["run", "example:fashion-cnn", "--fashion-mnist", str(folder),
                      "--time-budget", "0.05", "--eval-limit", "2"])
@@ -40,7 +40,7 @@ def test_fashion_cnn_trains_from_the_files_and_runs(tmp_path, monkeypatch, capsy
 
 
 def test_fashion_cnn_without_files_says_how_to_get_them(tmp_path, monkeypatch, capsys):
-    monkeypatch.delenv("QUANTGUI_FASHION_MNIST", raising=False)
+    monkeypatch.setenv("QUANTGUI_FASHION_MNIST", "")  # restored after the test (the CLI sets it)
     code = cli.main(["inspect", "example:fashion-cnn"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1

@@ -140,7 +140,7 @@ def test_fashion_entry_explains_then_opens_the_chosen_folder(make_window, qtbot,
     from PySide6.QtGui import QAction
     from tests.test_fashion_example import fashion_files
     monkeypatch.setenv("QUANTGUI_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("QUANTGUI_FASHION_MNIST", raising=False)
+    monkeypatch.setenv("QUANTGUI_FASHION_MNIST", "")  # restored after the test (the CLI sets it)
     w = make_window()
     _open_net(w, qtbot, tmp_path)  # the engine is up: the Examples menu is filled
     entry = w.findChild(QAction, "example_fashion-cnn")
