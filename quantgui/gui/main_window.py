@@ -216,7 +216,9 @@ class MainWindow(FileActions, QMainWindow):
         if waiting:
             self.phase.setText(waiting)
         else:
-            self.show_error("Could not open the model", err.message, err.details)
+            # (without command-line advice where the engine gave a form for dialogs)
+            message = getattr(err.exception, "gui_text", None) or err.message
+            self.show_error("Could not open the model", message, err.details)
             self.modelFailed.emit(err.message)
         if self.loaded is not None:
             self.summary.show_model(self.loaded, self._cpu())

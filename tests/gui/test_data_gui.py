@@ -158,3 +158,24 @@ def test_fashion_entry_explains_then_opens_the_chosen_folder(make_window, qtbot,
     assert w.loaded.info.source == "example:fashion-cnn"
     assert w.loaded.test.classes[9] == "Ankle boot"
     assert w.app_settings.q.value("data/fashion_mnist") == str(folder)
+
+
+def test_bad_data_from_the_dialog_is_one_error_dialog(make_window, qtbot, tmp_path,
+                                                      monkeypatch):
+    w = make_window()
+    _open_net(w, qtbot, tmp_path)
+    root = fx.image_folder(tmp_path / "photos", per_class=2)
+    fx.image(root / "cat" / "big.png", 0, size=(20, 18))  # and no resize given
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: str(root)))
+    _pick(qtbot, w.data_chooser.combo, CUSTOM_INDEX)
+    dialog = w.dialog
+    qtbot.mouseClick(dialog.folder_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(w.modelFailed, timeout=LOAD_TIMEOUT_MS):
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok),
+                         Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    assert w.dialog.text() == (f"{root}: mixed image sizes (16x16, 20x18, ...): choose a resize "
+                               f"(and a center crop) so every image has one size")
+    w.dialog.done(0)
+    assert w.loaded.test is None or not w.loaded.test.lazy  # the open model keeps its data

@@ -177,9 +177,10 @@ def open_images(spec: DataSpec, labeled: bool, task: Optional[Task] = None) -> D
         raise UserError(f"{spec.path}: none of the {len(files):,} images could be read")
     if len(sizes) > 1 and not pre.resize and not pre.crop:
         a, b = sorted(sizes)[:2]
-        raise UserError(f"{spec.path}: mixed image sizes ({a[0]}x{a[1]}, {b[0]}x{b[1]}, ...) "
-                        f"and no --resize; give --resize (and --crop) so every image has one "
-                        f"size")
+        mixed = f"{spec.path}: mixed image sizes ({a[0]}x{a[1]}, {b[0]}x{b[1]}, ...)"
+        raise UserError(f"{mixed} and no --resize; give --resize (and --crop) so every image "
+                        f"has one size").for_gui(f"{mixed}: choose a resize (and a center crop) "
+                                                 f"so every image has one size")
     if pre.normalize == "data":
         reader.mean, reader.std = _data_stats(reader, spec.seed)
     elif pre.normalize:
