@@ -14,20 +14,38 @@ from .common import (add_model_arguments, check_counts, check_output_path, check
 def add_examples(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("examples", help="built-in examples with their real test accuracy")
     p.add_argument("--json", action="store_true", help="print JSON")
+    from .data_args import add_fashion_argument
+    add_fashion_argument(p)
     return p
 
 
 def cmd_examples(args: argparse.Namespace, task: Any) -> int:
     from ..core import examples
     from ..core.run import pct, table
-    rows = examples.describe()
+    from .data_args import apply_fashion
+    apply_fashion(args)
+    rows = examples.describe() + fashion_rows()
     if args.json:
         emit_json(rows, None)
         return 0
     print(table([("name", "test accuracy", "parameters", "suggested", "description")] +
                 [(f"example:{r['name']}", pct(r["test_accuracy"]), f"{r['parameters']:,}",
                   ", ".join(r["suggested"]), r["description"]) for r in rows]))
+    from ..core.examples import fashion
+    if not fashion.available():
+        print(f"\n{fashion.HOW_TO_GET}")
     return 0
+
+
+def fashion_rows() -> list:
+    """The fashion-cnn example's row when its Fashion-MNIST files are given (trained once)."""
+    from ..core.examples import accuracy, fashion
+    if not fashion.available():
+        return []
+    model, _, test = fashion.build()
+    return [{"name": fashion.NAME, "description": fashion.DESCRIPTION,
+             "parameters": sum(p.numel() for p in model.parameters()),
+             "test_accuracy": accuracy(model, test), "suggested": ["static_int8", "qat_int8"]}]
 
 
 def add_techniques(sub: Any) -> argparse.ArgumentParser:
@@ -129,7 +147,7 @@ def cmd_run(args: argparse.Namespace, task: Any) -> int:
     inputs = check_outputs(args, [("--json", args.json_out, False), ("--save", args.save, True),
                                    ("--report", args.report, True)])
     recipe = recipe_from_args(args)  # a bad recipe fails before the model is even opened
-    loaded = open_from_args(args, task)
+    loaded = open_from_args(args, task, recipe=recipe)
     require(preflight(loaded, recipe))  # each step on this model and its data, before timing
     inputs += protected_paths(loaded)
     options = RunOptions(batch_size=args.batch, threads=args.threads,

@@ -68,12 +68,13 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="open a model file that runs code when loaded (a pickled module, a "
                         ".pt2 holding pickles, a Hugging Face folder with its own code); "
                         "never needed for --arch, which names code you chose to run")
-    p.add_argument("--data", metavar="FILE", help=".npz/.pt with 'inputs' (and 'labels')")
     p.add_argument("--example-input", metavar="FILE", help=".pt/.npz holding an example input")
     p.add_argument("--input-shape", metavar="DIMS", help="example input shape, e.g. 8,3,224,224")
     p.add_argument("--input-dtype", metavar="TYPE",
                    help="data type of the --input-shape input: float32 (default), float16, "
                         "bfloat16, int64 (token ids), int32 or bool")
+    from .data_args import add_data_arguments
+    add_data_arguments(p)
 
 
 def input_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
@@ -111,15 +112,19 @@ def input_dtype(args: argparse.Namespace) -> Optional[str]:
     return args.input_dtype
 
 
-def open_from_args(args: argparse.Namespace, task: Any, need_example: bool = True) -> Any:
+def open_from_args(args: argparse.Namespace, task: Any, need_example: bool = True,
+                   recipe: Any = None) -> Any:
     """Open the model the arguments name; `need_example=False` (inspect) opens one without an
-    example input too (its `example` is then None)."""
+    example input too (its `example` is then None). Without --data, `recipe`'s stored data
+    reference is used."""
     from ..core.opening.loading import open_model
+    from .data_args import data_from_args
     if args.example_input and args.input_shape:
         raise CliError("give either --example-input or --input-shape, not both")
     return open_model(args.model, arch=args.arch, arch_kwargs=arch_kwargs(args.arch_kwargs),
                       trust=args.trust, example_input=args.example_input,
-                      input_shape=input_shape(args.input_shape), data=args.data, task=task,
+                      input_shape=input_shape(args.input_shape),
+                      data=data_from_args(args, recipe), task=task,
                       input_dtype=input_dtype(args), need_example=need_example)
 
 

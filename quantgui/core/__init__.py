@@ -45,6 +45,12 @@ _API: dict[str, tuple[str, str | None]] = {
     "DataInfo": ("results", "DataInfo"), "TechniqueSpec": ("results", "TechniqueSpec"),
     "technique_specs": ("results", "technique_specs"),
     "Recommendation": ("results", "Recommendation"), "Trial": ("results", "Trial"),
+    "AccuracyChange": ("results", "AccuracyChange"), "Similarity": ("results", "Similarity"),
+    # the user's data: the reference is torch-free, opening it is not
+    "DataSpec": ("data.spec", "DataSpec"), "Preprocess": ("data.spec", "Preprocess"),
+    "detect_kind": ("data.spec", "detect_kind"), "open_data": ("data.open", "open_data"),
+    "data_preview": ("data.files", "preview"), "parse_size": ("data.spec", "parse_size"),
+    "data_kind_title": ("data.spec", "kind_title"),
     # preflight (torch-free given the technique specs)
     "preflight": ("run.preflight", "preflight"), "Problem": ("run.preflight", "Problem"),
     # opening a model
@@ -57,7 +63,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "module_classes": ("opening.arch", "module_classes"),
     "LoadedModel": ("model.loaded", "LoadedModel"),
     "examples": ("examples", None), "demo_runs": ("examples.demo", "demo_runs"),
-    "EXAMPLES": ("examples", "EXAMPLES"), "DEFAULT_EXAMPLE": ("examples", "DEFAULT_EXAMPLE"),
+    "EXAMPLES": ("examples", "EXAMPLES"), "fashion_example": ("examples.fashion", None), "DEFAULT_EXAMPLE": ("examples", "DEFAULT_EXAMPLE"),
     # techniques, running, measuring
     "all_techniques": ("techniques", "all_techniques"), "technique": ("techniques", "get"),
     "RunOptions": ("run", "RunOptions"),

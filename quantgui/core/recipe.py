@@ -28,7 +28,9 @@ RECIPE_MAX_BYTES = 4 * 2**20
 SCHEMA = schema.Obj({"version": schema.Version(RECIPE_VERSION, "recipe"),
                      "steps": schema.Steps(),
                      "environment": schema.Nullable(schema.Data(is_object=True)),
-                     "result": schema.Nullable(schema.Data(is_object=True))},
+                     "result": schema.Nullable(schema.Data(is_object=True)),
+                     # the data reference (data.DataSpec.to_json) the recipe was run on
+                     "data": schema.Nullable(schema.Data(is_object=True))},
                     required=("steps",))
 
 #: Why stages are ordered the way they are: structure first (pruning, fast path), then the
@@ -56,6 +58,8 @@ class Step:
 @dataclass
 class Recipe:
     steps: list[Step] = field(default_factory=list)
+    #: The data it is meant for (a DataSpec's JSON; read with DataSpec.from_json), or None.
+    data: Optional[dict] = None
 
     @classmethod
     def of(cls, *names_or_steps: Any) -> "Recipe":
@@ -71,7 +75,10 @@ class Recipe:
         return cls(steps)
 
     def to_json(self) -> dict:
-        return {"version": RECIPE_VERSION, "steps": [s.to_json() for s in self.steps]}
+        out = {"version": RECIPE_VERSION, "steps": [s.to_json() for s in self.steps]}
+        if self.data is not None:
+            out["data"] = dict(self.data)
+        return out
 
     @classmethod
     def from_json(cls, data: Any, where: str = "recipe", parts: tuple = ()) -> "Recipe":
@@ -83,7 +90,7 @@ class Recipe:
     @classmethod
     def of_checked(cls, checked: dict) -> "Recipe":
         """The recipe of what `SCHEMA` returned (a recipe inside a checked project)."""
-        return cls([Step(s["name"], s["params"]) for s in checked["steps"]])
+        return cls([Step(s["name"], s["params"]) for s in checked["steps"]], checked.get("data"))
 
     def save(self, path: str | Path, extra: Optional[dict] = None) -> None:
         data = self.to_json()

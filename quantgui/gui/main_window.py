@@ -18,13 +18,15 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWind
 from . import menus, model_dialogs, session
 from .export_actions import ExportActions
 from .file_actions import FileActions
-from .model_panel import DATA_BUILTIN, DATA_FILE, DATA_NONE, DataChooser, ModelSummary
+from .data_view import DataView
+from .model_panel import (DATA_BUILTIN, DATA_CUSTOM, DATA_FILE, DATA_NONE, DataChooser,
+                          ModelSummary)
 from .open_flow import OpenFlow
 from .recipe_panel import OptimizePanel
 from .recommend_actions import RecommendActions
 from .settings import AppSettings, apply_theme
 from .status_area import ElidedLabel, WarningsButton
-from .window_layout import DockLayout, scrolled
+from .window_layout import DockLayout, TabBarTips, scrolled
 from .worker import EngineBridge, Job, JobError
 
 _ORPHANS: list = []  # jobs still running after close timed out: never destroy a live QThread
@@ -123,6 +125,8 @@ class MainWindow(FileActions, QMainWindow):
         self._dock("optimizeDock", "Optimize", self.optimize, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("historyDock", "Session history", self.history_view,
                    Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.data_view = DataView.docked(self)  # a tab beside the history
+        self.tab_tips = TabBarTips(self)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
         self.phase = ElidedLabel("Starting the engine…")
@@ -212,7 +216,9 @@ class MainWindow(FileActions, QMainWindow):
         if waiting:
             self.phase.setText(waiting)
         else:
-            self.show_error("Could not open the model", err.message, err.details)
+            # (without command-line advice where the engine gave a form for dialogs)
+            message = getattr(err.exception, "gui_text", None) or err.message
+            self.show_error("Could not open the model", message, err.details)
             self.modelFailed.emit(err.message)
         if self.loaded is not None:
             self.summary.show_model(self.loaded, self._cpu())
@@ -233,6 +239,8 @@ class MainWindow(FileActions, QMainWindow):
         from quantgui.core import EXAMPLES
         menus.fill_examples(self.examples_menu, [(n, s.description) for n, s in
                                                  EXAMPLES.items()], self.open_source)
+        from .fashion_action import add_entry
+        add_entry(self, self.examples_menu)
         self._examples_filled = True
 
     def _on_data_chosen(self, mode: str) -> None:
@@ -251,13 +259,18 @@ class MainWindow(FileActions, QMainWindow):
                 return
         elif mode == DATA_NONE:
             self.use_no_data()
+        elif mode == DATA_CUSTOM:
+            from .data_dialog import choose_own_data
+            choose_own_data(self, args)
         self._show_data_mode()
 
     def _show_data_mode(self) -> None:
         """The data chooser shows the data really in use by the open model."""
         data = self.loaded_args.get("data") if self.loaded is not None else None
-        mode = DATA_NONE if self._no_data else DATA_FILE if data else DATA_BUILTIN
-        self.data_chooser.set_mode(mode, data or "", self.loaded)
+        custom = data is not None and not isinstance(data, str)
+        mode = (DATA_NONE if self._no_data else DATA_CUSTOM if custom else
+                DATA_FILE if data else DATA_BUILTIN)
+        self.data_chooser.set_mode(mode, data.describe() if custom else data or "", self.loaded)
 
     def use_no_data(self) -> None:
         """Drop the labels: accuracy is not measured, fidelity is the quality measure."""

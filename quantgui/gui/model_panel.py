@@ -17,6 +17,7 @@ from quantgui.core import human_bytes  # torch-free: fine at start-up
 from .safe_text import plain, plain_label, printable, tooltip
 
 DATA_BUILTIN, DATA_FILE, DATA_NONE = "builtin", "file", "none"
+DATA_CUSTOM = "custom"  # the user's own data with its settings (gui/data_dialog.py)
 
 
 def human_count(n: Optional[int]) -> str:
@@ -118,11 +119,15 @@ class DataChooser(QGroupBox):
         self.combo.setObjectName("dataCombo")
         self.combo.addItem("Built-in / bundled data", DATA_BUILTIN)
         self.combo.addItem("Data file (.npz / .pt)…", DATA_FILE)
+        self.combo.addItem("Your data: images, IDX, CSV, text…", DATA_CUSTOM)
         self.combo.addItem("None — measure fidelity only", DATA_NONE)
         self.combo.setToolTip(
             "Data used to calibrate INT8 and to measure accuracy.\n"
             "Built-in: the example's held-out split (or data bundled with the model).\n"
             "Data file: .npz or .pt with 'inputs' (and 'labels' for accuracy).\n"
+            "Your data: a folder of class subfolders of images, MNIST-style IDX files, a "
+            "CSV table or sentences, with resize / crop / normalize and the evaluation "
+            "share.\n"
             "None: no accuracy; agreement, cosine and SQNR against the original model show "
             "the quality instead.")
         self.combo.activated.connect(lambda i: self.chosen.emit(self.combo.itemData(i)))
@@ -144,7 +149,7 @@ class DataChooser(QGroupBox):
         idx = self.combo.findData(mode)
         self.combo.setCurrentIndex(max(0, idx))
         test = getattr(loaded, "test", None)
-        unlabeled = mode == DATA_FILE and test is not None and not test.labeled
+        unlabeled = mode in (DATA_FILE, DATA_CUSTOM) and test is not None and not test.labeled
         self.path.setText(printable(path) + ("\nno labels: fidelity only" if unlabeled else ""))
         self.path.setToolTip(tooltip(path))
-        self.path.setVisible(bool(path) and mode == DATA_FILE)
+        self.path.setVisible(bool(path) and mode in (DATA_FILE, DATA_CUSTOM))

@@ -139,3 +139,28 @@ class DockLayout(QObject):
                     dock.setTitleBarWidget(None)
                 w.addDockWidget(LEFT, self.model)
                 self.model.show()
+
+
+class TabBarTips(QObject):
+    """Tooltips for the scroll arrows of the tab bars QMainWindow makes for tabbed docks (Qt
+    gives them none; every control here says what it does)."""
+
+    def __init__(self, win: QMainWindow) -> None:
+        super().__init__(win)
+        self.win = win
+        win.installEventFilter(self)
+        self.apply()
+
+    def apply(self) -> None:
+        from PySide6.QtWidgets import QTabBar, QToolButton
+        for bar in self.win.findChildren(QTabBar):
+            for button in bar.findChildren(QToolButton):
+                if not button.toolTip():
+                    left = "Left" in button.objectName()
+                    button.setToolTip(f"Scroll the tabs {'left' if left else 'right'}")
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if obj is self.win and event.type() in (QEvent.Type.ChildPolished,
+                                                 QEvent.Type.LayoutRequest):
+            self.apply()
+        return False

@@ -157,7 +157,7 @@ def test_data_chooser_shows_the_data_in_effect_after_a_failed_load(window, qtbot
     assert "unlabeled: fidelity only" in w.summary.fields["data"].text()
 
     # "None": fidelity only; a failed load of another file leaves that on show.
-    _pick(qtbot, chooser.combo, 2)
+    _pick(qtbot, chooser.combo, 3)  # (2 is "Your data", issue 13)
     assert chooser.mode() == DATA_NONE and not w.bridge.busy
     _answer(monkeypatch, open_path=nan)
     with qtbot.waitSignal(w.modelFailed, timeout=RUN_TIMEOUT_MS):

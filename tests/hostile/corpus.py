@@ -480,5 +480,144 @@ def _with(state: dict) -> nn.Module:
     return model
 
 
+# --- the user's own data sources (issue 13): wrong, not hostile; one line naming the file ------
+
+def _net(d: Path, cls: str = "Net") -> list[str]:
+    from tests import data_fixtures as fx
+    return fx.colour_net(d / "net", cls)
+
+
+def image_unreadable_stop(d: Path, canary: Path) -> Case:
+    from tests import data_fixtures as fx
+    root = fx.image_folder(d / "imgs", per_class=2)
+    bad = root / "dog" / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    return Case("an unreadable image with --on-bad-image stop",
+                [*_net(d), "--data", str(root), "--on-bad-image", "stop"], bad,
+                ("cannot read this image (UnidentifiedImageError",), [bad])
+
+
+def image_mixed_sizes(d: Path, canary: Path) -> Case:
+    from tests import data_fixtures as fx
+    root = fx.image_folder(d / "imgs", per_class=2)
+    fx.image(root / "cat" / "big.png", 0, size=(20, 18))
+    return Case("mixed image sizes without --resize", [*_net(d), "--data", str(root)], root,
+                ("mixed image sizes (16x16, 20x18, ...) and no --resize",))
+
+
+def image_empty_class(d: Path, canary: Path) -> Case:
+    from tests import data_fixtures as fx
+    root = fx.image_folder(d / "imgs", per_class=2)
+    (root / "eel").mkdir()
+    return Case("an empty class folder", [*_net(d), "--data", str(root)], root / "eel",
+                ("empty class folder (no images)",))
+
+
+def image_class_count(d: Path, canary: Path) -> Case:
+    from tests import data_fixtures as fx
+    root = fx.image_folder(d / "imgs", per_class=1, classes=["a", "b", "c", "d"])
+    return Case("4 class folders for a 3-output model", [*_net(d), "--data", str(root)], root,
+                ("4 classes (a, b, c, d) but the model has 3 outputs",))
+
+
+def idx_labels_out_of_range(d: Path, canary: Path) -> Case:
+    from tests import data_fixtures as fx
+    images, labels = fx.idx_set(d / "mnist", "t10k", n=12)
+    return Case("IDX labels 0-9 for a 3-output model",
+                [*_net(d, "Grey"), "--data", str(images)], images,
+                ("labels do not match the model's 3 outputs (labels go up to 9)",))
+
+
+def idx_truncated(d: Path, canary: Path) -> Case:
+    from tests import data_fixtures as fx
+    images, _ = fx.idx_set(d / "mnist", "t10k", n=12, gz=False)
+    images.write_bytes(images.read_bytes()[:-100])
+    return Case("a truncated IDX file", [*_net(d), "--data", str(images)], images,
+                ("truncated: dimensions 12 x 28 x 28 need 9,408 bytes of data, found 9,308",),
+                [images])
+
+
+def csv_missing_column(d: Path, canary: Path) -> Case:
+    from tests import data_fixtures as fx
+    table = fx.csv_table(d / "t.csv")
+    return Case("--label-column that is not in the CSV",
+                [*_net(d, "Features"), "--data", str(table), "--label-column", "kind"], table,
+                ("no column 'kind' (--label-column); columns: f0, f1, f2, label",), [table])
+
+
+def csv_not_numeric(d: Path, canary: Path) -> Case:
+    table = d / "t.csv"
+    table.write_text("f0,f1,f2,label\n1,2,3,0\n1,two,3,1\n")
+    return Case("a non-numeric feature column", [*_net(d, "Features"), "--data", str(table)],
+                table, ("column 'f1' is not numeric (line 3: 'two')",), [table])
+
+
+def csv_nan_feature(d: Path, canary: Path) -> Case:
+    table = d / "t.csv"
+    table.write_text("f0,f1,f2,label\n1,2,3,0\n1,nan,3,1\n")
+    return Case("a NaN feature", [*_net(d, "Features"), "--data", str(table)], table,
+                ("column 'f1' holds nan (line 3)",), [table])
+
+
+def images_nan_after_preprocessing(d: Path, canary: Path) -> Case:
+    from tests import data_fixtures as fx
+    root = d / "grey"
+    for c, name in enumerate(["a", "b", "c"]):
+        from PIL import Image
+        (root / name).mkdir(parents=True)
+        Image.new("RGB", (8, 8), (90, 90, 90)).save(root / name / "x.png")
+    del fx
+    return Case("--normalize data on images without variation",
+                [*_net(d), "--data", str(root), "--normalize", "data"], root,
+                ("--normalize data: the images have no variation",))
+
+
+def code_nan(d: Path, canary: Path) -> Case:
+    loader = d / "loader.py"
+    loader.write_text("import torch\n"
+                      "def make():\n"
+                      "    return [(torch.full((3, 4, 4), float('nan')), 0)] * 4\n")
+    spec = f"{loader}:make"
+    return Case("a Dataset from code yielding NaN", [*_net(d), "--data", spec], Path(spec),
+                ("input values are NaN",))
+
+
+def _tiny_bert(folder: Path, tokenizer: bool) -> Path:
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "dog", "film"]
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(words), hidden_size=8, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=16,
+                        max_position_embeddings=32, num_labels=2)
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    if tokenizer:
+        BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}).save_pretrained(folder)
+    return folder
+
+
+def text_empty_column(d: Path, canary: Path) -> Case:
+    data = d / "reviews.csv"
+    data.write_text("text,label\nthe dog,0\n,1\nthe film,1\n")
+    return Case("an empty text cell", [str(_tiny_bert(d / "bert", True)), "--data", str(data)],
+                data, ("the text column 'text' is empty on line 3 (1 empty cell)",), [data])
+
+
+def text_no_tokenizer(d: Path, canary: Path) -> Case:
+    data = d / "reviews.csv"
+    data.write_text("text,label\nthe dog,0\nthe film,1\n")
+    folder = _tiny_bert(d / "bert", False)
+    return Case("text data for a folder without a tokenizer", [str(folder), "--data", str(data),
+                                                               "--input-shape", "2,8"],
+                folder, ("no usable tokenizer in the model folder",))
+
+
+DATA_SOURCE_CASES = [image_unreadable_stop, image_mixed_sizes, image_empty_class,
+                     image_class_count, idx_labels_out_of_range, idx_truncated,
+                     csv_missing_column, csv_not_numeric, csv_nan_feature,
+                     images_nan_after_preprocessing, code_nan, text_empty_column,
+                     text_no_tokenizer]
+
 DATA_CASES = [data_all_nan, data_some_inf, data_nan_and_inf_pt, data_empty, data_fifo,
               example_input_nan, weights_with_nan]
+
+DATA_CASES += DATA_SOURCE_CASES

@@ -71,3 +71,19 @@ class DigitsTransformer(nn.Module):
     def forward(self, x):
         h = self.encoder(self.embed(x) + self.pos)
         return self.head(h.mean(dim=1))
+
+
+class FashionCNN(nn.Module):
+    """Small CNN for 28x28 Fashion-MNIST (the seed's beginner walkthrough): conv, pool, conv,
+    pool, two linear layers."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * 7 * 7, 64),
+                                        nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))

@@ -212,7 +212,7 @@ def _ident(name: str) -> str:
 def _calibration_bytes(loaded: Any, samples: int) -> bytes:
     """The leading training samples a calibrating step used (the example when no data)."""
     train = getattr(loaded, "train", None)
-    inputs = train.inputs.slice(0, samples) if train is not None and len(train) else loaded.example
+    inputs = train.head(samples).inputs if train is not None and len(train) else loaded.example
     return _example_bytes(inputs)
 
 

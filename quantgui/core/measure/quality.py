@@ -118,17 +118,27 @@ class Evaluation:
     after_accuracy: Optional[float]
     fidelity: Fidelity
     samples: int
+    #: Per labeled sample, in order: its id in the data source, label, class predicted before
+    #: and after (what the paired interval, per-class accuracy and flips are computed from).
+    ids: Optional[torch.Tensor] = None
+    labels: Optional[torch.Tensor] = None
+    pred_before: Optional[torch.Tensor] = None
+    pred_after: Optional[torch.Tensor] = None
 
 
 def evaluate(before: Variant, after: Variant,
              batches: Iterable[tuple[Inputs, Optional[torch.Tensor]]], total: Optional[int] = None,
              where: str = "data", task: Optional[Task] = None) -> Evaluation:
-    """One pass over the batches: accuracy of both (when labeled) and fidelity of after to before."""
+    """One pass over the batches: accuracy of both (when labeled) and fidelity of after to before.
+    Batches are (inputs, labels) or (source ids, inputs, labels) (Dataset.indexed_batches)."""
     task = task or quiet_task()
     fid = FidelityAccumulator()
     acc_b, acc_a = AccuracyCounter(where), AccuracyCounter(where)
     labeled = False
-    for i, (inputs, labels) in enumerate(batches, 1):
+    kept: dict[str, list] = {"ids": [], "labels": [], "before": [], "after": []}
+    seen = 0
+    for i, batch in enumerate(batches, 1):
+        ids, inputs, labels = batch if len(batch) == 3 else (None, *batch)
         task.check()
         try:
             ref = before(inputs)
@@ -150,13 +160,21 @@ def evaluate(before: Variant, after: Variant,
         if labels is not None:
             labeled = True
             a_b, a_a = acc_b.add(ref, labels), acc_a.add(out, labels)
+            kept["ids"].append(ids if ids is not None
+                               else torch.arange(seen, seen + len(labels)))
+            kept["labels"].append(labels)
+            kept["before"].append(ref.argmax(-1))
+            kept["after"].append(out.argmax(-1))
+        seen += inputs.batch_size
         task.report("evaluate", i, total, "evaluating before", which="before", accuracy=a_b,
                     agreement=None)
         task.report("evaluate", i, total, "evaluating after", which="after", accuracy=a_a,
                     agreement=agreement)
     result = fid.result()
+    joined = {k: torch.cat(v) if v else None for k, v in kept.items()}
     return Evaluation(acc_b.value if labeled else None, acc_a.value if labeled else None,
-                      result, result.samples)
+                      result, result.samples, joined["ids"], joined["labels"],
+                      joined["before"], joined["after"])
 
 
 def accuracy(variant: Variant, batches: Iterable[tuple[Inputs, torch.Tensor]],

@@ -37,9 +37,9 @@ def is_file_spec(target: str) -> bool:
     return target.endswith(".py") or "/" in target or "\\" in target
 
 
-def _import_file(path: Path) -> Any:
+def _import_file(path: Path, what: str = "architecture file", flag: str = "--arch") -> Any:
     if not path.is_file():
-        raise UserError(f"--arch {path}: no such architecture file")
+        raise UserError(f"{flag} {path}: no such {what}")
     # A unique module name per file: two files both called model.py must not collide, and the
     # module must sit in sys.modules so dataclasses / pickling inside it can find it.
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
@@ -60,7 +60,7 @@ def _import_file(path: Path) -> Any:
         sys.modules.pop(mod_name, None)
         if ours(exc):
             raise
-        raise UserError(f"{path}: importing the architecture file failed "
+        raise UserError(f"{path}: importing the {what} failed "
                         f"({_what_happened(exc)})") from None
     finally:
         if added and folder in sys.path:

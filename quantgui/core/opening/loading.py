@@ -39,7 +39,7 @@ from torch import nn
 from . import arch as arch_specs, hf
 from .. import examples, safeload
 from ..errors import TrustRequired, UserError
-from ..model.data import Dataset, load_data_file
+from ..data.dataset import Dataset
 from ..model.inputs import Inputs, primary_output
 from ..model.loaded import LoadedModel
 from ..model.usercode import ModelCode, ModelCodeError, ours
@@ -124,13 +124,18 @@ def _sniff(path: Path) -> str:
 
 def _open_example(source: str, task: Task) -> _Opened:
     name = source.split(":", 1)[1].strip()
-    module, train, test = examples.build(name, task)
+    if name == "fashion-cnn":  # needs the user's Fashion-MNIST files (examples/fashion.py)
+        from ..examples import fashion
+        module, train, test = fashion.build(task)
+    else:
+        module, train, test = examples.build(name, task)
     cls = type(module).__name__
     return _Opened(module.eval(), "example",
                    {"example": name, "arch": f"quantgui.core.examples.models:{cls}", "kwargs": {}},
                    carried=test.head(EXAMPLE_BATCH).inputs, train=train, test=test,
                    notes=[f"built-in example {name}: example input is the first "
-                          f"{EXAMPLE_BATCH} test digits"])
+                          f"{EXAMPLE_BATCH} test "
+                          f"{'images' if name == 'fashion-cnn' else 'digits'}"])
 
 
 def _open_torchscript(path: Path, trust: bool) -> _Opened:
@@ -319,6 +324,11 @@ def _check_data(baseline: Variant, data: Dataset, path: Any, samples: int) -> No
         raise UserError(f"{path}: the model fails on this data's inputs "
                         f"{head.inputs.describe()} ({type(cause).__name__}: {_reason(cause)})") \
             from None
+    classes = data.classes or []
+    if classes and out.dim() == 2 and len(classes) != out.shape[-1]:
+        names = ", ".join(classes[:4]) + (", ..." if len(classes) > 4 else "")
+        raise UserError(f"{path}: {len(classes)} classes ({names}) but the model has "
+                        f"{int(out.shape[-1])} outputs; labels must match the model's classes")
     if data.labels is None or len(data.labels) == 0:
         return
     low, high = int(data.labels.min()), int(data.labels.max())
@@ -328,6 +338,28 @@ def _check_data(baseline: Variant, data: Dataset, path: Any, samples: int) -> No
         n = int(out.shape[-1])
         raise UserError(f"{path}: labels do not match the model's {n} outputs "
                         f"(labels go up to {high})")
+
+
+def _data_path(data: Any) -> Any:
+    return getattr(data, "path", data)
+
+
+def _open_data(opened: _Opened, data: Any, task: Task) -> Any:
+    """The user's data (a path or a DataSpec) as data.OpenedData, or None."""
+    if data is None:
+        return None
+    from ..data.open import open_data
+    from ..data.spec import is_code_spec
+    user_data = open_data(data, opened.hf_model, task)
+    path = str(_data_path(data))
+    if not is_code_spec(path):
+        opened.user_files["data file"] = str(Path(path).expanduser().resolve())
+    calib = getattr(data, "calib_path", None)
+    if calib:
+        opened.user_files["calibration data"] = str(Path(calib).expanduser().resolve())
+    opened.origin["data"] = (data.to_json() if hasattr(data, "to_json")
+                             else {"path": path})
+    return user_data
 
 
 def _code_of(opened: _Opened, source: str) -> ModelCode:
@@ -358,7 +390,7 @@ def open_model(source: str | Path, arch: Optional[str] = None,
                arch_kwargs: Optional[dict] = None, trust: bool = False,
                example_input: Optional[str | Path] = None,
                input_shape: Optional[Sequence[int]] = None,
-               data: Optional[str | Path] = None, task: Optional[Task] = None,
+               data: Any = None, task: Optional[Task] = None,
                input_dtype: Optional[str] = None, example_text: Optional[Sequence[str]] = None,
                need_example: bool = True) -> LoadedModel:
     """Open `source` with its example input (see the module docstring). Without one:
@@ -375,9 +407,8 @@ def open_model(source: str | Path, arch: Optional[str] = None,
     code = _code_of(opened, source)
     baseline = Variant.baseline(opened.module, code)
 
-    dataset = load_data_file(data) if data is not None else None
-    if data is not None:
-        opened.user_files["data file"] = str(Path(data).resolve())
+    user_data = _open_data(opened, data, task)
+    dataset = user_data.test if user_data is not None else None
     example = _resolve_example(opened, source, example_input, input_shape, input_dtype,
                                example_text, dataset)
     if example is None:
@@ -391,19 +422,21 @@ def open_model(source: str | Path, arch: Optional[str] = None,
         task.report("load", 1, 1, f"opened {info.name} (no example input)")
         return LoadedModel(opened.module, info, None, origin=opened.origin,
                            user_files=opened.user_files, code=code)
-    from_data = data if (dataset is not None and opened.carried is None and example_input is None
+    from_data = _data_path(data) if (dataset is not None and opened.carried is None and example_input is None
                          and input_shape is None and example_text is None) else None
     output_shape = _check_example(baseline, example, source, from_data)
     test, train = opened.test, opened.train
     if dataset is not None:
         # An exported graph is specialised to its example's shapes, batch included.
         samples = example.batch_size if opened.format == "exported" else 2
-        _check_data(baseline, dataset, data, samples)
+        _check_data(baseline, dataset, _data_path(data), samples)
         test = dataset
-        if train is None:
-            train = dataset
-            opened.notes.append(f"no separate training split: {dataset.name} is used both for "
-                                f"calibration/QAT and for evaluation")
+        shared = user_data.train is user_data.test
+        if train is None or not shared:
+            train = user_data.train
+            opened.notes += user_data.notes
+        else:
+            opened.notes += [n for n in user_data.notes if not n.startswith("no separate")]
     task.check()
     task.report("load", 0, None, "inspecting the model")
     info = model_info(opened.module, source, opened.format, example, name=opened.name,

@@ -9,6 +9,7 @@ reports and projects read their fields. Importing this package never imports tor
 """
 
 from ._json import SCHEMA, check_schema, json_safe
+from .accuracy import AccuracyChange, ClassAccuracy, Flip, Similarity
 from .model import DataInfo, ModelInfo, TechniqueSpec, technique_specs
 from .quality import Fidelity
 from .recommendation import Recommendation, Trial, pick
@@ -16,6 +17,7 @@ from .run import Measurement, RunResult, StepReport, recipe_from_json
 from .timing import LatencyStats, Timing
 from .verdict import Verdict
 
-__all__ = ["DataInfo", "Fidelity", "LatencyStats", "Measurement", "ModelInfo", "Recommendation",
-           "RunResult", "SCHEMA", "StepReport", "TechniqueSpec", "Timing", "Trial", "Verdict",
-           "check_schema", "json_safe", "pick", "recipe_from_json", "technique_specs"]
+__all__ = ["AccuracyChange", "ClassAccuracy", "DataInfo", "Fidelity", "Flip", "LatencyStats",
+           "Measurement", "ModelInfo", "Recommendation", "RunResult", "SCHEMA", "Similarity",
+           "StepReport", "TechniqueSpec", "Timing", "Trial", "Verdict", "check_schema",
+           "json_safe", "pick", "recipe_from_json", "technique_specs"]

@@ -62,28 +62,34 @@ class DataInfo:
     labeled: bool
     label_min: Optional[int] = None
     label_max: Optional[int] = None
+    #: How many named classes the data has (image subfolders, named labels), None: unnamed.
+    classes: Optional[int] = None
 
     @classmethod
     def of(cls, dataset: Any) -> Optional["DataInfo"]:
-        """The facts of a `model.data.Dataset` (None stays None)."""
+        """The facts of a `data.Dataset` (None stays None)."""
         if dataset is None:
             return None
         labels = getattr(dataset, "labels", None)
+        names = getattr(dataset, "classes", None)
+        count = len(names) if names else None
         n = len(dataset)
         if labels is None or len(labels) == 0:
-            return cls(str(dataset.name), n, labels is not None)
-        return cls(str(dataset.name), n, True, int(labels.min()), int(labels.max()))
+            return cls(str(dataset.name), n, labels is not None, classes=count)
+        return cls(str(dataset.name), n, True, int(labels.min()), int(labels.max()), count)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "samples": self.samples, "labeled": self.labeled,
-                "label_min": self.label_min, "label_max": self.label_max}
+                "label_min": self.label_min, "label_max": self.label_max,
+                "classes": self.classes}
 
     @classmethod
     def from_json(cls, data: Any) -> Optional["DataInfo"]:
         if not isinstance(data, dict):
             return None
         return cls(j.text(data, "name"), j.whole(data, "samples"), j.flag(data, "labeled"),
-                   j.maybe_whole(data, "label_min"), j.maybe_whole(data, "label_max"))
+                   j.maybe_whole(data, "label_min"), j.maybe_whole(data, "label_max"),
+                   j.maybe_whole(data, "classes"))
 
 
 @dataclass(frozen=True)

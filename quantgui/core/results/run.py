@@ -15,6 +15,7 @@ from ..recipe import Recipe, Step
 from ..verdict_words import (INCONCLUSIVE, MIN_DECISIVE_ROUNDS, NOT_FASTER, Quality,
                              assess_quality, label_for)
 from . import _json as j
+from .accuracy import AccuracyChange, Similarity
 from .quality import Fidelity
 from .timing import LatencyStats, Timing
 from .verdict import Verdict, quality_from_json
@@ -89,6 +90,12 @@ class RunResult:
     peak_rss_bytes: Optional[int] = None
     #: The optimized model itself, in the process that ran it only: never serialized/compared.
     variant: Any = field(default=None, compare=False, repr=False)
+    #: With labeled data: the accuracy change with its paired 95% interval, per class, flips.
+    accuracy_change: Optional[AccuracyChange] = None
+    #: With sentence pairs and scores: the Spearman check before vs after.
+    similarity: Optional[Similarity] = None
+    #: Samples of the evaluation data that could not be read (unreadable images, skipped).
+    skipped_samples: int = 0
 
     @property
     def noisy(self) -> bool:
@@ -142,6 +149,10 @@ class RunResult:
             "environment": self.environment,
             "variant_id": self.variant_id,
             "peak_rss_bytes": self.peak_rss_bytes,
+            "accuracy_change": (self.accuracy_change.to_json()
+                                if self.accuracy_change is not None else None),
+            "similarity": self.similarity.to_json() if self.similarity is not None else None,
+            "skipped_samples": self.skipped_samples,
         })
         data["verdict"]["headline"] = self.headline()
         return data
@@ -164,7 +175,10 @@ class RunResult:
                    dict(j.obj(data, "environment")), recipe_from_json(j.obj(data, "recipe")),
                    j.whole(data, "batch_size"), j.whole(data, "threads"),
                    j.text(data, "source"), j.maybe_text(data, "variant_id"),
-                   j.maybe_whole(data, "peak_rss_bytes"))
+                   j.maybe_whole(data, "peak_rss_bytes"),
+                   accuracy_change=AccuracyChange.from_json(data.get("accuracy_change")),
+                   similarity=Similarity.from_json(data.get("similarity")),
+                   skipped_samples=j.whole(data, "skipped_samples"))
 
     def copy(self) -> "RunResult":
         """An independent copy (through JSON), without the in-memory variant."""

@@ -13,7 +13,8 @@ Problems are structured (`Problem.kind`):
 - the model: "not_applicable" (the technique's reason), "needs_labels" (QAT without labeled
   training data);
 - the data: "labels_out_of_range" (a label the model's outputs cannot score), "labels_shape"
-  (labels, but no one class row per sample).
+  (labels, but no one class row per sample), "labels_count" (named classes, e.g. image
+  subfolders, not as many as the model's outputs).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..results import DataInfo, TechniqueSpec, technique_specs
 
 RECIPE_KINDS = ("unknown", "duplicate", "params", "group", "order")
 MODEL_KINDS = ("not_applicable", "needs_labels")
-DATA_KINDS = ("labels_out_of_range", "labels_shape")
+DATA_KINDS = ("labels_out_of_range", "labels_shape", "labels_count")
 KINDS = RECIPE_KINDS + MODEL_KINDS + DATA_KINDS
 
 NEEDS_LABELS = "needs labeled training data (give a data file with 'labels')"
@@ -121,14 +122,18 @@ def recipe_problems(recipe: Recipe, techniques: Mapping[str, TechniqueSpec]) -> 
 
 
 def label_problem(where: str, output_shape: Sequence[int], label_min: Optional[int],
-                  label_max: Optional[int]) -> Optional[Problem]:
-    """Labels the model's outputs cannot score: no one class row per sample, or a label outside
-    its classes (measure's accuracy counter asks the same of the real outputs)."""
+                  label_max: Optional[int], named: Optional[int] = None) -> Optional[Problem]:
+    """Labels the model's outputs cannot score: no one class row per sample, a label outside
+    its classes, or (`named`: the data's count of named classes) another number of classes than
+    the model has outputs (measure's accuracy counter asks the same of the real outputs)."""
     shape = tuple(int(n) for n in output_shape)
     if len(shape) != 2:  # per-token or flat outputs: no one class row per label
         return Problem("labels_shape", f"one label per sample, but the model returns outputs "
                                        f"shaped {shape}", where=where)
     classes = shape[-1]
+    if named is not None and named != classes:
+        return Problem("labels_count", f"{named} classes but the model has {classes} outputs; "
+                                       f"labels must match the model's classes", where=where)
     if label_min is None or label_max is None:
         return None
     if label_min < 0 or label_max >= classes:
@@ -186,7 +191,8 @@ def preflight(model: Any, recipe: Recipe, *, train: Any = _FROM_MODEL, test: Any
             problems.append(Problem("needs_labels", NEEDS_LABELS, i, step.name))
     shape = getattr(info, "output_shape", None)
     if test is not None and test.labeled and test.samples > 0 and shape is not None:
-        problem = label_problem(test.name, shape, test.label_min, test.label_max)
+        problem = label_problem(test.name, shape, test.label_min, test.label_max,
+                                test.classes)
         if problem is not None:
             problems.append(problem)
     return problems

@@ -66,7 +66,7 @@ def batched_example(loaded: LoadedModel, batch_size: Optional[int]) -> Inputs:
     if example.batch_size >= batch_size:
         return example.slice(0, batch_size)
     if loaded.test is not None and len(loaded.test) >= batch_size:
-        return loaded.test.inputs.slice(0, batch_size)  # real samples beat repeated ones
+        return loaded.test.head(batch_size).inputs  # real samples beat repeated ones
     per_sample = sum(memory.tensor_bytes(t.shape[1:], t.dtype) for t in example.tensors()
                      if t.dim() > 0)
     memory.check_fits(per_sample * batch_size, f"batch {batch_size:,}")
@@ -110,6 +110,24 @@ def check_labels(loaded: LoadedModel, example: Inputs) -> None:
         raise UserError(f"{data.name}: the model cannot run on these inputs "
                         f"({type(cause).__name__}: {short_reason(cause)})") from exc
     measure.AccuracyCounter(data.name).check(out[:0], data.labels)
+
+
+def data_details(data, evaluation, before: Variant, after: Variant, batch_size: int,
+                 options: RunOptions, task: Task) -> dict:
+    """The accuracy change with its paired interval, per class and flips (labeled data), the
+    similarity check (sentence pairs with scores) and the samples skipped."""
+    from ..measure.paired import accuracy_change
+    from ..measure.similarity import similarity_check
+    out: dict = {"skipped_samples": data.skipped if data is not None else 0}
+    if evaluation.labels is not None and len(evaluation.labels):
+        out["accuracy_change"] = accuracy_change(
+            evaluation.labels.numpy(), evaluation.pred_before.numpy(),
+            evaluation.pred_after.numpy(), evaluation.ids.numpy(), data.classes, data.item,
+            options.seed)
+    if data is not None and getattr(data, "scores", None) is not None:
+        out["similarity"] = similarity_check(before, after, data, batch_size,
+                                             options.eval_limit, task)
+    return out
 
 
 def optimize(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions] = None,
@@ -191,7 +209,8 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
         data = loaded.test
         if data is not None and len(data) > 0:
             bs = example.batch_size
-            evaluation = measure.evaluate(before, after, data.batches(bs, options.eval_limit),
+            evaluation = measure.evaluate(before, after,
+                                          data.indexed_batches(bs, options.eval_limit),
                                           data.num_batches(bs, options.eval_limit), data.name, task)
         else:  # no data: fidelity on the example input still tells whether outputs changed
             evaluation = measure.evaluate(before, after, [(example, None)], 1, "example input",
@@ -201,6 +220,8 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
                                          evaluation.before_accuracy, evaluation.after_accuracy,
                                          evaluation.fidelity)
         environment = env.environment()
+        details = data_details(data, evaluation, before, after, example.batch_size,
+                               options, task)
     return RunResult(
         before=Measurement(size_b, mem_b, timing.before, evaluation.before_accuracy),
         after=Measurement(size_a, mem_a, timing.after, evaluation.after_accuracy),
@@ -208,4 +229,5 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
         size_ratio=(size_a / size_b) if size_a is not None and size_b else None,
         fidelity=evaluation.fidelity, verdict=result_verdict, steps=steps,
         environment=environment, recipe=recipe, batch_size=example.batch_size, threads=threads,
-        source=loaded.info.source if loaded.info is not None else "", variant=after)
+        source=loaded.info.source if loaded.info is not None else "", variant=after,
+        **details)

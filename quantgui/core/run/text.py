@@ -52,6 +52,7 @@ def format_result(result: Any) -> str:
              f"(min {num(f.cosine_min)}), max abs error {num(f.max_abs_error, '.4g')}, SQNR "
              + ("inf (identical)" if math.isinf(f.sqnr_db) and f.sqnr_db > 0
                 else f"{num(f.sqnr_db, '.1f')} dB"),
+             *data_lines(result),
              f"verdict: {v.summary.replace(v.label, v.label.upper(), 1)}"]
     if v.inconclusive_reason:
         again = (f" (run again with --time-budget {v.suggested_budget_s:g})"
@@ -73,3 +74,34 @@ def format_result(result: Any) -> str:
             if s.metrics:
                 lines.append("     " + ", ".join(f"{k}={val}" for k, val in s.metrics.items()))
     return "\n".join(lines)
+
+
+#: Per-class lines printed at most (the JSON has them all).
+MAX_CLASS_LINES = 20
+
+
+def data_lines(result: Any) -> list[str]:
+    """The accuracy change with its paired interval, compact per-class lines, flips, the
+    similarity check and skipped samples (only what the run has)."""
+    lines = []
+    change = getattr(result, "accuracy_change", None)
+    if change is not None:
+        lines.append(f"accuracy change: {change.words()} on {change.samples:,} samples")
+        named = [c for c in change.per_class if not c.name.isdigit()]
+        if named:
+            shown = named[:MAX_CLASS_LINES]
+            width = max(len(c.name) for c in shown)
+            lines += [f"  {c.name:<{width}}  {pct(c.before)} -> {pct(c.after)}  "
+                      f"({c.samples:,})" for c in shown]
+            if len(named) > len(shown):
+                lines.append(f"  ... {len(named) - len(shown)} more classes (--json has all)")
+        if change.flips_total:
+            lines.append(f"flipped: {change.flips_total:,} predictions changed "
+                         f"({change.broken:,} right -> wrong, {change.fixed:,} wrong -> right)")
+    similarity = getattr(result, "similarity", None)
+    if similarity is not None:
+        lines.append(f"similarity: {similarity.words()}")
+    if getattr(result, "skipped_samples", 0):
+        lines.append(f"skipped: {result.skipped_samples:,} unreadable samples")
+    return lines
+

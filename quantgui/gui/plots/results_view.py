@@ -53,6 +53,7 @@ class ResultsView(QWidget):
     time budget the engine suggested."""
 
     measureLongerRequested = Signal(object, float)  # (RunResult, seconds)
+    shown = Signal(object)  # the RunResult now on the plots (None: cleared)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -212,6 +213,7 @@ class ResultsView(QWidget):
         self._shown = (result, recipe_text or (self._recipe if live else ""))
         self._set_status(self._state_text())
         self._show_undecided(result)
+        self.shown.emit(result)
 
     def clear(self) -> None:
         self.redraw_timer.stop()
@@ -221,6 +223,7 @@ class ResultsView(QWidget):
         self._shown = self._previous = None
         self._activity = None
         self._set_status(IDLE_TEXT)
+        self.shown.emit(None)
 
     def set_open_model(self, source: Optional[str]) -> None:
         """The model open in the window: a result of another model says so."""
