@@ -182,12 +182,23 @@ class RuntimeModule(nn.Module):
 
     def __init__(self, runtime: str, run_flat: Callable[[list], list], binder: Binder,
                  input_names: Sequence[str], spec: pytree.TreeSpec,
-                 folder: tempfile.TemporaryDirectory, files: dict[str, Path],
-                 fixed_shape: bool = False) -> None:
+                 folder: Optional[tempfile.TemporaryDirectory], files: dict[str, Path],
+                 fixed_shape: bool = False,
+                 reopen: Optional[Callable[[dict], Callable[[list], list]]] = None) -> None:
         super().__init__()
         self.runtime, self.run_flat, self.binder = runtime, run_flat, binder
+        self.input_names = list(input_names)
         self.feed_names = binder.order(input_names)
         self.spec, self.folder, self.files, self.fixed_shape = spec, folder, files, fixed_shape
+        #: files -> a fresh run_flat: how the exporter proves a saved copy runs the same
+        self.reopen = reopen
+
+    def reopened(self, files: dict[str, Path]) -> "RuntimeModule":
+        """The same model run from other copies of its files (the exporter's reload check)."""
+        if self.reopen is None:
+            raise RuntimeError(f"{self.runtime}: cannot reopen its files")
+        return RuntimeModule(self.runtime, self.reopen(files), self.binder, self.input_names,
+                             self.spec, None, dict(files), self.fixed_shape, self.reopen)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         bound = self.binder.bind(args, kwargs)

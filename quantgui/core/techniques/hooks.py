@@ -141,9 +141,10 @@ COMPILE = 90            # torch.compile: 10-30 s per candidate, only when asked 
 
 @dataclass(frozen=True)
 class Hint:
-    """A candidate recipe (step names in recipe order) a technique proposes."""
+    """A candidate recipe a technique proposes: step names in recipe order, or (name, params)
+    pairs where the step needs non-default params (e.g. ("onnxruntime", {"quantize": "dynamic"}))."""
 
-    steps: tuple[str, ...]
+    steps: tuple[Any, ...]
     priority: int
     reason: str
     #: Costs a compile per candidate: recommend leaves it out unless asked.

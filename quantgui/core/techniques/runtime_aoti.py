@@ -78,18 +78,25 @@ class AOTInductor(Technique):
         with phases.phase("compile", "AOTInductor compile (15-30 s; cannot be interrupted "
                           "midway)"), quiet():
             aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
-        with phases.phase("load", "loading the package"):
-            compiled = aoti_load_package(str(path))
-        dynamic = dynamic and bool(program.range_constraints)
-
         names = list(binder.names)
+        # the package takes the example's convention: its positional tensors, then its keywords
+        keywords = [n for n in names if n in ctx.example.kwargs]
 
-        def run_flat(feeds):
-            outs = compiled(**dict(zip(names, (torch.from_numpy(f) for f in feeds))))
-            return [o.numpy() for o in torch.utils._pytree.tree_leaves(outs)]
-        runtime = RuntimeModule("aoti", run_flat, binder, names, spec, folder, {"pt2": path},
-                                fixed_shape=not dynamic)
-        runtime.compiled = compiled
+        def reopen(files):
+            compiled = aoti_load_package(str(files["pt2"]))
+
+            def run_flat(feeds):
+                given = dict(zip(names, (torch.from_numpy(f) for f in feeds)))
+                outs = compiled(*[given[n] for n in names if n not in keywords],
+                                **{n: given[n] for n in keywords})
+                return [o.numpy() for o in torch.utils._pytree.tree_leaves(outs)]
+            return run_flat
+        files = {"pt2": path}
+        with phases.phase("load", "loading the package"):
+            run_flat = reopen(files)
+        dynamic = dynamic and bool(program.range_constraints)
+        runtime = RuntimeModule("aoti", run_flat, binder, names, spec, folder, files,
+                                fixed_shape=not dynamic, reopen=reopen)
         phases.record()
         for key, value in (("exporter", "torch.export (non-strict)"), ("dynamic_axes", dynamic),
                            ("freezing", True), ("max_autotune", params.max_autotune),
@@ -108,13 +115,17 @@ class AOTInductor(Technique):
     def script(self, step):
         autotune = bool(step.param("max_autotune", False))
         configs = "{'freezing': True" + (", 'max_autotune': True}" if autotune else "}")
-        body = ("from torch._inductor import aoti_compile_and_package, aoti_load_package\n"
-                "program = torch.export.export(model, tuple(EXAMPLE.args), dict(EXAMPLE.kwargs),"
-                " strict=False)\n"
-                f"aoti_compile_and_package(program, package_path='model.pt2', "
+        body = ("import tempfile\n"
+                "from torch._inductor import aoti_compile_and_package, aoti_load_package\n"
+                "call['channels_last'] = False\n"
+                "program = torch.export.export(model.eval(), tuple(EXAMPLE.args), "
+                "dict(EXAMPLE.kwargs), strict=False)\n"
+                "path = os.path.join(tempfile.mkdtemp(prefix='aoti-'), 'model.pt2')\n"
+                f"aoti_compile_and_package(program, package_path=path, "
                 f"inductor_configs={configs})\n"
-                "model = aoti_load_package('model.pt2')  # callable like the original model\n"
-                "SAVEABLE['artifact'] = 'model.pt2'\n")
+                "# the minimal code to run the saved package: aoti_load_package(path)(*inputs)\n"
+                "SAVEABLE['artifact'], SAVEABLE['reload'] = path, aoti_load_package\n"
+                "model = aoti_load_package(path)\n")
         return ScriptCode(body, "AOTInductor .pt2 package (freezing)")
 
     def why_not_faster(self, ctx):

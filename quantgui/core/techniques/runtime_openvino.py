@@ -56,6 +56,32 @@ def _flat_arrays(binder: Binder, inputs, order) -> list:
     return [bound[n].numpy() for n in order]
 
 
+SCRIPT_NNCF = """import nncf  # INT8 calibrated on the run's samples, in batches of the example's size
+samples = torch.load(CALIBRATION_FILE, map_location='cpu', weights_only=True)['args'][0]
+batches = [b.numpy() for b in samples.split(EXAMPLE.args[0].shape[0])]
+ov_model = nncf.quantize(ov_model, nncf.Dataset(batches), subset_size=len(batches))
+"""
+
+SCRIPT = """import tempfile
+import openvino as ov
+call['channels_last'] = False  # OpenVINO picks its own layouts
+example = tuple(EXAMPLE.args) if not EXAMPLE.kwargs else dict(EXAMPLE.kwargs)
+ov_model = ov.convert_model(model.eval(), example_input=example)
+{quantize}path = os.path.join(tempfile.mkdtemp(prefix='openvino-'), 'model.xml')
+ov.save_model(ov_model, path, compress_to_fp16=False)  # model.xml + model.bin
+def load(p):  # the minimal code to run the saved IR with OpenVINO
+    compiled = ov.Core().compile_model(p, 'CPU', {{
+        'PERFORMANCE_HINT': {hint!r}, 'INFERENCE_PRECISION_HINT': 'f32',
+        'INFERENCE_NUM_THREADS': torch.get_num_threads()}})
+    def call_model(*args, **kwargs):  # takes the same inputs as the PyTorch model
+        res = compiled([t.contiguous().numpy() for t in list(args) + list(kwargs.values())])
+        outs = [torch.from_numpy(res[o]) for o in compiled.outputs]
+        return outs[0] if len(outs) == 1 else outs
+    return call_model
+SAVEABLE['artifact'], SAVEABLE['reload'] = path, load
+model = load(path)"""
+
+
 class OpenVino(Technique):
     name = "openvino"
     title = "OpenVINO"
@@ -115,27 +141,31 @@ class OpenVino(Technique):
                 model = nncf.quantize(model, dataset, subset_size=len(batches),
                                       **({"ignored_scope": ignored} if ignored else {}))
         xml = base / "model.xml"
+        config = {"PERFORMANCE_HINT": params.hint.upper(), "INFERENCE_NUM_THREADS": threads,
+                  "INFERENCE_PRECISION_HINT": "f32"}
+        if params.hint == "latency":
+            config["NUM_STREAMS"] = 1
+
+        def reopen(files):
+            core = ov.Core()
+            compiled = core.compile_model(core.read_model(str(files["xml"]), str(files["bin"])),
+                                          "CPU", config)
+            request = compiled.create_infer_request()
+            outputs = list(compiled.outputs)
+
+            def run_flat(feeds):
+                request.infer(feeds)
+                return [request.get_tensor(o).data.copy() for o in outputs]
+            return run_flat
+        files = {"xml": xml, "bin": base / "model.bin"}
         with phases.phase("load", "compiling for the CPU"):
             ov.save_model(model, str(xml), compress_to_fp16=False)
-            config = {"PERFORMANCE_HINT": params.hint.upper(), "INFERENCE_NUM_THREADS": threads,
-                      "INFERENCE_PRECISION_HINT": "f32"}
-            if params.hint == "latency":
-                config["NUM_STREAMS"] = 1
-            core = ov.Core()
-            compiled = core.compile_model(core.read_model(str(xml)), "CPU", config)
-        request = compiled.create_infer_request()
-        outputs = list(compiled.outputs)
-
-        def run_flat(feeds):
-            request.infer(feeds)
-            return [request.get_tensor(o).data.copy() for o in outputs]
+            run_flat = reopen(files)
         shapes = [[d.get_length() if d.is_static else -1 for d in p.get_partial_shape()]
                   for p in model.inputs]
         dynamic = graph_is_dynamic(shapes)
-        files = {"xml": xml, "bin": base / "model.bin"}
         runtime = RuntimeModule("openvino", run_flat, binder, graph_names, spec, folder, files,
-                                fixed_shape=not dynamic)
-        runtime.compiled = compiled
+                                fixed_shape=not dynamic, reopen=reopen)
         phases.record()
         for key, value in (("converter", f"openvino.convert_model ({params.source})"),
                            ("precision", params.precision), ("hint", params.hint),
@@ -165,25 +195,13 @@ class OpenVino(Technique):
     def script(self, step):
         precision = step.param("precision", "fp32")
         hint = str(step.param("hint", "latency")).upper()
-        lines = ["import openvino as ov",
-                 "ov_model = ov.convert_model(model, example_input=tuple(EXAMPLE.args) or "
-                 "dict(EXAMPLE.kwargs))"]
+        body = SCRIPT.format(hint=hint, quantize=SCRIPT_NNCF if precision == "int8" else "")
+        samples = 0
         if precision == "int8":
-            lines += ["import nncf  # INT8: calibrated on the saved calibration samples",
-                      "calib = [t.numpy() for t in CALIBRATION.split(EXAMPLE.args[0].shape[0])]"
-                      " if 'CALIBRATION' in globals() else [EXAMPLE.args[0].numpy()]",
-                      "ov_model = nncf.quantize(ov_model, nncf.Dataset(calib))"]
-        lines += ["ov.save_model(ov_model, 'model.xml', compress_to_fp16=False)",
-                  "compiled = ov.Core().compile_model('model.xml', 'CPU', {",
-                  f"    'PERFORMANCE_HINT': {hint!r}, 'INFERENCE_PRECISION_HINT': 'f32',",
-                  "    'INFERENCE_NUM_THREADS': torch.get_num_threads()})",
-                  "def model(*a, **kw):  # same inputs as the PyTorch model",
-                  "    res = compiled([t.numpy() for t in list(a) + list(kw.values())])",
-                  "    outs = [torch.from_numpy(res[o]) for o in compiled.outputs]",
-                  "    return outs[0] if len(outs) == 1 else outs",
-                  "SAVEABLE['artifact'] = 'model.xml'"]
-        return ScriptCode("\n".join(lines) + "\n",
-                          f"OpenVINO {precision.upper()} ({hint.lower()} hint)")
+            samples = int(step.decided("calibration_samples", 0) or 0) or int(
+                step.param("calibration_samples", 300))
+        return ScriptCode(body, f"OpenVINO {precision.upper()} ({hint.lower()} hint)",
+                          calibration_samples=samples)
 
     def why_not_faster(self, ctx):
         reasons = []

@@ -92,7 +92,11 @@ def _excluded(path: Path, skip: str) -> list[str]:
         return []
     import onnx
     graph = onnx.load(str(path), load_external_data=False).graph
-    return [n.name for n in graph.node if any(p in n.name for p in parts)]
+    names = [n.name for n in graph.node if any(p in n.name for p in parts)]
+    # The quantizer first splits each Gemm into MatMul + Add named "<gemm>_MatMul"/"_Add":
+    # those are the names it checks, so they are excluded too.
+    gemms = {n.name for n in graph.node if n.op_type == "Gemm"}
+    return names + [f"{n}_{op}" for n in names if n in gemms for op in ("MatMul", "Add")]
 
 
 def _calibration(ctx, names, binder, samples: int):
@@ -120,6 +124,44 @@ def _calibration(ctx, names, binder, samples: int):
             bound = binder.bind(tuple(inputs.args), dict(inputs.kwargs))
             return {g: bound[b].numpy() for g, b in zip(names, order)}
     return Reader(), sum(b.batch_size for b in batches)
+
+
+SCRIPT_EXPORT = """import tempfile
+import onnxruntime as ort
+call['channels_last'] = False  # ONNX Runtime picks its own layouts
+path = os.path.join(tempfile.mkdtemp(prefix='onnx-'), 'model.onnx')
+torch.onnx.export(model.eval(), tuple(EXAMPLE.args), path, kwargs=dict(EXAMPLE.kwargs) or None,
+                  dynamo=True)"""
+
+SCRIPT_STATIC = """from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                      quantize_static)
+samples = torch.load(CALIBRATION_FILE, map_location='cpu', weights_only=True)['args'][0]
+names = [i.name for i in ort.InferenceSession(path).get_inputs()]
+class Reader(CalibrationDataReader):  # single-input models: batches of the example's size
+    def __init__(self):
+        self.batches = iter(samples.split(EXAMPLE.args[0].shape[0]))
+    def get_next(self):
+        batch = next(self.batches, None)
+        return None if batch is None else {{names[0]: batch.numpy()}}
+quantize_static(path, path + '.int8.onnx', Reader(), quant_format=QuantFormat.QDQ,
+                per_channel={per_channel}, activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8)
+path += '.int8.onnx'"""
+
+SCRIPT_LOAD = """def load(p):  # the minimal code to run the saved .onnx file with ONNX Runtime
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.{level}
+    so.intra_op_num_threads, so.inter_op_num_threads = torch.get_num_threads(), 1
+    so.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    session = ort.InferenceSession(p, so, providers=['CPUExecutionProvider'])
+    names = [i.name for i in session.get_inputs()]
+    def call_model(*args, **kwargs):  # takes the same inputs as the PyTorch model
+        feeds = [t.contiguous().numpy() for t in list(args) + list(kwargs.values())]
+        outs = [torch.from_numpy(o) for o in session.run(None, dict(zip(names, feeds)))]
+        return outs[0] if len(outs) == 1 else outs
+    return call_model
+SAVEABLE['artifact'], SAVEABLE['reload'] = path, load
+model = load(path)"""
 
 
 class OnnxRuntime(Technique):
@@ -183,21 +225,25 @@ class OnnxRuntime(Technique):
                                       activation_type=q.QuantType.QUInt8,
                                       weight_type=q.QuantType.QInt8, nodes_to_exclude=skipped)
             path = out
-        with phases.phase("load", "creating the session"):
+        def reopen(files):
             session = ort.InferenceSession(
-                str(path), _session_options(ort, params.graph_optimization, threads),
+                str(files["onnx"]), _session_options(ort, params.graph_optimization, threads),
                 providers=["CPUExecutionProvider"])
-        inputs = session.get_inputs()
-        dynamic = exported["dynamic"] and graph_is_dynamic([i.shape for i in inputs])
-        out_names = [o.name for o in session.get_outputs()]
-        graph_names = [i.name for i in inputs]
+            out_names = [o.name for o in session.get_outputs()]
+            graph_names = [i.name for i in session.get_inputs()]
 
-        def run_flat(feeds):
-            return session.run(out_names, dict(zip(graph_names, feeds)))
+            def run_flat(feeds):
+                return session.run(out_names, dict(zip(graph_names, feeds)))
+            run_flat.session = session
+            return run_flat
         files = {"onnx": path}
+        with phases.phase("load", "creating the session"):
+            run_flat = reopen(files)
+        inputs = run_flat.session.get_inputs()
+        dynamic = exported["dynamic"] and graph_is_dynamic([i.shape for i in inputs])
+        graph_names = [i.name for i in inputs]
         runtime = RuntimeModule("onnxruntime", run_flat, binder, graph_names, spec, folder,
-                                files, fixed_shape=not dynamic)
-        runtime.session = session
+                                files, fixed_shape=not dynamic, reopen=reopen)
         phases.record()
         for key, value in (("exporter", exported["exporter"]), ("opset", exported["opset"]),
                            ("dynamic_axes", dynamic), ("providers", ["CPUExecutionProvider"]),
@@ -223,42 +269,24 @@ class OnnxRuntime(Technique):
         per_channel = bool(step.param("per_channel", True))
         opt = step.decided("optimizer", "none") != "none"
         level = LEVELS.get(step.param("graph_optimization", "all"), "ORT_ENABLE_ALL")
-        lines = ["import onnxruntime as ort",
-                 "args = tuple(EXAMPLE.args)",
-                 "torch.onnx.export(model, args, 'model.onnx', kwargs=dict(EXAMPLE.kwargs) or None,",
-                 "                  dynamo=True)"]
-        path = "model.onnx"
+        lines = [SCRIPT_EXPORT]
         if opt:
-            lines += ["from onnxruntime.transformers.optimizer import optimize_model",
-                      "optimize_model(path := 'model.onnx', model_type='bert', opt_level=0)"
-                      ".save_model_to_file('model.opt.onnx')"]
-            path = "model.opt.onnx"
+            lines.append("from onnxruntime.transformers.optimizer import optimize_model\n"
+                         "optimize_model(path, model_type='bert', opt_level=0)"
+                         ".save_model_to_file(path + '.opt.onnx')\npath += '.opt.onnx'")
         if quant == "dynamic":
-            lines += ["from onnxruntime.quantization import quantize_dynamic, QuantType",
-                      f"quantize_dynamic({path!r}, 'model.int8.onnx', per_channel={per_channel},"
-                      f" weight_type=QuantType.QInt8)"]
-            path = "model.int8.onnx"
+            lines.append("from onnxruntime.quantization import QuantType, quantize_dynamic\n"
+                         f"quantize_dynamic(path, path + '.int8.onnx', per_channel={per_channel}, "
+                         f"weight_type=QuantType.QInt8)\npath += '.int8.onnx'")
         elif quant == "static":
-            lines += ["# static QDQ INT8: calibrate with onnxruntime.quantization.quantize_static "
-                      "on your data (QuantGUI did; see its report)"]
-        lines += ["so = ort.SessionOptions()",
-                  f"so.graph_optimization_level = ort.GraphOptimizationLevel.{level}",
-                  "so.intra_op_num_threads, so.inter_op_num_threads = torch.get_num_threads(), 1",
-                  "so.add_session_config_entry('session.intra_op.allow_spinning', '0')",
-                  f"session = ort.InferenceSession({path!r}, so, "
-                  f"providers=['CPUExecutionProvider'])",
-                  "names = [i.name for i in session.get_inputs()]",
-                  "def model(*a, **kw):  # same inputs as the PyTorch model",
-                  "    feeds = [t.numpy() for t in list(a) + list(kw.values())]",
-                  "    outs = session.run(None, dict(zip(names, feeds)))",
-                  "    return [torch.from_numpy(o) for o in outs] if len(outs) > 1 "
-                  "else torch.from_numpy(outs[0])",
-                  "SAVEABLE['artifact'] = " + repr(path)]
-        body = "\n".join(lines) + "\n"
+            lines.append(SCRIPT_STATIC.format(per_channel=per_channel))
+        lines.append(SCRIPT_LOAD.format(level=level))
+        samples = int(step.decided("calibration_samples", 0) or 0) if quant == "static" else 0
         what = "FP32" if quant == "none" else f"{quant} INT8" + (
             " per-channel" if per_channel else "")
-        return ScriptCode(body, f"ONNX Runtime {what}" + (" + transformer optimizer" if opt
-                                                          else ""))
+        return ScriptCode("\n".join(lines) + "\n", f"ONNX Runtime {what}" + (
+            " + transformer optimizer" if opt else ""), calibration_samples=samples or (
+            step.param("calibration_samples", 256) if quant == "static" else 0))
 
     def why_not_faster(self, ctx):
         reasons = []
