@@ -167,8 +167,8 @@ model = load(path)"""
 class OnnxRuntime(Technique):
     name = "onnxruntime"
     title = "ONNX Runtime"
-    summary = ("Export to ONNX and run with ONNX Runtime (pre-packed FP32 GEMMs, low per-call "
-               "overhead; optional INT8). Often the fastest on CPUs without VNNI/AMX.")
+    summary = ("Run the model in ONNX Runtime (pre-packed GEMMs, low call overhead; optional "
+               "INT8): often the fastest on CPUs without VNNI/AMX.")
     Params = Params
     stage = 60
     group = "runtime"
