@@ -69,7 +69,7 @@ def eager(model):
 
 
 def size_bytes(model):
-    if "artifact" in SAVEABLE:  # another runtime's file: its size on disk
+    if "artifact" in SAVEABLE and not isinstance(model, nn.Module):  # a runtime's file
         root, ext = os.path.splitext(SAVEABLE["artifact"])
         return sum(os.path.getsize(root + e) for e in ({ext, ".bin"} if ext == ".xml" else {ext}))
     m, buf = eager(model), io.BytesIO()
