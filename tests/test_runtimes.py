@@ -7,7 +7,6 @@ Budgets are short on purpose (CI time): fidelity is checked on the example and a
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
@@ -187,16 +186,14 @@ def test_without_the_packages_the_reason_says_how_to_install(digits, monkeypatch
     assert run_recipe(mlp, Recipe.of("inference_mode"), FAST).verdict is not None
 
 
-def test_cli_without_onnxruntime_prints_one_line(tmp_path):
-    code = ("import sys; sys.modules['onnxruntime'] = None\n"
-            "from quantgui.cli import main\n"
-            "sys.exit(main(['run', 'example:digits-mlp', '--step', 'onnxruntime']))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("quantgui-cli: error: ")
-    assert 'pip install "quantgui[onnx]"' in lines[0]
+def test_cli_without_onnxruntime_prints_one_line(digits, monkeypatch, capsys):
+    from quantgui import cli
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    code = cli.main(["run", "example:digits-mlp", "--step", "onnxruntime"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == ('quantgui-cli: error: step 1 (onnxruntime): does not apply to this model: '
+                   'onnxruntime is not installed: pip install "quantgui[onnx]"\n')
 
 
 def test_recommend_orders_runtimes_by_cpu(mlp, cnn):
@@ -217,3 +214,41 @@ def test_recommend_orders_runtimes_by_cpu(mlp, cnn):
     with_compile = [r.describe() for r in recommend.candidate_recipes(
         cnn, ["AVX2"], include_compile=True)]
     assert "compile + inference_mode" in with_compile and "aoti" in with_compile
+
+
+def test_onnxruntime_on_a_tiny_bert_keyword_inputs_and_transformer_optimizer(tmp_path):
+    """A Hugging Face model takes keyword inputs and returns a ModelOutput: the runtime variant
+    takes the same keywords and returns the same structure; optimizer=auto fuses for BERT."""
+    from transformers import BertConfig, BertModel
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).eval().save_pretrained(tmp_path / "bert")
+    bert = open_model(tmp_path / "bert", input_shape=(4, 16))
+    assert bert.example.kwargs and not bert.example.args
+    variant, (step,) = optimize(bert, Recipe.of(("onnxruntime", {"quantize": "dynamic"})),
+                                FAST)
+    assert step.decisions["optimizer"] == "transformer (bert)"
+    assert step.decisions["dynamic_axes"] is True
+    out = variant.run_prepared(bert.example)
+    ref = bert.module(**bert.example.kwargs)
+    assert type(out) is type(ref) and out.last_hidden_state.shape == ref.last_hidden_state.shape
+    cos = torch.nn.functional.cosine_similarity(out.pooler_output, ref.pooler_output, dim=-1)
+    assert float(cos.min()) > 0.99
+    # other batch and sequence length: the axes are dynamic
+    shorter = bert.example.map(lambda t: t[:2, :9])
+    assert variant.run_prepared(shorter).last_hidden_state.shape == (2, 9, 32)
+
+
+class _Eigen(torch.nn.Module):
+    def forward(self, x):
+        return torch.linalg.eigvalsh(x @ x.transpose(-1, -2))
+
+
+def test_an_exporter_failure_names_the_op(tmp_path):
+    from quantgui.core.model.inputs import Inputs
+    from quantgui.core.techniques._runtime_util import export_onnx
+    with pytest.raises(UserError) as info:
+        export_onnx(_Eigen(), Inputs.of(torch.randn(4, 3, 3)), tmp_path / "m.onnx")
+    assert str(info.value) == ("the ONNX exporter failed: no ONNX conversion for the op "
+                               "aten._linalg_eigh.default")

@@ -19,6 +19,7 @@ import inspect
 import io
 import logging
 from pathlib import Path
+import re
 import tempfile
 import time
 from typing import Any, Callable, Optional, Sequence
@@ -48,6 +49,20 @@ def missing(modules: Sequence[str], extra: str) -> Optional[str]:
         if not found:
             return f"{name} is not installed: {INSTALL[extra]}"
     return None
+
+
+def exporter_reason(exc: BaseException) -> str:
+    """What the ONNX exporter failed on, in one line: the op without a conversion when it says
+    so (its message is a page of next steps, with terminal colour codes), else its summary."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    op = re.search(r"No ONNX function found for <OpOverload\(op='([^']+)', overload='([^']+)'",
+                   text)
+    if op:
+        return f"no ONNX conversion for the op {op.group(1)}.{op.group(2)}"
+    summary = re.search(r"## Exception summary\s+<class '[\w.]*?(\w+)'>: ([^\n]+)", text)
+    if summary:
+        return clean_message(f"{summary.group(1)}: {summary.group(2)}")[:240]
+    return first_line(exc)
 
 
 def first_line(exc: BaseException) -> str:
@@ -110,14 +125,14 @@ def check_plain(variant: Any, label: str) -> None:
     (bf16 casts, autocast, packed INT8, compiled/scripted graphs) cannot be exported to another
     engine, and the runtime's own options do quantization."""
     if variant.tags.get("compiled") or variant.tags.get("torchscript"):
-        raise UserError(f"{label}: the model is already compiled/frozen by an earlier step; "
-                        f"a runtime step takes the eager model")
+        raise UserError("the model is already compiled/frozen by an earlier step; a runtime "
+                        f"step ({label}) takes the eager model")
     if variant.input_dtype is not None or variant.autocast_dtype is not None \
             or variant.quantized_engine is not None or variant.tags.get("quantized_api"):
-        raise UserError(f"{label}: runs the FP32 model; remove the numeric-format step before it "
-                        f"(use this step's own INT8 option)")
+        raise UserError(f"{label} runs the FP32 model: remove the numeric-format step before "
+                        f"it (use this step's own INT8 option)")
     if not isinstance(variant.module, nn.Module):
-        raise UserError(f"{label}: the model is not an nn.Module")
+        raise UserError(f"{label} needs an nn.Module")
 
 
 class Binder:
@@ -273,7 +288,7 @@ def export_onnx(module: nn.Module, example: Inputs, path: Path) -> dict[str, Any
         except Exception as exc:  # noqa: BLE001 - the exporter fails in many ways; say which
             if isinstance(exc, UserError):
                 raise
-            errors.append(first_line(exc))
+            errors.append(exporter_reason(exc))
     raise UserError(f"the ONNX exporter failed: {errors[-1]}")
 
 

@@ -71,7 +71,7 @@ class AOTInductor(Technique):
                 except Exception as exc:  # noqa: BLE001 - said below with the exporter's words
                     errors.append(first_line(exc))
             if program is None:
-                raise UserError(f"aoti: torch.export failed: {errors[-1]}")
+                raise UserError(f"torch.export failed: {errors[-1]}")
         configs = {"freezing": True}
         if params.max_autotune:
             configs["max_autotune"] = True

@@ -127,7 +127,7 @@ class OpenVino(Technique):
             except UserError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the converter fails in many ways
-                raise UserError(f"openvino: convert_model failed: {first_line(exc)}") from exc
+                raise UserError(f"openvino.convert_model failed: {first_line(exc)}") from exc
         graph_names = [p.get_any_name() for p in model.inputs]
         order = binder.order(graph_names)
         skipped = [p.strip() for p in params.skip_layers.split(",") if p.strip()]
