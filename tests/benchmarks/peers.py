@@ -159,8 +159,9 @@ def kind_of(name: str) -> str:
 def recommended(loaded, batch: int):
     from quantgui.core.recommend import recommend
     from quantgui.core.run import RunOptions, optimize
+    # ~256 test samples whatever the batch: 4 samples at batch 1 cannot show an accuracy drop
     options = RunOptions(batch_size=batch, time_budget_s=0.8, min_rounds=6, warmup=2,
-                         eval_limit=4)
+                         eval_limit=max(4, 256 // batch))
     t0 = time.perf_counter()
     rec = recommend(loaded, options=options)
     search_s = time.perf_counter() - t0
@@ -282,7 +283,8 @@ def markdown(rows: list[dict], caps: list[str], cpu: str) -> str:
 
 
 def spin_check(rounds: int = 31, threads: int = 2, calls: int = 5) -> str:
-    """How much ONNX Runtime's spinning threads slow whatever runs next (issue 11's trap).
+    """How much ONNX Runtime's spinning threads (and OpenVINO's) slow whatever runs next
+    (issue 11's trap).
 
     Every round, in rotated order, each condition runs `calls` calls of its predecessor (an ORT
     session with spinning on, one with spinning off, or PyTorch itself) and then times `calls`
@@ -310,6 +312,11 @@ def spin_check(rounds: int = 31, threads: int = 2, calls: int = 5) -> str:
         feeds = _feeds([i.name for i in s.get_inputs()], example)
         before[f"after ORT, spinning {'on' if spinning else 'off'}"] = (
             lambda s=s, feeds=feeds: s.run(None, feeds))
+    try:
+        fn, _, _ = peer_ov(model, example, work, threads, False, [])
+        before["after OpenVINO"] = fn
+    except ImportError:
+        pass
     names = list(before)
     ms: dict[str, list[float]] = {n: [] for n in names}
     for fn in before.values():

@@ -199,9 +199,10 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
         data = loaded.test
         bs = example.batch_size
         limit = options.eval_limit
-        if data is not None and _shape_specialized(before, after) and len(data) % bs:
-            full = len(data) // bs
-            limit = full if limit is None else min(limit, full)
+        if data is not None and _shape_specialized(before, after) and len(data) % bs \
+                and (limit is None or limit > len(data) // bs):
+            full = len(data) // bs  # the short last batch would be reached: leave it out
+            limit = full
             if full and steps:
                 steps[-1].notes.append(
                     f"evaluation used {full * bs} of {len(data)} samples (full batches of "
