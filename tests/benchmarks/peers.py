@@ -36,6 +36,8 @@ import torch  # noqa: E402
 import bench  # noqa: E402
 
 MIN_COS = 0.99
+#: As QuantGUI's openvino step: no pinning to the cores PyTorch's threads use.
+OV_EXTRA: dict = {"ENABLE_CPU_PINNING": False}
 PEERS = ("ORT FP32", "ORT INT8", "OV FP32", "OV INT8")
 
 
@@ -122,7 +124,7 @@ def peer_ov(model, example, work: Path, threads: int, int8: bool, calib):
     ov.save_model(ov_model, str(xml), compress_to_fp16=False)
     compiled = ov.Core().compile_model(str(xml), "CPU", {
         "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
-        "INFERENCE_PRECISION_HINT": "f32"})
+        "INFERENCE_PRECISION_HINT": "f32", **OV_EXTRA})
     request = compiled.create_infer_request()
     feeds = list(_feeds([p.get_any_name() for p in compiled.inputs], example).values())
     outputs = list(compiled.outputs)

@@ -141,8 +141,9 @@ class OpenVino(Technique):
                 model = nncf.quantize(model, dataset, subset_size=len(batches),
                                       **({"ignored_scope": ignored} if ignored else {}))
         xml = base / "model.xml"
+        # No pinning: OpenVINO would bind its threads to the cores PyTorch's threads use.
         config = {"PERFORMANCE_HINT": params.hint.upper(), "INFERENCE_NUM_THREADS": threads,
-                  "INFERENCE_PRECISION_HINT": "f32"}
+                  "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": False}
         if params.hint == "latency":
             config["NUM_STREAMS"] = 1
 
@@ -170,10 +171,15 @@ class OpenVino(Technique):
         for key, value in (("converter", f"openvino.convert_model ({params.source})"),
                            ("precision", params.precision), ("hint", params.hint),
                            ("inference_precision", "f32"), ("threads", threads),
+                           ("cpu_pinning", False),
                            ("streams", 1 if params.hint == "latency" else None),
                            ("dynamic_axes", dynamic), ("ignored_patterns", skipped),
                            ("quantizer", "nncf" if params.precision == "int8" else None)):
             ctx.decide(key, value)
+        ctx.note("openvino: its oneTBB threads busy-wait after each request; interleaved "
+                 "with PyTorch on 2 cores they slowed the next PyTorch call 1.4-2.4x "
+                 "(tests/benchmarks/peers.py --spin-check), so a speedup measured against the "
+                 "PyTorch baseline may be overstated; ONNX Runtime's spinning is switched off")
         if not dynamic:
             ctx.note("openvino: the model is fixed to the example's shapes; evaluation uses "
                      "full batches only")
