@@ -161,9 +161,9 @@ def kind_of(name: str) -> str:
 def recommended(loaded, batch: int):
     from quantgui.core.recommend import recommend
     from quantgui.core.run import RunOptions, optimize
-    # ~256 test samples whatever the batch: 4 samples at batch 1 cannot show an accuracy drop
-    options = RunOptions(batch_size=batch, time_budget_s=0.8, min_rounds=6, warmup=2,
-                         eval_limit=max(4, 256 // batch))
+    # ~128 test samples whatever the batch: 4 samples at batch 1 cannot show an accuracy drop
+    options = RunOptions(batch_size=batch, time_budget_s=0.6, min_rounds=6, warmup=2,
+                         eval_limit=max(2, 128 // batch))
     t0 = time.perf_counter()
     rec = recommend(loaded, options=options)
     search_s = time.perf_counter() - t0
