@@ -16,6 +16,8 @@ FAST = dict(time_budget_s=0.2, min_rounds=4, max_rounds=20, warmup=1, eval_limit
 
 _loaded: dict[tuple[str, bool], object] = {}
 _runs: dict[tuple, tuple] = {}  # key -> (the RunResult as the run returned it, its JSON)
+#: Variants of runtime steps, kept: small, and rebuilding one costs a compile (aoti ~10 s).
+_variants: dict[tuple, object] = {}
 
 
 def loaded(example: str = "digits-mlp", labels: bool = True):
@@ -39,7 +41,9 @@ def _run(example: str, steps: tuple, labels: bool) -> tuple:
     if key not in _runs:
         from quantgui.core import Recipe, RunOptions, run_recipe
         result = run_recipe(loaded(example, labels), Recipe.of(*steps), RunOptions(**FAST))
-        result.variant = None  # the optimized model is not kept across tests
+        if result.variant.tags.get("runtime"):
+            _variants[key] = result.variant
+        result.variant = None  # the optimized model is not kept across tests (but see above)
         _runs[key] = (result, result.to_json())
     return _runs[key]
 
@@ -59,3 +63,10 @@ def real_result(example: str = "digits-mlp", *steps, labels: bool = True):
     """A fresh `RunResult` of that run (its own copy: mutate it freely)."""
     from quantgui.core import RunResult
     return RunResult.from_json(run_json(example, *steps, labels=labels))
+
+
+def runtime_variant(example: str = "digits-mlp", *steps, labels: bool = True):
+    """The optimized variant of a run whose last step is a runtime (onnxruntime, openvino,
+    aoti), shared: call it, never change it."""
+    _run(example, steps, labels)
+    return _variants[(example, labels, repr(steps))]

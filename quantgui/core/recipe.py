@@ -35,13 +35,15 @@ SCHEMA = schema.Obj({"version": schema.Version(RECIPE_VERSION, "recipe"),
 
 #: Why stages are ordered the way they are: structure first (pruning, fast path), then the
 #: numeric format (quantize / cast), then memory layout, then graph-level work that bakes in
-#: everything before it (freeze, compile); the grad mode wraps the call and may come anywhere.
+#: everything before it (freeze, compile), then the runtime that executes the result (it takes
+#: the eager FP32 model and does its own INT8); the grad mode wraps the call and may come anywhere.
 STAGES = {
     10: "structure (prune)",
     20: "module swaps (transformer fast path)",
     30: "numeric format (INT8/INT4 quantization, FP16/BF16)",
     40: "memory layout (channels-last)",
     50: "graph (freeze / compile)",
+    60: "runtime (ONNX Runtime / OpenVINO / AOTInductor: the engine that runs the model)",
     90: "call mode (inference mode)",
 }
 

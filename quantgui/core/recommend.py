@@ -14,6 +14,10 @@ The resulting order (the priority bands in techniques/hooks.py):
 - Conv nets: static INT8 (calibrated), channels-last, channels-last + freeze.
 - Linear/LSTM-heavy models: dynamic INT8 (weights INT8, activations quantized per call).
 - Transformers: the native fast path / SDPA attention, with BF16 or INT8.
+- Other runtimes, where installed (`quantgui[onnx]`, `quantgui[openvino]`): on CPUs without
+  VNNI/AMX, ONNX Runtime FP32, ONNX Runtime INT8 per-channel and OpenVINO go before eager INT8
+  (pre-packed FP32 GEMMs beat INT8 there); with VNNI/AMX they come after the INT8/BF16 paths.
+  AOTInductor, like torch.compile with freezing, is a costly (compiling) candidate.
 - `inference_mode` is added to every combination (free, <= 3%).
 - compile is left out unless asked: its first call costs 10-30 s per candidate.
 """
@@ -78,13 +82,12 @@ def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = N
              if include_compile or not h.costly]
     hints.sort(key=lambda h: h.priority)  # stable: equal priorities keep registry order
     out: list[Recipe] = []
-    seen: set[tuple[str, ...]] = set()
+    seen: set[str] = set()
     for hint in hints:
-        names = hint.steps
-        if names in seen:
+        recipe = Recipe.of(*hint.steps)  # names, or (name, params) pairs
+        if recipe.describe() in seen:
             continue
-        seen.add(names)
-        recipe = Recipe.of(*names)
+        seen.add(recipe.describe())
         # The data's own problems (labels) are the same for every candidate: recommend
         # refuses those once; here only what rules this recipe out counts.
         if any(p.kind not in DATA_KINDS for p in preflight(loaded, recipe)):

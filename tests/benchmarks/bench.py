@@ -399,7 +399,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--app-only", action="store_true")
     ap.add_argument("--from-json", metavar="IN", help="only re-render a saved --json run "
                     "(with --md OUT for the README section)")
+    ap.add_argument("--peers", action="store_true", help="only the peers section (peers.py): "
+                    "QuantGUI's recommended recipe vs ONNX Runtime / OpenVINO by hand, at batch 1 "
+                    "and the default batch")
     args = ap.parse_args(argv)
+    if args.peers:
+        return peers_main(args)
     if args.from_json:
         data = json.loads(Path(args.from_json).read_text())
         print(markdown(data["rows"]))
@@ -470,6 +475,27 @@ def main(argv: Optional[list[str]] = None) -> int:
         Path(args.json).write_text(json.dumps({"rows": rows, "environment": environ,
                                                "app": app, "quick": q, "seconds": elapsed},
                                               indent=1, default=str))
+    return 0
+
+
+def peers_main(args: argparse.Namespace) -> int:
+    import peers
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    names = [m for m in args.models.split(",") if m and m in
+             ("digits-cnn", "digits-mlp", "digits-transformer", "digits-lstm", "bert-6x384")]
+    started = time.perf_counter()
+    rows = peers.run_peers(names, [1, args.batch] if args.batch else None,
+                           args.rounds or 15, args.threads, args.model)
+    env_ = environment()
+    text = peers.markdown(rows, env_.get("cpu_capabilities", []), env_.get("cpu", "?"))
+    print(text)
+    print(f"{len(rows)} rows in {time.perf_counter() - started:.0f} s, {args.threads} threads")
+    if args.md:
+        Path(args.md).write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "environment": env_}, indent=1,
+                                              default=str))
     return 0
 
 

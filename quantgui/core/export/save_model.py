@@ -10,6 +10,7 @@ Which format fits depends on what the steps made of the model (see docs torch-cp
 | torchao tensor-subclass weights, PT2E graphs | torch.export `.pt2`, state_dict | whole-model pickling of torchao fails |
 | float (FP32/BF16/FP16, pruned, channels-last) | torch.export `.pt2`, TorchScript, state_dict | a `.pt2` loads without the architecture code |
 | compiled (`torch.compile`) | the eager module underneath, as above | compiled kernels live in the process only |
+| another runtime (ONNX Runtime, OpenVINO, AOTInductor) | its own artifact: `.onnx`, IR `.xml/.bin`, `.pt2` package (runtime_artifact.py) | that is what was measured |
 
 How a variant is called (input dtype cast, channels-last inputs) is baked into TorchScript and
 `.pt2` files, so they take the same inputs as the original model. A state_dict cannot carry
@@ -41,6 +42,7 @@ from ..model.inputs import Inputs
 from ..model.variant import Variant
 from ..progress import Task, quiet_task
 from .atomic import PathLike, _folder_error, ensure_writable_dir, staged
+from .runtime_artifact import ARTIFACTS, is_runtime, save_runtime
 from .space import NoSpace, is_no_space
 from .variant_io import (ORDER, TOLERANCE, WHY, CallAs, ReloadCheck, _flat, classify, compare,
                          deployable, precision_of)
@@ -211,6 +213,11 @@ def save_model(variant: Variant, example: Inputs, out_dir: PathLike, *, name: st
     task = task or quiet_task()
     example = Inputs.of(example)
     out_dir = ensure_writable_dir(out_dir)
+    if is_runtime(variant):  # another runtime's model: its own artifact (runtime_artifact.py)
+        if fmt not in ("auto", ARTIFACTS[variant.tags["runtime"]][0]):
+            raise UserError(f"this model runs in {variant.tags['runtime']}: it saves only as "
+                            f"{ARTIFACTS[variant.tags['runtime']][0]} (format auto)")
+        return save_runtime(variant, example, out_dir, name, protected, task, "float32")
     kind, module, notes = classify(variant)
     if fmt == "auto":
         order = ORDER[kind]

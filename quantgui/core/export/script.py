@@ -272,7 +272,7 @@ def generate_script(loaded: Any, recipe: Recipe, steps: Optional[list] = None,
                  f"{_doc(', '.join(u['name'] for u in unsupported))}\n" if unsupported else "")
               + f'\nUsage: python {SCRIPT_NAME} [--out PATH] [--rounds N] [--threads N]\n"""\n\n')
     imports = ("import argparse\nimport contextlib\nimport copy\nimport io\nimport os\n"
-               "import statistics\nimport sys\nimport time\nimport warnings\n\nimport torch\nfrom torch import nn\n\n"
+               "import shutil\nimport statistics\nimport sys\nimport time\nimport warnings\n\nimport torch\nfrom torch import nn\n\n"
                "HERE = os.path.dirname(os.path.abspath(__file__))\n"
                f"EXAMPLE_FILE = os.path.join(HERE, {EXAMPLE_NAME!r})\n"
                f"CALIBRATION_FILE = os.path.join(HERE, {CALIBRATION_NAME!r})\n"

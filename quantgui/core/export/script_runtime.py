@@ -69,6 +69,9 @@ def eager(model):
 
 
 def size_bytes(model):
+    if "artifact" in SAVEABLE and not isinstance(model, nn.Module):  # a runtime's file
+        root, ext = os.path.splitext(SAVEABLE["artifact"])
+        return sum(os.path.getsize(root + e) for e in ({ext, ".bin"} if ext == ".xml" else {ext}))
     m, buf = eager(model), io.BytesIO()
     if isinstance(m, torch.jit.ScriptModule):
         torch.jit.save(m, buf)
@@ -151,8 +154,24 @@ def _write(path, writer):
 SAVEABLE = {}  # a step may leave the module to save here (freeze: before optimize_for_inference)
 
 
+def save_artifact(model, call, out_base):
+    """A runtime step's own file (.onnx, OpenVINO .xml + .bin, AOTInductor .pt2): copied to
+    out_base + its suffix, reloaded with the step's SAVEABLE['reload'] and compared."""
+    src = SAVEABLE["artifact"]
+    root, ext = os.path.splitext(src)
+    path = out_base + ext
+    _write(path, lambda p: shutil.copyfile(src, p))
+    if ext == ".xml":
+        _write(out_base + ".bin", lambda p: shutil.copyfile(root + ".bin", p))
+    reference = primary(run(model, call, EXAMPLE))
+    got = primary(run(SAVEABLE["reload"](path), call, EXAMPLE))
+    return path, ext[1:], float((got.float() - reference.float()).abs().max())
+
+
 def save(model, call, out_base):
     """Save and reload; returns (path, format, max abs difference of the reloaded model)."""
+    if "artifact" in SAVEABLE:
+        return save_artifact(model, call, out_base)
     m = SAVEABLE.get("model", eager(model))
     plain = (call["dtype"] is None and not call["channels_last"] and call["autocast"] is None
              and not EXAMPLE.kwargs)

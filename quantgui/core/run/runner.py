@@ -130,6 +130,11 @@ def data_details(data, evaluation, before: Variant, after: Variant, batch_size: 
     return out
 
 
+def _shape_specialized(*variants: Variant) -> bool:
+    return any(v.tags.get("fixed_shape") or isinstance(v.module, torch.jit.ScriptModule)
+               for v in variants)
+
+
 def optimize(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions] = None,
              task: Optional[Task] = None) -> tuple[Variant, list[StepReport]]:
     """Apply the recipe to a private deep copy of the model; the original stays untouched."""
@@ -206,12 +211,23 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
             min_rounds=options.min_rounds, max_rounds=options.max_rounds,
             warmup=options.warmup, seed=options.seed, task=task)
 
+        # Timing came first, on the exact batch; evaluation must not feed a shape-specialized
+        # model (a fixed-shape runtime graph, a TorchScript baseline whose profiling executor
+        # re-specializes on a second shape) a short last batch: then it uses full batches only.
         data = loaded.test
-        if data is not None and len(data) > 0:
-            bs = example.batch_size
-            evaluation = measure.evaluate(before, after,
-                                          data.indexed_batches(bs, options.eval_limit),
-                                          data.num_batches(bs, options.eval_limit), data.name, task)
+        bs = example.batch_size
+        limit = options.eval_limit
+        if data is not None and _shape_specialized(before, after) and len(data) % bs \
+                and (limit is None or limit > len(data) // bs):
+            full = len(data) // bs  # the short last batch would be reached: leave it out
+            limit = full
+            if full and steps:
+                steps[-1].notes.append(
+                    f"evaluation used {full * bs} of {len(data)} samples (full batches of "
+                    f"{bs} only: the model is specialized to that shape)")
+        if data is not None and len(data) > 0 and limit != 0:
+            evaluation = measure.evaluate(before, after, data.indexed_batches(bs, limit),
+                                          data.num_batches(bs, limit), data.name, task)
         else:  # no data: fidelity on the example input still tells whether outputs changed
             evaluation = measure.evaluate(before, after, [(example, None)], 1, "example input",
                                           task)

@@ -23,6 +23,9 @@ _MODULES = (
     "channels_last",
     "freeze",
     "compile",
+    "runtime_ort",
+    "runtime_openvino",
+    "runtime_aoti",
     "inference_mode",
 )
 

@@ -124,9 +124,14 @@ class ModelTraits:
 # The shared priority scale of hints (lower is tried first). recommend's search is anytime, so
 # the likeliest winners come first; each band below belongs to the techniques that propose it.
 NATIVE_HALF = 10        # BF16 on a CPU that computes it natively
+#: Other runtimes (ONNX Runtime, OpenVINO) on CPUs without VNNI/AMX: pre-packed FP32 GEMMs
+#: beat eager INT8 there (issue 11's AVX2 table), so they go before it (15-19).
+RUNTIME_FIRST = 15
 CONV_WINS = 20          # conv nets: static INT8, channels-last, freeze (20-29)
 LINEAR_INT8 = 30        # Linear/LSTM-heavy models: dynamic INT8
 TRANSFORMER = 40        # transformer fast path / SDPA, with BF16 or INT8 (40-49)
+#: The same runtimes where INT8/BF16 run natively (VNNI/AMX): after those paths (45-49).
+RUNTIME_LATER = 45
 EMULATED_HALF = 50      # BF16 where it is emulated (worth a measurement, rarely a win; 50-59)
 NATIVE_FP16 = 60
 PLAIN_STATIC_INT8 = 70  # static INT8 for models that are neither conv nets nor transformers
@@ -136,9 +141,10 @@ COMPILE = 90            # torch.compile: 10-30 s per candidate, only when asked 
 
 @dataclass(frozen=True)
 class Hint:
-    """A candidate recipe (step names in recipe order) a technique proposes."""
+    """A candidate recipe a technique proposes: step names in recipe order, or (name, params)
+    pairs where the step needs non-default params (e.g. ("onnxruntime", {"quantize": "dynamic"}))."""
 
-    steps: tuple[str, ...]
+    steps: tuple[Any, ...]
     priority: int
     reason: str
     #: Costs a compile per candidate: recommend leaves it out unless asked.
