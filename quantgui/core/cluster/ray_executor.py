@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -39,15 +40,24 @@ HEARTBEAT_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 120.0
 
 
+def loopback_address() -> str:
+    """The address a local Ray advertises. Ray rewrites 127.0.0.1 (and localhost) to this
+    machine's external address (services.resolve_ip_for_localhost), so on Linux, where the whole
+    of 127.0.0.0/8 is loopback, another loopback address keeps every advertised address local.
+    Ray 2.60's gRPC servers still listen on all interfaces whatever is given (README says so)."""
+    return "127.0.0.2" if sys.platform.startswith("linux") else "127.0.0.1"
+
+
 def start_local(num_cpus: int = 2, resources: Optional[dict] = None,
                 temp_dir: Optional[str] = None) -> dict[str, Any]:
-    """A Ray instance on this machine only: loopback, no dashboard, no usage statistics, its
-    logs and sockets in a private temporary folder. Returns ray.init's context info."""
+    """A Ray instance on this machine only: advertised on loopback, no dashboard, no usage
+    statistics, its logs and sockets in a private temporary folder. Returns ray.init's
+    address info (its "address" is the one it really uses)."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     temp_dir = temp_dir or tempfile.mkdtemp(prefix="qgray-")
     ctx = ray.init(num_cpus=num_cpus, resources=resources, include_dashboard=False,
-                   _node_ip_address="127.0.0.1", _temp_dir=temp_dir, configure_logging=False,
-                   log_to_driver=False, namespace="quantgui")
+                   _node_ip_address=loopback_address(), _temp_dir=temp_dir,
+                   configure_logging=False, log_to_driver=False, namespace="quantgui")
     return dict(ctx.address_info)
 
 
