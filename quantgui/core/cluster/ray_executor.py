@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ..errors import UserError
+from ..errors import Cancelled, UserError
 from ..progress import Task
 from ..results.sweep import SweepPoint, SweepResult
 from . import Executor, local_environment, machine_type
@@ -55,6 +55,10 @@ def start_local(num_cpus: int = 2, resources: Optional[dict] = None,
     address info (its "address" is the one it really uses)."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     temp_dir = temp_dir or tempfile.mkdtemp(prefix="qgray-")
+    # Ray also keeps the cluster's address under $RAY_TMPDIR/ray (default /tmp/ray, shared by
+    # every user of the machine): in our folder too.
+    os.environ.setdefault("RAY_TMPDIR", temp_dir)
+    os.makedirs(os.path.join(os.environ["RAY_TMPDIR"], "ray"), exist_ok=True)
     ctx = ray.init(num_cpus=num_cpus, resources=resources, include_dashboard=False,
                    _node_ip_address=loopback_address(), _temp_dir=temp_dir,
                    configure_logging=False, log_to_driver=False, namespace="quantgui")
@@ -222,8 +226,11 @@ class RayExecutor(Executor):
             result.points.append(point)
             if on_point is not None:
                 on_point(point)
-            task.report("sweep", len(result.points), total,
-                        f"{point.machine}: {point.recipe}, batch {point.batch}")
+            try:
+                task.report("sweep", len(result.points), total,
+                            f"{point.machine}: {point.recipe}, batch {point.batch}")
+            except Cancelled:  # the loop cancels the running tasks at its next turn
+                pass
         try:
             while True:
                 if task.cancelled:
@@ -253,6 +260,13 @@ class RayExecutor(Executor):
                 if time.monotonic() - last_beat > HEARTBEAT_S:
                     last_beat = time.monotonic()
                     self._discover()
+                    for r in [r for r, (_, n) in flight.items() if not n.alive]:
+                        item, node = flight.pop(r)  # its node left: the task never answers
+                        node.busy = False
+                        ray.cancel(r, force=True)
+                        point = self._lost(item, node, "left the cluster", queues)
+                        if point is not None:
+                            done(point)
                     for machine in self.types():
                         if machine not in queues:  # a new type joined: it gets the sweep too
                             plan(machine)
@@ -287,10 +301,14 @@ class RayExecutor(Executor):
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
             return self._failed(item, f"{type(cause).__name__}: {str(cause).splitlines()[0]}")
         except ray.exceptions.RayError as exc:  # the worker or its node died
-            reason = f"{type(exc).__name__} on node {node.node_id[:12]}"
-            item.reasons.append(reason)
-            item.failed_on.append(node.node_id)
-            if item.attempts < 2:
-                queues[item.machine].insert(0, item)
-                return None
-            return self._failed(item, "worker died twice: " + "; ".join(item.reasons))
+            return self._lost(item, node, type(exc).__name__, queues)
+
+    def _lost(self, item: _Item, node: _Node, what: str,
+              queues: dict[str, list[_Item]]) -> Optional[SweepPoint]:
+        """A point whose worker died: back in its queue once, then failed with the reasons."""
+        item.reasons.append(f"{what} on node {node.node_id[:12]}")
+        item.failed_on.append(node.node_id)
+        if item.attempts < 2:
+            queues[item.machine].insert(0, item)
+            return None
+        return self._failed(item, "worker died twice: " + "; ".join(item.reasons))

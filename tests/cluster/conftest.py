@@ -1,0 +1,68 @@
+"""One Ray for the whole session (it takes seconds to start): a `ray.cluster_utils.Cluster`
+whose head node is what `start_local` starts (loopback, no dashboard, no usage statistics, its
+own temporary folder), with 2 CPUs. `typed_nodes` adds worker nodes labelled as two CPU types.
+At the end every Ray process started under that folder must be gone."""
+
+import os
+from pathlib import Path
+import shutil
+import tempfile
+
+import pytest
+
+ray = pytest.importorskip("ray")  # the test extra installs it; see tests/test_packaging.py
+
+from quantgui.core.cluster import ray_executor as rx  # noqa: E402
+
+
+def ray_processes(marker: str) -> list[str]:
+    """Running raylet / gcs_server / Ray worker processes whose command line names `marker`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if marker in cmd and any(k in cmd for k in ("raylet", "gcs_server", "ray::",
+                                                     "default_worker", "ray/_private")):
+            found.append(f"{proc.name}: {cmd[:120]}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    from ray.cluster_utils import Cluster
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    temp = tempfile.mkdtemp(prefix="qgray-")
+    # Ray writes the cluster's address to $RAY_TMPDIR/ray (default /tmp/ray, shared by every
+    # user of this machine): keep that in our folder too.
+    os.environ["RAY_TMPDIR"] = temp
+    os.makedirs(os.path.join(temp, "ray"))
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "resources": {rx.TIMING_RESOURCE: 1}, "include_dashboard": False,
+        "node_ip_address": rx.loopback_address(), "temp_dir": temp})
+    ray.init(address=cluster.address, configure_logging=False, log_to_driver=False,
+             namespace="quantgui-tests")
+    cluster.temp = temp
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+    left = ray_processes(temp)
+    shutil.rmtree(temp, ignore_errors=True)
+    os.environ.pop("RAY_TMPDIR", None)
+    assert not left, f"Ray processes left after the suite: {left}"
+
+
+@pytest.fixture(scope="session")
+def typed_nodes(ray_cluster):
+    """Two more nodes: one more of the head's type would be "probed" (same hardware), so each
+    is named by a type resource instead: "alpha" x2 (the retry has another node) and "beta"."""
+    nodes = []
+    for name in ("alpha", "alpha", "beta"):
+        nodes.append(ray_cluster.add_node(
+            num_cpus=1, resources={rx.TYPE_PREFIX + name: 1, rx.TIMING_RESOURCE: 1},
+            node_ip_address=rx.loopback_address(), temp_dir=ray_cluster.temp))
+    ray_cluster.wait_for_nodes()
+    return nodes
