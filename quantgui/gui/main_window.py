@@ -123,6 +123,8 @@ class MainWindow(FileActions, QMainWindow):
         self._dock("optimizeDock", "Optimize", self.optimize, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("historyDock", "Session history", self.history_view,
                    Qt.DockWidgetArea.BottomDockWidgetArea)
+        from .sweep_view import add_sweep_view  # Tools > Sweep…: its own dock
+        self.sweep_view = add_sweep_view(self)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
         self.phase = ElidedLabel("Starting the engine…")
