@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFormLayout, QHBoxLayou
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from .plots import theme as th
-from .safe_text import printable
+from .safe_text import html_text, printable
 
 #: Timing per point at most: a sweep has many points (a run's budget is for one).
 MAX_BUDGET_S = 0.5
@@ -68,7 +68,7 @@ class SweepView(QWidget):
         self._box: dict = {}
         self.recipes = QListWidget()
         self.recipes.setObjectName("sweepRecipes")
-        self.recipes.setMaximumHeight(110)
+        self.recipes.setMaximumHeight(90)
         self.batches = QLineEdit("1,8,32")
         self.threads = QLineEdit("1")
         self.run_button = QPushButton("Run sweep")
@@ -86,17 +86,23 @@ class SweepView(QWidget):
         form.addRow("Batch sizes", self.batches)
         form.addRow("Threads", self.threads)
         buttons = QHBoxLayout()
-        for b in (self.run_button, self.cancel_button, self.csv_button, self.json_button):
+        for b in (self.run_button, self.cancel_button):
             buttons.addWidget(b)
-        buttons.addStretch(1)
+        exports = QHBoxLayout()
+        for b in (self.csv_button, self.json_button):
+            exports.addWidget(b)
         self.latency_plot, self.throughput_plot = pg.PlotWidget(), pg.PlotWidget()
         for plot, label in ((self.latency_plot, "latency (ms)"),
                             (self.throughput_plot, "throughput (samples/s)")):
             plot.setLogMode(x=True, y=False)
             plot.setLabel("bottom", "batch size")
             plot.setLabel("left", label)
-            plot.addLegend(offset=(10, 10))
-            plot.setMinimumHeight(180)
+            plot.setMinimumHeight(160)
+        # One key for both plots (they share lines), above them: a legend inside would hide
+        # the small batches' points.
+        self.key = QLabel("")
+        self.key.setTextFormat(Qt.TextFormat.RichText)
+        self.key.setWordWrap(True)
         plots = QSplitter(Qt.Orientation.Horizontal)
         plots.addWidget(self.latency_plot)
         plots.addWidget(self.throughput_plot)
@@ -106,14 +112,27 @@ class SweepView(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         body = QSplitter(Qt.Orientation.Vertical)
-        body.addWidget(plots)
+        top = QWidget()
+        top_lay = QVBoxLayout(top)
+        top_lay.setContentsMargins(0, 0, 0, 0)
+        top_lay.addWidget(self.key)
+        top_lay.addWidget(plots, 1)
+        body.addWidget(top)
         body.addWidget(self.table)
         body.setStretchFactor(0, 3)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addLayout(buttons)
-        lay.addWidget(self.status)
-        lay.addWidget(self.crossover)
+        body.setStretchFactor(1, 1)
+        controls = QWidget()
+        controls.setMaximumWidth(320)
+        side = QVBoxLayout(controls)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.addLayout(form)
+        side.addLayout(buttons)
+        side.addLayout(exports)
+        side.addWidget(self.status)
+        side.addWidget(self.crossover)
+        side.addStretch(1)
+        lay = QHBoxLayout(self)
+        lay.addWidget(controls)
         lay.addWidget(body, 1)
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
@@ -266,18 +285,27 @@ class SweepView(QWidget):
         ok = [p for p in self.points if p.ok]
         recipes = list(dict.fromkeys(p.recipe for p in ok))
         threads = sorted({p.threads for p in ok})
+        styles = ["solid", "dashed", "dotted", "dash-dot"]
+        key = [f'<span style="color:{theme.before}">&#9632;</span> original (before)'] + [
+            f'<span style="color:{_PALETTE[i % len(_PALETTE)]}">&#9632;</span> '
+            f'{html_text(r)}' for i, r in enumerate(recipes)]
+        lines = ", ".join(f"{styles[i % len(styles)]} {t} thread(s)"
+                          for i, t in enumerate(threads))
+        self.key.setText("&nbsp;&nbsp;".join(key) + (f" &nbsp;·&nbsp; {lines}" if lines else "")
+                         + (" &nbsp;·&nbsp; &#9733; where a recipe starts paying"
+                            if self.result is not None else ""))
         for t_i, t in enumerate(threads):
             dash = _DASHES[t_i % len(_DASHES)]
             base = sorted({p.batch: p for p in ok if p.threads == t}.values(),
                           key=lambda p: p.batch)
             if base:  # "before" is the same original for every recipe
                 self._line(base, "before", pg.mkPen(theme.before, width=2, style=dash),
-                           f"original, {t} thr")
+                           f"original · {t} thr")
             for r_i, recipe in enumerate(recipes):
                 line = sorted((p for p in ok if p.recipe == recipe and p.threads == t),
                               key=lambda p: p.batch)
                 pen = pg.mkPen(_PALETTE[r_i % len(_PALETTE)], width=2, style=dash)
-                self._line(line, "after", pen, f"{recipe}, {t} thr")
+                self._line(line, "after", pen, f"{recipe} · {t} thr")
         if self.result is not None:
             for c in self.result.crossovers:
                 if c.batch is None or c.smallest:
@@ -289,7 +317,7 @@ class SweepView(QWidget):
                                               symbol="star", size=16,
                                               brush=pg.mkBrush(theme.good), pen=None)
                     self.latency_plot.addItem(mark)
-                    label = pg.TextItem(c.text.split(" at ")[0], color=theme.foreground,
+                    label = pg.TextItem(f"from {c.batch}", color=theme.foreground,
                                         anchor=(0, 1))
                     label.setPos(math.log10(c.batch), at[0].after.median_ms)
                     self.latency_plot.addItem(label)
@@ -304,7 +332,7 @@ class SweepView(QWidget):
         self.latency_plot.plot(xs, lat, pen=pen, symbol=sym, symbolSize=6,
                                symbolBrush=pen.color(), name=printable(name, newlines=False))
         self.throughput_plot.plot(xs, thr, pen=pen, symbol=sym, symbolSize=6,
-                                  symbolBrush=pen.color(), name=printable(name, newlines=False))
+                                  symbolBrush=pen.color())
 
     # -- export ---------------------------------------------------------------------------
     def _ask_export(self, fmt: str) -> None:
@@ -356,9 +384,14 @@ def add_sweep_view(win: Any) -> SweepView:
 
     def show() -> None:
         view.refresh_recipes()
+        history = win.findChild(QDockWidget, "historyDock")
+        first = not dock.isVisible()
         dock.show()
+        if first and history is not None and history.isVisible() \
+                and dock not in win.tabifiedDockWidgets(history):
+            win.tabifyDockWidget(history, dock)  # a tab: the bottom area's whole width
         dock.raise_()
-        win.resizeDocks([dock], [460], Qt.Orientation.Vertical)  # room for the plots
+        win.resizeDocks([dock], [430], Qt.Orientation.Vertical)  # room for the plots
     action.triggered.connect(show)
     win.actions_by_name["sweep"] = action
     tools = next((a.menu() for a in win.menuBar().actions()
