@@ -34,12 +34,10 @@ def ray_processes(marker: str) -> list[str]:
 @pytest.fixture(scope="session")
 def ray_cluster():
     from ray.cluster_utils import Cluster
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     temp = tempfile.mkdtemp(prefix="qgray-")
-    # Ray writes the cluster's address to $RAY_TMPDIR/ray (default /tmp/ray, shared by every
-    # user of this machine): keep that in our folder too.
-    os.environ["RAY_TMPDIR"] = temp
-    os.makedirs(os.path.join(temp, "ray"))
+    saved = {k: os.environ.get(k) for k in ("RAY_USAGE_STATS_ENABLED", "RAY_TMPDIR",
+                                            "RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    rx.private_environment(temp)  # usage stats off, address file and token kept to us
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 2, "resources": {rx.TIMING_RESOURCE: 1}, "include_dashboard": False,
         "node_ip_address": rx.loopback_address(), "temp_dir": temp})
@@ -51,7 +49,8 @@ def ray_cluster():
     cluster.shutdown()
     left = ray_processes(temp)
     shutil.rmtree(temp, ignore_errors=True)
-    os.environ.pop("RAY_TMPDIR", None)
+    for key, value in saved.items():
+        os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
     assert not left, f"Ray processes left after the suite: {left}"
 
 

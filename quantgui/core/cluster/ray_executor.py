@@ -48,17 +48,32 @@ def loopback_address() -> str:
     return "127.0.0.2" if sys.platform.startswith("linux") else "127.0.0.1"
 
 
+def private_environment(temp_dir: str) -> None:
+    """What a Ray started by this process inherits: no usage statistics; its cluster address
+    file under `temp_dir` ($RAY_TMPDIR/ray, default /tmp/ray, is shared by every user of the
+    machine); token authentication with a token of its own in the environment (Ray 2.60 would
+    otherwise generate one into ~/.ray/auth_token, outside anything this process owns)."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ.setdefault("RAY_TMPDIR", temp_dir)
+    os.makedirs(os.path.join(os.environ["RAY_TMPDIR"], "ray"), exist_ok=True)
+    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        import secrets
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        try:  # Ray read its config when imported: re-read it (what ray.init does itself)
+            from ray._raylet import Config
+            Config.initialize("")
+        except (ImportError, AttributeError):  # another Ray version: it reads env at start
+            pass
+
+
 def start_local(num_cpus: int = 2, resources: Optional[dict] = None,
                 temp_dir: Optional[str] = None) -> dict[str, Any]:
     """A Ray instance on this machine only: advertised on loopback, no dashboard, no usage
     statistics, its logs and sockets in a private temporary folder. Returns ray.init's
     address info (its "address" is the one it really uses)."""
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     temp_dir = temp_dir or tempfile.mkdtemp(prefix="qgray-")
-    # Ray also keeps the cluster's address under $RAY_TMPDIR/ray (default /tmp/ray, shared by
-    # every user of the machine): in our folder too.
-    os.environ.setdefault("RAY_TMPDIR", temp_dir)
-    os.makedirs(os.path.join(os.environ["RAY_TMPDIR"], "ray"), exist_ok=True)
+    private_environment(temp_dir)
     ctx = ray.init(num_cpus=num_cpus, resources=resources, include_dashboard=False,
                    _node_ip_address=loopback_address(), _temp_dir=temp_dir,
                    configure_logging=False, log_to_driver=False, namespace="quantgui")
@@ -70,7 +85,7 @@ def connect(address: str) -> None:
     one on loopback); already connected: keep that connection."""
     if ray.is_initialized():
         return
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # never report usage, whoever started it
     try:
         if address == "auto":
             try:
@@ -227,7 +242,7 @@ class RayExecutor(Executor):
             if on_point is not None:
                 on_point(point)
             try:
-                task.report("sweep", len(result.points), total,
+                task.report("sweep", len(result.points) - 1, total,
                             f"{point.machine}: {point.recipe}, batch {point.batch}")
             except Cancelled:  # the loop cancels the running tasks at its next turn
                 pass
