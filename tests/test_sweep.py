@@ -25,7 +25,7 @@ INT8 = Recipe([Step("dynamic_int8", {})])
 
 @pytest.fixture(scope="module")
 def local_sweep():
-    spec = SweepSpec([INT8], [1, 16], [1], time_budget_s=0.15, min_rounds=4)
+    spec = SweepSpec([INT8], [1, 16], [1], time_budget_s=0.05, min_rounds=2)
     streamed = []
     result = LocalExecutor().run({"source": MLP}, spec, Task(), streamed.append)
     return spec, result, streamed
@@ -90,7 +90,7 @@ def test_crossover_is_the_batch_from_which_the_recipe_pays():
 
 def test_a_recipe_that_does_not_apply_fails_its_points_and_the_sweep_goes_on():
     bad = Recipe([Step("transformer_fastpath", {})])  # the MLP has no transformer layers
-    spec = SweepSpec([bad, INT8], [2], [1], time_budget_s=0.1, min_rounds=2)
+    spec = SweepSpec([bad, INT8], [2], [1], time_budget_s=0.05, min_rounds=2)
     result = LocalExecutor().run({"source": MLP}, spec, Task())
     assert [p.ok for p in result.points] == [False, True]
     assert "transformer" in result.points[0].error
@@ -99,7 +99,7 @@ def test_a_recipe_that_does_not_apply_fails_its_points_and_the_sweep_goes_on():
 
 def test_cancel_keeps_the_points_measured():
     token = CancelToken()
-    spec = SweepSpec([INT8], [1, 2, 4, 8], [1], time_budget_s=0.1, min_rounds=2)
+    spec = SweepSpec([INT8], [1, 2, 4, 8], [1], time_budget_s=0.05, min_rounds=2)
     result = LocalExecutor().run({"source": MLP}, spec, Task(None, token),
                                  lambda point: token.cancel())
     assert result.cancelled and len(result.points) == 1 and result.points[0].ok
@@ -121,7 +121,7 @@ def test_unknown_cluster_is_one_line():
 
 def test_profile_per_layer_lines_up_before_and_after(capsys):
     code = cli.main(["sweep", MLP, "--recipe", "inference_mode", "--batch", "4", "--threads",
-                     "1", "--time-budget", "0.1", "--profile", "--json", "-"])
+                     "1", "--time-budget", "0.05", "--profile", "--json", "-"])
     out, err = capsys.readouterr()
     assert code == 0, err
     data = json.loads(out)
@@ -140,7 +140,7 @@ def test_profile_per_layer_lines_up_before_and_after(capsys):
 def test_cli_sweep_table_and_csv(capsys, tmp_path):
     out_csv = tmp_path / "sweep.csv"
     code = cli.main(["sweep", MLP, "--recipe", "dynamic_int8", "--batch", "2,1",
-                     "--threads", "1", "--time-budget", "0.1", "--csv", str(out_csv)])
+                     "--threads", "1", "--time-budget", "0.05", "--csv", str(out_csv)])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "machine type: local" in out and "crossover: dynamic_int8" in out

@@ -75,6 +75,24 @@ class SweepView(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.csv_button = QPushButton("Export CSV…")
         self.json_button = QPushButton("Export JSON…")
+        tips = {
+            self.recipes: "The recipes to time: the current one and those of the session "
+                          "history; tick the ones to sweep",
+            self.batches: "Batch sizes to time, separated by commas (e.g. 1,8,32,128)",
+            self.threads: "torch thread counts to time, separated by commas (e.g. 1,2,4)",
+            self.run_button: "Time every recipe at every batch size and thread count, before "
+                             "vs after, with the same interleaved timer as a run",
+            self.cancel_button: "Stop the sweep; the points measured so far are kept",
+            self.csv_button: "Save the table as CSV (one row per point)",
+            self.json_button: "Save the whole sweep as JSON (points, crossovers, "
+                              "recommendation)",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
+        for name, widget in (("sweepBatches", self.batches), ("sweepThreads", self.threads),
+                             ("sweepRun", self.run_button), ("sweepCancel", self.cancel_button),
+                             ("sweepCsv", self.csv_button), ("sweepJson", self.json_button)):
+            widget.setObjectName(name)
         self.status = QLabel("Choose recipes, batch sizes and thread counts, then Run sweep.")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
@@ -381,6 +399,8 @@ def add_sweep_view(win: Any) -> SweepView:
     dock.hide()
     action = QAction("Sweep batch sizes and threads…", win)
     action.setObjectName("sweepAction")
+    action.setToolTip("Time recipes over batch sizes and thread counts: latency and throughput "
+                      "vs batch, where each recipe starts paying")
 
     def show() -> None:
         view.refresh_recipes()

@@ -56,12 +56,11 @@ def ray_cluster():
 
 @pytest.fixture(scope="session")
 def typed_nodes(ray_cluster):
-    """Two more nodes: one more of the head's type would be "probed" (same hardware), so each
-    is named by a type resource instead: "alpha" x2 (the retry has another node) and "beta"."""
-    nodes = []
-    for name in ("alpha", "alpha", "beta"):
-        nodes.append(ray_cluster.add_node(
-            num_cpus=1, resources={rx.TYPE_PREFIX + name: 1, rx.TIMING_RESOURCE: 1},
-            node_ip_address=rx.loopback_address(), temp_dir=ray_cluster.temp))
+    """Two more nodes of a type named by a resource, "alpha" (a second node of the head's type
+    would be "probed" as the same hardware, so the type is named instead): two types in all,
+    and alpha has two nodes, so a retry has another node to go to."""
+    nodes = [ray_cluster.add_node(
+        num_cpus=1, resources={rx.TYPE_PREFIX + "alpha": 1, rx.TIMING_RESOURCE: 1},
+        node_ip_address=rx.loopback_address(), temp_dir=ray_cluster.temp) for _ in range(2)]
     ray_cluster.wait_for_nodes()
     return nodes

@@ -220,7 +220,12 @@ class RayExecutor(Executor):
         connect(self.address)
         ref, names, files = pack(model)
         blobs = [ray.put(b) for b in files]  # once into the object store; once per node out
-        self._discover()
+        try:
+            self._discover()
+        except (TimeoutError, ray.exceptions.GetTimeoutError, ray.exceptions.RayError) as exc:
+            raise UserError(f"--cluster {self.address}: the nodes did not answer "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                            ) from None
         result = SweepResult(model.get("source", ""), [recipe_name(r) for r in spec.recipes],
                              spec.batches, spec.threads, executor=f"ray ({self.address})")
         queues: dict[str, list[_Item]] = {}
