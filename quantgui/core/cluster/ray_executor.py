@@ -95,7 +95,13 @@ def connect(address: str) -> None:
                 start_local(num_cpus=max(1, (os.cpu_count() or 1)))
         else:
             ray.init(address=address, log_to_driver=False, namespace="quantgui")
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except ValueError as exc:
+        if "ray[client]" in str(exc):  # ray:// is the Ray Client: its own extra dependencies
+            raise UserError(f"--cluster {address}: ray:// needs the Ray Client (pip install "
+                            f"\"ray[client]\"), or run from a machine that joined the cluster "
+                            f"with --cluster auto and RAY_ADDRESS=HOST:PORT") from None
+        raise UserError(f"--cluster {address}: cannot connect ({exc})") from None
+    except (ConnectionError, RuntimeError) as exc:
         raise UserError(f"--cluster {address}: cannot connect ({exc})") from None
 
 
