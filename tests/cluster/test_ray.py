@@ -169,3 +169,11 @@ def test_cancel_returns_within_two_seconds(typed_nodes):
     spec = SweepSpec([INT8], [1, 2, 4, 8, 16], [1], time_budget_s=3.0, min_rounds=4)
     result = rx.RayExecutor("auto").run({"source": MLP}, spec, Task(None, token), on_point)
     assert result.cancelled and time.monotonic() - cancelled_at[0] < 2.0
+
+
+def test_a_cluster_address_where_nothing_listens_is_one_line_at_once():
+    from quantgui.core.errors import UserError
+    with pytest.raises(UserError, match=r"--cluster auto: nothing answers at 127\.0\.0\.2:1 "):
+        rx.reachable("127.0.0.2:1", "auto")
+    with pytest.raises(UserError, match="expected HOST:PORT"):
+        rx.reachable("ray://nohost", "ray://nohost")

@@ -79,8 +79,8 @@ class LocalExecutor(Executor):
 
 
 def executor_for(cluster: Optional[str]) -> Executor:
-    """`local` (or None), `auto` (a running Ray cluster this machine joined, else local Ray on
-    loopback) or `ray://HOST:PORT`."""
+    """`local` (or None), `auto` (the Ray cluster $RAY_ADDRESS names, else a private local Ray
+    on loopback) or `ray://HOST:PORT` (the Ray Client)."""
     if cluster in (None, "", "local"):
         return LocalExecutor()
     if cluster != "auto" and not cluster.startswith("ray://"):

@@ -80,19 +80,38 @@ def start_local(num_cpus: int = 2, resources: Optional[dict] = None,
     return dict(ctx.address_info)
 
 
+def reachable(target: str, flag: str, timeout_s: float = 5.0) -> None:
+    """UserError unless something listens at HOST:PORT: Ray itself retries a missing head for
+    minutes (printing a warning every few seconds) before it gives up."""
+    import socket
+    host, sep, port = target.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise UserError(f"--cluster {flag}: expected HOST:PORT, got {target!r:.80}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UserError(f"--cluster {flag}: nothing answers at {target} "
+                        f"({exc.strerror or exc})") from None
+
+
 def connect(address: str) -> None:
-    """Join the cluster `address` names (`auto`: the one this machine belongs to, else a local
-    one on loopback); already connected: keep that connection."""
+    """Join the cluster `address` names (`auto`: the one $RAY_ADDRESS names, else a private
+    local one on loopback; never one found by scanning this machine's processes, which may be
+    another user's); already connected: keep that connection."""
     if ray.is_initialized():
         return
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # never report usage, whoever started it
+    # Ray's C++ side logs retries and warnings straight to stderr: the CLI owes one line.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    if target:
+        reachable(target, address)
     try:
-        if address == "auto":
-            try:
-                ray.init(address="auto", configure_logging=False, log_to_driver=False,
-                         namespace="quantgui")
-            except ConnectionError:
-                start_local(num_cpus=max(1, (os.cpu_count() or 1)))
+        if not target:
+            start_local(num_cpus=max(1, (os.cpu_count() or 1)))
+        elif address == "auto":
+            ray.init(address=target, configure_logging=False, log_to_driver=False,
+                     namespace="quantgui")
         else:
             ray.init(address=address, log_to_driver=False, namespace="quantgui")
     except ValueError as exc:
@@ -223,8 +242,8 @@ class RayExecutor(Executor):
     def run(self, model: dict[str, Any], spec: Any, task: Task,
             on_point: Optional[Any] = None) -> SweepResult:
         from ..sweep import recipe_name, summarize
+        ref, names, files = pack(model)  # a missing model file fails before any connecting
         connect(self.address)
-        ref, names, files = pack(model)
         blobs = [ray.put(b) for b in files]  # once into the object store; once per node out
         try:
             self._discover()
