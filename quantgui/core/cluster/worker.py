@@ -60,7 +60,8 @@ def unpack(ref: dict[str, Any], names: list[str], blobs: tuple[bytes, ...]
     digest = hashlib.sha256(json.dumps(ref, sort_keys=True).encode()
                             + b"".join(hashlib.sha256(b).digest() for b in blobs)).hexdigest()
     folder = Path(tempfile.gettempdir()) / f"quantgui-node-{os.getuid()}-{digest[:16]}"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    if blobs:  # an example model has no files to write
+        folder.mkdir(mode=0o700, exist_ok=True)
     out = dict(ref)
     for name, blob in zip(names, blobs):
         value = ref[name]
