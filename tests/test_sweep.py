@@ -163,3 +163,26 @@ def test_cli_sweep_bad_input_is_one_line_exit_2(capsys, argv, fragment):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("quantgui-cli: error: "), err
     assert fragment in lines[0], err
+
+
+def test_a_model_file_travels_as_bytes_and_the_node_opens_it_safely(tmp_path):
+    """What a cluster node does for one point, without Ray: the file's bytes written to a
+    private folder, opened by the same loaders (TorchScript here), measured."""
+    import torch
+
+    from quantgui.core.cluster.worker import measure_point, pack
+    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    path = tmp_path / "net.pt"
+    torch.jit.script(net.eval()).save(str(path))
+    ref, names, blobs = pack({"source": str(path), "input_shape": [2, 16], "trust": False})
+    assert ref["source"] == "net.pt" and names == ["source"]
+    assert blobs == [path.read_bytes()]
+    point = {"recipe": {"steps": []}, "batch": 2, "threads": 1, "time_budget_s": 0.05,
+             "min_rounds": 2}
+    data = measure_point(ref, names, point, "typeA", "node1", *blobs)
+    got = SweepPoint.from_json(data)
+    assert got.ok and (got.machine, got.node, got.batch) == ("typeA", "node1", 2)
+    with pytest.raises(UserError, match="no such model file"):
+        pack({"source": str(tmp_path / "missing.pt")})
+    bad = measure_point(ref, names, point, "typeA", "node1", b"not a model")
+    assert SweepPoint.from_json(bad).error  # a damaged file is the point's one-line error
