@@ -165,10 +165,15 @@ def test_cli_sweep_bad_input_is_one_line_exit_2(capsys, argv, fragment):
     assert fragment in lines[0], err
 
 
-def test_a_model_file_travels_as_bytes_and_the_node_opens_it_safely(tmp_path):
+def test_a_model_file_travels_as_bytes_and_the_node_opens_it_safely(tmp_path, monkeypatch):
     """What a cluster node does for one point, without Ray: the file's bytes written to a
     private folder, opened by the same loaders (TorchScript here), measured."""
+    import tempfile
+
     import torch
+    node_tmp = tmp_path / "node"
+    node_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(node_tmp))  # the node's folder lands here
 
     from quantgui.core.cluster.worker import measure_point, pack
     net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
@@ -182,6 +187,8 @@ def test_a_model_file_travels_as_bytes_and_the_node_opens_it_safely(tmp_path):
     data = measure_point(ref, names, point, "typeA", "node1", *blobs)
     got = SweepPoint.from_json(data)
     assert got.ok and (got.machine, got.node, got.batch) == ("typeA", "node1", 2)
+    written = list(node_tmp.glob("quantgui-node-*/net.pt"))
+    assert len(written) == 1 and written[0].read_bytes() == path.read_bytes()
     with pytest.raises(UserError, match="no such model file"):
         pack({"source": str(tmp_path / "missing.pt")})
     bad = measure_point(ref, names, point, "typeA", "node1", b"not a model")
