@@ -194,6 +194,39 @@ def recommend(params: dict, call: Call) -> dict[str, Any]:
     return value
 
 
+def sweep(params: dict, call: Call) -> dict[str, Any]:
+    """Every point measured here (the store's model) or on a cluster (`model`: the open
+    parameters, each node opens it itself); a partial event per point, the points so far in
+    the "cancelled" error's data."""
+    from quantgui.core.cluster import MODEL_PARAMS, LocalExecutor, executor_for
+    from quantgui.core.sweep import SweepSpec
+    _only(params, ("model_id", "model", "recipes", "batches", "threads", "time_budget_s",
+                   "cluster"))
+    recipes, batches, threads = (_need(params, k) for k in ("recipes", "batches", "threads"))
+    if not all(isinstance(v, list) for v in (recipes, batches, threads)):
+        raise ProtocolError("\"recipes\", \"batches\" and \"threads\" must be lists")
+    budget = params.get("time_budget_s", 0.5)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+        raise ProtocolError(f"\"time_budget_s\" must be a positive number, got {budget!r:.40}")
+    spec = SweepSpec([_recipe(r) for r in recipes], batches, threads, float(budget))
+    cluster = params.get("cluster") or "local"
+    if cluster == "local":
+        loaded = call.store.model(str(_need(params, "model_id")))
+        check_memory(estimate_run_bytes(loaded, max(spec.batches)), "this sweep")
+        executor, model = LocalExecutor(loaded), {}
+    else:
+        model = _need(params, "model")
+        if not isinstance(model, dict) or not model.get("source"):
+            raise ProtocolError("\"model\" must be the open parameters, with a \"source\"")
+        _only(model, MODEL_PARAMS)
+        executor = executor_for(cluster)
+    result = executor.run(model, spec, call.task,
+                          lambda point: call.partial({"point": point.to_json()}))
+    if result.cancelled:
+        raise CancelledWith({"sweep": result.to_json()})
+    return {"sweep": result.to_json()}
+
+
 # --- writing out --------------------------------------------------------------------------------
 
 def _plots(data: Any) -> dict[str, bytes]:
@@ -286,6 +319,6 @@ def forget(params: dict, call: Call) -> dict[str, Any]:
 #: "shutdown" are answered by the server at once).
 WORK: dict[str, Callable[[dict, Call], dict]] = {
     "open": open_, "inspect": inspect, "drop_labels": drop_labels, "classes": classes,
-    "run": run, "recommend": recommend, "export": export, "save_project": save_project,
+    "run": run, "recommend": recommend, "sweep": sweep, "export": export, "save_project": save_project,
     "load_project": load_project,
 }

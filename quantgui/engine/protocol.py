@@ -68,6 +68,10 @@ Methods: "params" -> "value" (records are the typed objects' to_json; read them 
                    include_compile} -> partial events {"trial": Trial} (each with a result
                    keeps a variant: its result's variant_id), then {"recommendation":
                    Recommendation, "evicted": [ids]}
+    sweep          {model_id, recipes: [Recipe.to_json()], batches: [int], threads: [int],
+                   time_budget_s, cluster: "local" (default) | "auto" | "ray://HOST:PORT"}
+                   -> partial events {"point": SweepPoint} as each point is measured, then
+                   {"sweep": SweepResult}; cancelled: data {"sweep": SweepResult so far}
     export         {what: "model" | "script" | "report" | "recipe" | "all", variant_id,
                    result (RunResult JSON: report/recipe of a row without a variant),
                    model_id (its files are protected), folder (model/script/report/all),
@@ -102,8 +106,8 @@ ENGINE_TYPES = (HELLO, EVENT, RESULT, ERROR)
 PROGRESS, LOG, PARTIAL = "progress", "log", "partial"
 EVENTS = (PROGRESS, LOG, PARTIAL)
 
-METHODS = ("hello", "open", "inspect", "drop_labels", "classes", "run", "recommend", "export",
-           "save_project", "load_project", "variants", "forget", "shutdown")
+METHODS = ("hello", "open", "inspect", "drop_labels", "classes", "run", "recommend", "sweep",
+           "export", "save_project", "load_project", "variants", "forget", "shutdown")
 #: Export targets ("all": model, script, report and recipe into one folder).
 EXPORT_WHAT = ("model", "script", "report", "recipe", "all")
 

@@ -127,6 +127,8 @@ class MainWindow(FileActions, QMainWindow):
                    Qt.DockWidgetArea.BottomDockWidgetArea)
         self.data_view = DataView.docked(self)  # a tab beside the history
         self.tab_tips = TabBarTips(self)
+        from .sweep_view import add_sweep_view  # Tools > Sweep…: its own dock
+        self.sweep_view = add_sweep_view(self)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
         self.phase = ElidedLabel("Starting the engine…")

@@ -5,6 +5,7 @@ import base64
 
 from quantgui.core import (ModelInfo, ProjectEntry, Recipe, Recommendation, RunResult,
                            TechniqueSpec, technique_specs)
+from quantgui.core.results.sweep import SweepPoint, SweepResult
 from quantgui.engine import protocol as p
 
 from .client import Engine, progress_items
@@ -188,3 +189,41 @@ def test_shutdown_and_end_of_input_both_exit_zero():
     eng.proc.stdin.close()
     assert eng.proc.wait(60) == 0
     eng.close()
+
+
+# --- sweep: a partial event per point, the points so far when cancelled ---
+
+SWEEP_INT8 = {"steps": [{"name": "dynamic_int8", "params": {}}]}
+
+
+def test_sweep_streams_each_point_and_answers_the_result(engine):
+    answer, events = engine.call("sweep", model_id=engine.model, recipes=[SWEEP_INT8],
+                                 batches=[1, 4], threads=[1], time_budget_s=0.1)
+    assert answer["type"] == p.RESULT, answer
+    result = SweepResult.from_json(answer["value"]["sweep"])
+    partials = [SweepPoint.from_json(m["value"]["point"]) for m in events
+                if m.get("event") == p.PARTIAL]
+    assert [(q.batch, q.threads) for q in partials] == [(1, 1), (4, 1)]
+    assert [q.to_json() for q in partials] == [q.to_json() for q in result.points]
+    assert all(q.ok for q in result.points) and result.types[0].machine == "local"
+
+
+def test_sweep_cancelled_keeps_the_points_so_far(engine):
+    msg_id = engine.request("sweep", model_id=engine.model, recipes=[SWEEP_INT8],
+                            batches=[1, 2, 4, 8, 16, 32], threads=[1], time_budget_s=2.0)
+    engine.until(msg_id, lambda m: m.get("event") == p.PARTIAL)
+    engine.cancel(msg_id)
+    answer, _ = engine.until(msg_id)
+    error = _error(answer)
+    assert error.kind == p.CANCELLED
+    kept = SweepResult.from_json(error.data["sweep"])
+    assert kept.cancelled and 1 <= len(kept.points) < 6
+
+
+def test_sweep_bad_params_are_protocol_errors(engine):
+    answer, _ = engine.call("sweep", model_id=engine.model, recipes=SWEEP_INT8, batches=[1],
+                            threads=[1])
+    assert "must be lists" in _error(answer).message
+    answer, _ = engine.call("sweep", model_id=engine.model, recipes=[SWEEP_INT8], batches=[0],
+                            threads=[1])
+    assert "from 1, got 0" in _error(answer).message

@@ -1,0 +1,421 @@
+"""The Sweep view (a dock, Tools > Sweep…): recipes x batch sizes x thread counts on the open
+model, latency and throughput vs batch as the points arrive, crossovers marked, the table
+exportable as CSV or JSON.
+
+The sweep runs as a job on the window's one worker bridge, like a run (`win.bridge.submit`);
+each measured point is handed over through a locked inbox the view empties when the job's
+progress arrives on the GUI thread. Cancel keeps the points measured (the job's box holds the
+result, as recommend_actions does, since the bridge drops a cancelled job's value)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any, Optional
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from .plots import theme as th
+from .safe_text import html_text, printable
+
+#: Timing per point at most: a sweep has many points (a run's budget is for one).
+MAX_BUDGET_S = 0.5
+#: Line styles per thread count (colour is the recipe's).
+_DASHES = [Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
+           Qt.PenStyle.DashDotLine]
+_PALETTE = ["#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442"]
+
+
+def _sweep_job(loaded: Any, spec: Any, inbox: list, lock: Any, box: dict, task: Any) -> Any:
+    from quantgui.core.cluster import LocalExecutor
+
+    def on_point(point: Any) -> None:
+        with lock:
+            inbox.append(point)
+        task.report("sweep", 0, None, "point measured")  # wakes the view on the GUI thread
+    box["value"] = LocalExecutor(loaded).run({}, spec, task, on_point)
+    return box["value"]
+
+
+def parse_counts(text: str, what: str) -> list[int]:
+    values = []
+    for part in text.replace(" ", "").split(","):
+        if not part.isdigit() or int(part) < 1:
+            raise ValueError(f"{what}: whole numbers from 1 separated by commas")
+        values.append(int(part))
+    return values
+
+
+class SweepView(QWidget):
+    started = Signal()
+    pointAdded = Signal(object)     # SweepPoint
+    finished = Signal(object)       # SweepResult (cancelled=True when cut short)
+    failed = Signal(str)
+
+    def __init__(self, win: Any) -> None:
+        super().__init__(win)
+        self.win = win
+        self.points: list[Any] = []
+        self.result: Any = None
+        self._job: Any = None
+        self._inbox: list = []
+        self._lock = threading.Lock()
+        self._box: dict = {}
+        self.recipes = QListWidget()
+        self.recipes.setObjectName("sweepRecipes")
+        self.recipes.setMaximumHeight(90)
+        self.batches = QLineEdit("1,8,32")
+        self.threads = QLineEdit("1")
+        self.run_button = QPushButton("Run sweep")
+        self.cancel_button = QPushButton("Cancel")
+        self.csv_button = QPushButton("Export CSV…")
+        self.json_button = QPushButton("Export JSON…")
+        tips = {
+            self.recipes: "The recipes to time: the current one and those of the session "
+                          "history; tick the ones to sweep",
+            self.batches: "Batch sizes to time, separated by commas (e.g. 1,8,32,128)",
+            self.threads: "torch thread counts to time, separated by commas (e.g. 1,2,4)",
+            self.run_button: "Time every recipe at every batch size and thread count, before "
+                             "vs after, with the same interleaved timer as a run",
+            self.cancel_button: "Stop the sweep; the points measured so far are kept",
+            self.csv_button: "Save the table as CSV (one row per point)",
+            self.json_button: "Save the whole sweep as JSON (points, crossovers, "
+                              "recommendation)",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
+        for name, widget in (("sweepBatches", self.batches), ("sweepThreads", self.threads),
+                             ("sweepRun", self.run_button), ("sweepCancel", self.cancel_button),
+                             ("sweepCsv", self.csv_button), ("sweepJson", self.json_button)):
+            widget.setObjectName(name)
+        self.status = QLabel("Choose recipes, batch sizes and thread counts, then Run sweep.")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setWordWrap(True)
+        self.crossover = QLabel("")
+        self.crossover.setTextFormat(Qt.TextFormat.PlainText)
+        self.crossover.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Recipes", self.recipes)
+        form.addRow("Batch sizes", self.batches)
+        form.addRow("Threads", self.threads)
+        buttons = QHBoxLayout()
+        for b in (self.run_button, self.cancel_button):
+            buttons.addWidget(b)
+        exports = QHBoxLayout()
+        for b in (self.csv_button, self.json_button):
+            exports.addWidget(b)
+        self.latency_plot, self.throughput_plot = pg.PlotWidget(), pg.PlotWidget()
+        for plot, label in ((self.latency_plot, "latency (ms)"),
+                            (self.throughput_plot, "throughput (samples/s)")):
+            plot.setLogMode(x=True, y=False)
+            plot.setLabel("bottom", "batch size")
+            plot.setLabel("left", label)
+            plot.setMinimumHeight(160)
+        # One key for both plots (they share lines), above them: a legend inside would hide
+        # the small batches' points.
+        self.key = QLabel("")
+        self.key.setTextFormat(Qt.TextFormat.RichText)
+        self.key.setWordWrap(True)
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.addWidget(self.latency_plot)
+        plots.addWidget(self.throughput_plot)
+        self.table = QTableWidget(0, 8)
+        self.table.setHorizontalHeaderLabels(["recipe", "threads", "batch", "before ms",
+                                              "after ms", "speedup", "95% CI", "after /s"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        body = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        top_lay = QVBoxLayout(top)
+        top_lay.setContentsMargins(0, 0, 0, 0)
+        top_lay.addWidget(self.key)
+        top_lay.addWidget(plots, 1)
+        body.addWidget(top)
+        body.addWidget(self.table)
+        body.setStretchFactor(0, 3)
+        body.setStretchFactor(1, 1)
+        controls = QWidget()
+        controls.setMaximumWidth(320)
+        side = QVBoxLayout(controls)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.addLayout(form)
+        side.addLayout(buttons)
+        side.addLayout(exports)
+        side.addWidget(self.status)
+        side.addWidget(self.crossover)
+        side.addStretch(1)
+        lay = QHBoxLayout(self)
+        lay.addWidget(controls)
+        lay.addWidget(body, 1)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.csv_button.clicked.connect(lambda: self._ask_export("csv"))
+        self.json_button.clicked.connect(lambda: self._ask_export("json"))
+        self._theme = th.current()
+        th.ThemeWatcher(self, self._apply_theme)
+        self._sync()
+
+    # -- recipes: the current one and the session history's -------------------------------
+    def refresh_recipes(self) -> None:
+        chosen = {self.recipes.item(i).text() for i in range(self.recipes.count())
+                  if self.recipes.item(i).checkState() == Qt.CheckState.Checked}
+        found: dict[str, Any] = {}
+        try:
+            current = self.win.current_recipe()
+        except Exception:  # the panels are still being built  # noqa: BLE001
+            current = None
+        if current is not None and current.steps:
+            found[current.describe()] = current
+        for _text, result in getattr(self.win, "history", []):
+            recipe = getattr(result, "recipe", None)
+            if recipe is not None and recipe.steps:
+                found.setdefault(recipe.describe(), recipe)
+        self.recipes.clear()
+        for i, (text, recipe) in enumerate(found.items()):
+            item = QListWidgetItem(printable(text, newlines=False))
+            item.setData(Qt.ItemDataRole.UserRole, recipe)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            on = text in chosen or (not chosen and i == 0)
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            self.recipes.addItem(item)
+        self._sync()
+
+    def chosen_recipes(self) -> list[Any]:
+        return [self.recipes.item(i).data(Qt.ItemDataRole.UserRole)
+                for i in range(self.recipes.count())
+                if self.recipes.item(i).checkState() == Qt.CheckState.Checked]
+
+    # -- running --------------------------------------------------------------------------
+    def _sync(self) -> None:
+        running = self._job is not None
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for b in (self.csv_button, self.json_button):
+            b.setEnabled(not running and self.result is not None)
+
+    def start(self) -> bool:
+        from quantgui.core import UserError
+        from quantgui.core.sweep import SweepSpec
+        win = self.win
+        if win.bridge.busy or win.loaded is None:
+            self.status.setText("Busy: wait for the current work to finish." if win.bridge.busy
+                                else "Open a model first.")
+            return False
+        try:
+            budget = min(MAX_BUDGET_S, win.run_overrides.get("time_budget_s", MAX_BUDGET_S))
+            spec = SweepSpec(self.chosen_recipes() or [], parse_counts(self.batches.text(),
+                             "Batch sizes"), parse_counts(self.threads.text(), "Threads"),
+                             budget, min_rounds=win.run_overrides.get("min_rounds", 6))
+        except (ValueError, UserError) as exc:
+            self.status.setText(str(exc) if self.recipes.count() else
+                                "Run a recipe first (or set one up): the sweep times the "
+                                "current recipe and the session's.")
+            return False
+        self.points, self.result, self._box = [], None, {}
+        with self._lock:
+            self._inbox.clear()
+        self._redraw()
+        self.table.setRowCount(0)
+        self.crossover.setText("")
+        self._job = win.bridge.submit("sweep", _sweep_job, win.loaded, spec, self._inbox,
+                                      self._lock, self._box)
+        self._job.progress.connect(lambda _batch: self._take_points())
+        self._job.finished.connect(self._on_finished)
+        self._job.cancelled.connect(self._on_cancelled)
+        self._job.failed.connect(self._on_failed)
+        self.status.setText(f"Sweeping {len(spec.points())} points…")
+        self._job.start()
+        self._sync()
+        self.started.emit()
+        return True
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+
+    def _take_points(self) -> None:
+        with self._lock:
+            new, self._inbox[:] = list(self._inbox), []
+        for p in new:
+            self.points.append(p)
+            self._add_row(p)
+            self.pointAdded.emit(p)
+        if new:
+            self.status.setText(f"{len(self.points)} point(s) measured…")
+            self._redraw()
+
+    def _done(self, result: Any, how: str) -> None:
+        self._job = None
+        self._take_points()
+        self.result = result
+        if result is not None:
+            self.crossover.setText("\n".join(c.text for c in result.crossovers) + "\n" +
+                                   "\n".join(f"recommended: {t.recommended or 'the original'} "
+                                             f"({t.reason})" for t in result.types))
+            self._redraw()
+        self.status.setText(how)
+        self._sync()
+        if result is not None:
+            self.finished.emit(result)
+
+    def _on_finished(self, result: Any) -> None:
+        self._done(result, f"Sweep done: {len(result.points)} point(s).")
+
+    def _on_cancelled(self) -> None:
+        result = self._box.get("value")
+        self._done(result, f"Sweep cancelled: {len(self.points)} point(s) kept.")
+
+    def _on_failed(self, err: Any) -> None:
+        self._done(None, f"Sweep failed: {err.message}")
+        self.failed.emit(err.message)
+
+    # -- table and plots ------------------------------------------------------------------
+    def _add_row(self, p: Any) -> None:
+        def fmt(x: Optional[float], spec: str) -> str:
+            return format(x, spec) if x is not None and math.isfinite(x) else "–"
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        cells = [p.recipe, str(p.threads), str(p.batch)]
+        if p.ok:
+            cells += [fmt(p.before.median_ms, ".3f"), fmt(p.after.median_ms, ".3f"),
+                      fmt(p.speedup, ".2f") + "x" + (" noisy" if p.noisy else ""),
+                      f"{fmt(p.ci95[0], '.2f')}–{fmt(p.ci95[1], '.2f')}",
+                      fmt(p.throughput("after"), ".0f")]
+        else:
+            cells += ["failed", printable(p.error or "", newlines=False), "", "", ""]
+        for col, text in enumerate(cells):
+            self.table.setItem(row, col, QTableWidgetItem(printable(text, newlines=False)))
+
+    def _apply_theme(self, theme: Any) -> None:
+        self._theme = theme
+        self._redraw()
+
+    def _redraw(self) -> None:
+        theme = self._theme
+        for plot in (self.latency_plot, self.throughput_plot):
+            plot.clear()
+            th.style_plot(plot, theme)
+        ok = [p for p in self.points if p.ok]
+        recipes = list(dict.fromkeys(p.recipe for p in ok))
+        threads = sorted({p.threads for p in ok})
+        styles = ["solid", "dashed", "dotted", "dash-dot"]
+        key = [f'<span style="color:{theme.before}">&#9632;</span> original (before)'] + [
+            f'<span style="color:{_PALETTE[i % len(_PALETTE)]}">&#9632;</span> '
+            f'{html_text(r)}' for i, r in enumerate(recipes)]
+        lines = ", ".join(f"{styles[i % len(styles)]} {t} thread(s)"
+                          for i, t in enumerate(threads))
+        self.key.setText("&nbsp;&nbsp;".join(key) + (f" &nbsp;·&nbsp; {lines}" if lines else "")
+                         + (" &nbsp;·&nbsp; &#9733; where a recipe starts paying"
+                            if self.result is not None else ""))
+        for t_i, t in enumerate(threads):
+            dash = _DASHES[t_i % len(_DASHES)]
+            base = sorted({p.batch: p for p in ok if p.threads == t}.values(),
+                          key=lambda p: p.batch)
+            if base:  # "before" is the same original for every recipe
+                self._line(base, "before", pg.mkPen(theme.before, width=2, style=dash),
+                           f"original · {t} thr")
+            for r_i, recipe in enumerate(recipes):
+                line = sorted((p for p in ok if p.recipe == recipe and p.threads == t),
+                              key=lambda p: p.batch)
+                pen = pg.mkPen(_PALETTE[r_i % len(_PALETTE)], width=2, style=dash)
+                self._line(line, "after", pen, f"{recipe} · {t} thr")
+        if self.result is not None:
+            for c in self.result.crossovers:
+                if c.batch is None or c.smallest:
+                    continue
+                at = [p for p in ok if p.recipe == c.recipe and p.threads == c.threads
+                      and p.batch == c.batch]
+                if at:
+                    mark = pg.ScatterPlotItem([math.log10(c.batch)], [at[0].after.median_ms],
+                                              symbol="star", size=16,
+                                              brush=pg.mkBrush(theme.good), pen=None)
+                    self.latency_plot.addItem(mark)
+                    label = pg.TextItem(f"from {c.batch}", color=theme.foreground,
+                                        anchor=(0, 1))
+                    label.setPos(math.log10(c.batch), at[0].after.median_ms)
+                    self.latency_plot.addItem(label)
+
+    def _line(self, points: list, which: str, pen: Any, name: str) -> None:
+        if not points:
+            return
+        xs = [p.batch for p in points]
+        lat = [(p.before if which == "before" else p.after).median_ms for p in points]
+        thr = [p.throughput(which) for p in points]
+        sym = "o" if which == "after" else "t"
+        self.latency_plot.plot(xs, lat, pen=pen, symbol=sym, symbolSize=6,
+                               symbolBrush=pen.color(), name=printable(name, newlines=False))
+        self.throughput_plot.plot(xs, thr, pen=pen, symbol=sym, symbolSize=6,
+                                  symbolBrush=pen.color())
+
+    # -- export ---------------------------------------------------------------------------
+    def _ask_export(self, fmt: str) -> None:
+        dialog = QFileDialog(self, f"Export the sweep as {fmt.upper()}")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilter(f"{fmt.upper()} (*.{fmt})")
+        dialog.setDefaultSuffix(fmt)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)  # the same dialog everywhere
+        dialog.setObjectName("sweepExportDialog")
+        dialog.fileSelected.connect(lambda path: self.export_to(path, fmt))
+        dialog.open()
+
+    def export_to(self, path: str, fmt: str) -> None:
+        """Written whole or not at all (write_text_atomic); a failure is one status line."""
+        import json
+
+        from quantgui.core import UserError, write_text_atomic
+        if self.result is None:
+            return
+        if fmt == "json":
+            text = json.dumps(self.result.to_json(), indent=2, allow_nan=False) + "\n"
+        else:
+            import csv
+            import io
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(self.result.CSV_COLUMNS)
+            writer.writerows(self.result.csv_rows())
+            text = out.getvalue()
+        try:
+            write_text_atomic(path, text)
+        except (UserError, OSError) as exc:
+            self.status.setText(f"Could not export: {exc}")
+            return
+        self.status.setText(f"Exported {path}")
+
+
+def add_sweep_view(win: Any) -> SweepView:
+    """The dock (hidden until asked for), its View-menu toggle and Tools > Sweep…"""
+    view = SweepView(win)
+    dock = QDockWidget("Sweep", win)
+    dock.setObjectName("sweepDock")
+    dock.setWidget(view)
+    win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+    win.view_menu.addAction(dock.toggleViewAction())
+    dock.hide()
+    action = QAction("Sweep batch sizes and threads…", win)
+    action.setObjectName("sweepAction")
+    action.setToolTip("Time recipes over batch sizes and thread counts: latency and throughput "
+                      "vs batch, where each recipe starts paying")
+
+    def show() -> None:
+        view.refresh_recipes()
+        history = win.findChild(QDockWidget, "historyDock")
+        first = not dock.isVisible()
+        dock.show()
+        if first and history is not None and history.isVisible() \
+                and dock not in win.tabifiedDockWidgets(history):
+            win.tabifyDockWidget(history, dock)  # a tab: the bottom area's whole width
+        dock.raise_()
+        win.resizeDocks([dock], [430], Qt.Orientation.Vertical)  # room for the plots
+    action.triggered.connect(show)
+    win.actions_by_name["sweep"] = action
+    tools = next((a.menu() for a in win.menuBar().actions()
+                  if a.menu() is not None and a.text().replace("&", "") == "Tools"), None)
+    (tools or win.view_menu).addAction(action)
+    view.dock = dock
+    return view

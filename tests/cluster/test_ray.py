@@ -1,0 +1,179 @@
+"""Sweeps through Ray: the same points as the local executor, on every machine type of a
+simulated heterogeneous cluster, with workers killed, a node removed, and a cancel.
+
+Order matters: the first tests use the head node alone; `typed_nodes` then adds two "alpha"
+nodes for the rest of the session (the last test removes one)."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from quantgui.core.cluster import LocalExecutor, local_environment, machine_type
+from quantgui.core.progress import CancelToken, Task
+from quantgui.core.recipe import Recipe, Step
+from quantgui.core.results.sweep import SweepResult
+from quantgui.core.sweep import SweepSpec
+
+from .conftest import ray, ray_processes, rx
+
+MLP = "example:digits-mlp"
+INT8 = Recipe([Step("dynamic_int8", {})])
+SMALL = dict(time_budget_s=0.1, min_rounds=2)
+HEAD = machine_type(local_environment())  # the head node's type, as probed
+
+
+def _keys(data):
+    """The shape of a JSON object: its keys, nested (leaf values vary from run to run)."""
+    if isinstance(data, dict):
+        return {k: _keys(v) for k, v in data.items()}
+    return "*"
+
+
+def test_ray_started_here_stays_on_loopback(ray_cluster):
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    assert [n["NodeManagerAddress"] for n in nodes] == [rx.loopback_address()]
+    assert ray_cluster.address.startswith("127.")
+    assert not any("dashboard" in p for p in ray_processes(ray_cluster.temp))
+
+
+def test_ray_sweep_has_the_local_schema_and_values_within_noise(ray_cluster):
+    spec = SweepSpec([INT8], [1, 16], [1], **SMALL)
+    streamed = []
+    remote = rx.RayExecutor("auto").run({"source": MLP}, spec, Task(), streamed.append)
+    local = LocalExecutor().run({"source": MLP}, spec, Task())
+    assert remote.error is None and not remote.cancelled
+    assert [t.machine for t in remote.types] == [HEAD]
+    assert len(remote.types[0].nodes) == 1
+    assert sorted(p.key()[1:] for p in streamed) == [p.key()[1:] for p in remote.points]
+    for r, l in zip(remote.points, local.points):
+        assert r.ok and r.attempts == 1 and r.node
+        assert _keys(r.to_json()) == _keys(l.to_json())
+        for p in (r, l):
+            assert math.isfinite(p.speedup) and p.speedup > 0 and p.before.median_ms > 0
+        # Two processes on a shared machine: the same order of magnitude, not the same number.
+        assert 0.2 < r.before.median_ms / l.before.median_ms < 5
+    data = remote.to_json()
+    json.dumps(data, allow_nan=False)
+    assert SweepResult.from_json(data).to_json() == data
+    assert _keys(data)["types"] and data["executor"] == "ray (auto)"
+
+
+def test_every_machine_type_gets_its_table_and_one_recommendation(typed_nodes):
+    spec = SweepSpec([INT8], [1, 8], [1], **SMALL)
+    result = rx.RayExecutor("auto").run({"source": MLP}, spec, Task())
+    types = {t.machine: t for t in result.types}
+    assert set(types) == {"alpha", HEAD}
+    assert len(types["alpha"].nodes) == 2 and len(types[HEAD].nodes) == 1
+    assert types[HEAD].environment["cores"] >= 1 and "torch" in types[HEAD].environment
+    for name, summary in types.items():
+        points = [p for p in result.points if p.machine == name]
+        assert sorted(p.batch for p in points) == [1, 8] and all(p.ok for p in points)
+        assert summary.recommended in (None, "dynamic_int8") and summary.reason
+        assert [c.machine for c in result.crossovers].count(name) == 1
+    alpha_nodes = {n[:12] for n in types["alpha"].nodes}
+    assert {p.node for p in result.points if p.machine == "alpha"} <= alpha_nodes
+
+
+def _dying(machine, markers, died):
+    """The point task, but on `machine` at batch 8 the first attempt that finds a marker file
+    removes it and kills its own worker process (as an OOM kill or a segfault would), writing
+    which node it was on."""
+    def task(ref, names, point, on, node, *blobs):
+        import os
+        if on == machine and point["batch"] == 8:
+            for marker in markers:
+                try:
+                    os.remove(marker)
+                except FileNotFoundError:
+                    continue
+                Path(died).write_text(node)
+                os._exit(1)
+        from quantgui.core.cluster.worker import measure_point
+        return measure_point(ref, names, point, on, node, *blobs)
+    return ray.remote(max_retries=0)(task)
+
+
+def test_a_killed_worker_is_retried_once_on_another_node_of_its_type(typed_nodes, tmp_path):
+    marker, died = tmp_path / "marker", tmp_path / "died"
+    marker.write_text("")
+    spec = SweepSpec([INT8], [1, 8], [1], **SMALL)
+    executor = rx.RayExecutor("auto", remote=_dying("alpha", [str(marker)], str(died)))
+    result = executor.run({"source": MLP}, spec, Task())
+    assert not marker.exists() and died.read_text()  # it did die
+    retried = [p for p in result.points if p.machine == "alpha" and p.batch == 8]
+    assert len(retried) == 1 and retried[0].ok and retried[0].attempts == 2
+    assert retried[0].node != died.read_text()  # the other alpha node measured it
+    assert all(p.ok for p in result.points) and len(result.points) == 4
+
+
+def test_a_worker_dying_twice_fails_its_point_with_the_reason(typed_nodes, tmp_path):
+    markers = [tmp_path / "marker-1", tmp_path / "marker-2"]
+    for m in markers:
+        m.write_text("")
+    spec = SweepSpec([INT8], [1, 8], [1], **SMALL)
+    # The head is the only node of its type: the retry runs there again, and dies again.
+    executor = rx.RayExecutor("auto", remote=_dying(HEAD, [str(m) for m in markers],
+                                                    str(tmp_path / "died")))
+    result = executor.run({"source": MLP}, spec, Task())
+    failed = result.failed
+    assert [(p.machine, p.batch) for p in failed] == [(HEAD, 8)]
+    assert failed[0].attempts == 2 and failed[0].error.startswith("worker died twice: ")
+    assert failed[0].error.count("on node") == 2, failed[0].error
+    assert len(result.points) == 4  # every other point was kept
+    head = next(t for t in result.types if t.machine == HEAD)
+    assert head.reason  # a recommendation (or why none) from the point it has
+
+
+def test_cancel_stops_every_task_and_keeps_the_points(typed_nodes):
+    token = CancelToken()
+    spec = SweepSpec([INT8], [1, 2, 4, 8, 16], [1], time_budget_s=1.0, min_rounds=4)
+    result = rx.RayExecutor("auto").run({"source": MLP}, spec, Task(None, token),
+                                        lambda point: token.cancel())
+    assert result.cancelled and 1 <= len(result.points) < 15
+    # Every node's timing slot is free again: the running tasks were cancelled, not awaited.
+    probe = ray.remote(num_cpus=0, resources={rx.TIMING_RESOURCE: 1})(lambda: 1)
+    refs = [probe.options(scheduling_strategy=rx.NodeAffinitySchedulingStrategy(
+        n["NodeID"], soft=False)).remote() for n in ray.nodes() if n["Alive"]]
+    assert ray.get(refs, timeout=60) == [1] * len(refs)
+
+
+def test_a_node_going_away_mid_sweep_leaves_the_others_to_finish(ray_cluster, typed_nodes):
+    gone = typed_nodes[1]
+    spec = SweepSpec([INT8], [1, 2, 4, 8], [1], **SMALL)
+    removed = []
+
+    def on_point(point):
+        if point.machine == "alpha" and not removed:
+            ray_cluster.remove_node(gone)  # its running point, if any, goes to the other
+            removed.append(point)
+    result = rx.RayExecutor("auto").run({"source": MLP}, spec, Task(), on_point)
+    assert removed and result.error is None and not result.cancelled
+    assert len(result.points) == 8 and all(p.ok for p in result.points), result.failed
+    alpha = next(t for t in result.types if t.machine == "alpha")
+    assert len(alpha.nodes) == 1  # the one left
+    for p in result.points:
+        assert p.attempts == 1 or p.node == alpha.nodes[0][:12]
+
+
+@pytest.mark.perf
+def test_cancel_returns_within_two_seconds(typed_nodes):
+    import time
+    token = CancelToken()
+    cancelled_at = []
+
+    def on_point(point):
+        token.cancel()
+        cancelled_at.append(time.monotonic())
+    spec = SweepSpec([INT8], [1, 2, 4, 8, 16], [1], time_budget_s=3.0, min_rounds=4)
+    result = rx.RayExecutor("auto").run({"source": MLP}, spec, Task(None, token), on_point)
+    assert result.cancelled and time.monotonic() - cancelled_at[0] < 2.0
+
+
+def test_a_cluster_address_where_nothing_listens_is_one_line_at_once():
+    from quantgui.core.errors import UserError
+    with pytest.raises(UserError, match=r"--cluster auto: nothing answers at 127\.0\.0\.2:1 "):
+        rx.reachable("127.0.0.2:1", "auto")
+    with pytest.raises(UserError, match="expected HOST:PORT"):
+        rx.reachable("ray://nohost", "ray://nohost")
