@@ -1,10 +1,10 @@
 """Export and project actions of the main window: the optimized model, recipe JSON, rebuild
 script, report, and the session history as a project file.
 
-Composition, not a mixin: `ExportActions(window)` owns the signals tests wait on and keeps the
-in-memory `RunResult`s of this session keyed by history row. Only the newest `KEEP_VARIANTS`
-rows keep their optimized model (memory); older rows, and rows reopened from a project, can
-still export their recipe and report but not the model or the script (re-run to export).
+Composition, not a mixin: `ExportActions(window)` owns the signals tests wait on; the runs,
+the selected row and which rows can still export a model are the window's `Session`
+(session_model.py): older rows, and rows reopened from a project, can still export their
+recipe and report but not the model or the script (re-run to export).
 All file writing runs on the window's one `EngineBridge`; slots here run on the GUI thread.
 """
 
@@ -16,10 +16,6 @@ from typing import Any, Callable, Optional
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-#: History rows (newest first) whose optimized model stays in memory for export.
-KEEP_VARIANTS = 3
-NO_VARIANT = ("The optimized model of this row is no longer in memory (only the newest "
-              f"{KEEP_VARIANTS} runs keep theirs, and projects store none): re-run to export.")
 PROJECT_FILTER = "QuantGUI project (*.qgproj.json *.json)"
 
 
@@ -82,54 +78,27 @@ class ExportActions(QObject):
     def __init__(self, win: Any) -> None:
         super().__init__(win)
         self.win = win
-        #: history row -> (RunResult, LoadedModel it was run on) for rows that had a variant;
-        #: the result's variant (and the model) are dropped past KEEP_VARIANTS
-        self.runs: dict[int, tuple[Any, Any]] = {}
-        #: history row -> ProjectEntry (the model source at the time of the run)
-        self.entries: dict[int, Any] = {}
+        self.session = win.session
         self._open_after_save = False  # "Save" answered before opening a project
-        win.history_view.variantSelected.connect(lambda _result: self.sync())
+        self.session.selectionChanged.connect(lambda _row: self.sync())
 
     # -- bookkeeping ------------------------------------------------------------------------
-    def keep_run(self, result: Any) -> None:
-        """Called with a run's `RunResult` before the window appends its row: remembers it
-        (with its optimized model, for export) and its project entry."""
+    def add_run(self, label: str, result: Any) -> int:
+        """A run finished on the open model: its history row, with its project entry (the
+        model's source at the time of the run) and its model while its variant is kept."""
         from quantgui.core import ProjectEntry
-        row, loaded = len(self.win.history), self.win.loaded
-        self.entries[row] = ProjectEntry.from_run(loaded, result.recipe, result,
-                                                  result.recipe.describe())
-        if result.variant is not None:
-            self.runs[row] = (result, loaded)
-        for old in sorted(self.runs)[:-KEEP_VARIANTS]:
-            self.runs[old][0].variant = None  # free the optimized model's memory
-            self.runs[old] = (self.runs[old][0], None)
+        loaded = self.win.loaded
+        entry = ProjectEntry.from_run(loaded, result.recipe, result, result.recipe.describe())
+        return self.session.add(label, result, loaded, entry)
 
     def selected_row(self) -> Optional[int]:
-        """The history row selected in the view, else the last one; None when empty."""
-        if not self.win.history:
-            return None
-        hv = self.win.history_view
-        table = getattr(hv, "table", None)
-        if table is not None:
-            rows = {i.row() for i in table.selectedItems()}
-            if len(rows) == 1:
-                index = table.item(rows.pop(), 0).data(Qt.ItemDataRole.UserRole)  # INDEX_ROLE
-                if isinstance(index, int) and 0 <= index < len(self.win.history):
-                    return index
-        elif getattr(hv, "list", None) is not None and hv.list.currentRow() >= 0:
-            return hv.list.currentRow()
-        return len(self.win.history) - 1
+        return self.session.selected_row()
 
     def variant_problem(self, row: Optional[int]) -> Optional[str]:
-        if row is None:
-            return "Run a recipe first."
-        obj, loaded = self.runs.get(row, (None, None))
-        if obj is None or obj.variant is None or loaded is None:
-            return NO_VARIANT
-        return None
+        return self.session.export_problem(row)
 
     def sync(self) -> None:
-        """Enable the actions for the selected row (called by the window's _sync_actions)."""
+        """Enable the actions for the selected row (called by the window's sync_actions)."""
         a = self.win.actions_by_name
         busy = self.win.bridge.busy
         row = self.selected_row()
@@ -176,7 +145,7 @@ class ExportActions(QObject):
 
     def ask_open_project(self) -> None:
         """Opening a project replaces the history: runs not saved yet are offered a save."""
-        unsaved = self.win.session_state.unsaved(len(self.win.history))
+        unsaved = self.session.unsaved
         if not unsaved:
             self._choose_project()
             return
@@ -192,7 +161,7 @@ class ExportActions(QObject):
         box.button(B.Discard).setText("Don't Save")
         box.finished.connect(lambda _: self._save_first_answered(box.standardButton(
             box.clickedButton()) if box.clickedButton() else B.Cancel))
-        self.win._show_dialog(box)
+        self.win.show_dialog(box)
 
     def _save_first_answered(self, button: QMessageBox.StandardButton) -> None:
         B = QMessageBox.StandardButton
@@ -215,30 +184,30 @@ class ExportActions(QObject):
         row = self.selected_row()
         if self._refuse(self.variant_problem(row)):
             return False
-        obj, loaded = self.runs[row]
-        return self._start("model", _model_job, str(folder), loaded, obj)
+        run = self.session.runs[row]
+        return self._start("model", _model_job, str(folder), run.model, run.result)
 
     def export_script(self, folder: str | Path) -> bool:
         row = self.selected_row()
         if self._refuse(self.variant_problem(row)):
             return False
-        obj, loaded = self.runs[row]
-        return self._start("script", _script_job, str(folder), loaded, obj)
+        run = self.session.runs[row]
+        return self._start("script", _script_job, str(folder), run.model, run.result)
 
     def export_recipe(self, path: str | Path) -> bool:
         row = self.selected_row()
         if self._refuse(None if row is not None else "Run a recipe first."):
             return False
-        return self._start("recipe", _recipe_job, str(path), self.win.history[row][1],
-                           self.runs.get(row, (None, None))[1])
+        run = self.session.runs[row]
+        return self._start("recipe", _recipe_job, str(path), run.result, run.model)
 
     def export_report(self, folder: str | Path) -> bool:
         row = self.selected_row()
         if self._refuse(None if row is not None else "Run a recipe first."):
             return False
-        result, loaded = self.win.history[row][1], self.runs.get(row, (None, None))[1]
+        run = self.session.runs[row]
         plots = self.plot_pngs()  # GUI thread, before the worker starts
-        return self._start("report", _report_job, str(folder), result, plots, loaded)
+        return self._start("report", _report_job, str(folder), run.result, plots, run.model)
 
     def plot_pngs(self) -> dict[str, bytes]:
         results = self.win.results
@@ -249,11 +218,11 @@ class ExportActions(QObject):
                 if has.get(name)}
 
     def save_project(self, path: str | Path) -> bool:
-        rows = range(len(self.win.history))
-        if self._refuse(None if rows else "Nothing to save: run a recipe first."):
+        runs = self.session.runs
+        if self._refuse(None if runs else "Nothing to save: run a recipe first."):
             return False
         return self._start("save_project", _save_project_job, str(path),
-                           [self.entries[i] for i in rows if i in self.entries])
+                           [r.entry for r in runs if r.entry is not None])
 
     def open_project(self, path: str | Path) -> bool:
         return self._start("open_project", _open_project_job, str(path))
@@ -271,11 +240,11 @@ class ExportActions(QObject):
             win.phase.setText("Busy: wait for the current work to finish, or cancel it.")
             return False
         job = win.bridge.submit("export", fn, *args)
-        job.progress.connect(win._on_progress)
+        job.progress.connect(win.show_progress)
         job.finished.connect(lambda value: self._done(kind, value))
         job.failed.connect(lambda err: self._failed(kind, err))
         job.cancelled.connect(lambda: self._cancelled(kind))
-        job.warned.connect(win._on_warning)
+        job.warned.connect(win.add_warning)
         win.progress.setRange(0, 0)
         win.progress.show()
         win.phase.setText(f"Exporting ({kind.replace('_', ' ')})…")
@@ -285,11 +254,10 @@ class ExportActions(QObject):
     def _done(self, kind: str, value: Any) -> None:
         win = self.win
         if kind == "save_project":
-            win.session_state.saved(len(win.history))
+            self.session.mark_saved()
         if kind == "open_project":
             self._fill_history(value)
-            win.session_state.saved(len(win.history))
-            win.phase.setText(f"Project opened: {len(win.history)} run(s) in the history "
+            win.phase.setText(f"Project opened: {len(self.session.runs)} run(s) in the history "
                               "(models are not stored: re-run to export them).")
         elif kind == "model":
             m = value.model
@@ -300,7 +268,7 @@ class ExportActions(QObject):
                               QMessageBox.StandardButton.Ok, win)
             box.setDetailedText(value.describe() + ("\n\n" + m.how_to_load
                                                     if m.how_to_load else ""))
-            win._show_dialog(box)
+            win.show_dialog(box)
             win.phase.setText(f"Model exported to {m.path} ({m.format}).")
         else:
             where = {"report": lambda v: v.html, "script": lambda v: v.script}.get(
@@ -326,7 +294,8 @@ class ExportActions(QObject):
 
     def _fill_history(self, project: Any) -> None:
         from quantgui.core import RunResult
-        win = self.win
+
+        from .session_model import Run
 
         def result(entry: Any) -> Any:
             # An entry saved without measurements still gets its row (its recipe and model,
@@ -335,12 +304,5 @@ class ExportActions(QObject):
                 return entry.result
             return RunResult.from_json({"source": str(entry.source.get("source") or ""),
                                         "recipe": entry.recipe.to_json()})
-        win.history = [(e.label, result(e)) for e in project.entries]
-        self.runs.clear()
-        self.entries = dict(enumerate(project.entries))
-        if hasattr(win.history_view, "load"):
-            win.history_view.load([(result, label) for label, result in win.history])
-        else:
-            for label, result in win.history:
-                win.history_view.add(result, label)
-        win._sync_actions()
+        self.session.replace([Run(e.label, result(e), e) for e in project.entries])
+        self.win.sync_actions()

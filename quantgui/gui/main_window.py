@@ -22,6 +22,7 @@ from .model_panel import DATA_BUILTIN, DATA_FILE, DATA_NONE, DataChooser, ModelS
 from .open_flow import OpenFlow
 from .recipe_panel import OptimizePanel
 from .recommend_actions import RecommendActions
+from .session_model import Session
 from .settings import AppSettings, apply_theme
 from .status_area import ElidedLabel, WarningsButton
 from .window_layout import DockLayout, scrolled
@@ -81,22 +82,23 @@ class MainWindow(FileActions, QMainWindow):
         self.run_overrides = dict(run_overrides or {})
         self.bridge = EngineBridge(self)
         self.bridge.busyChanged.connect(self._on_busy)
-        self.loaded: Any = None
-        self.history: list[tuple[str, Any]] = []  # (recipe text, RunResult) per run
+        self.session = Session(self)  # the model open, the runs, the selection, saved or not
         self.last_error: Optional[str] = None
         self.dialog: Any = None  # the last dialog opened (tests inspect it)
         self._run: Optional[Job] = None
         self._load: Optional[Job] = None
         self._load_args: dict = {}   # what the load in flight (or the last one) was given
-        self.loaded_args: dict = {}  # what the open model was opened with
         self._no_data = False        # "None — fidelity only" chosen for the open model
-        self.session_state = session.SaveState()
         self._examples_filled = False
 
         self.results, self.history_view = _results_views()
         self.results.setObjectName("resultsView")
         self.history_view.setObjectName("historyView")
         self.history_view.variantSelected.connect(self.results.show_result)
+        self.history_view.rowSelected.connect(self.session.select)
+        self.session.runAdded.connect(self._on_run_added)
+        self.session.runsReplaced.connect(lambda: self.history_view.load(
+            [(r.result, r.label) for r in self.session.runs]))
         if hasattr(self.results, "measureLongerRequested"):
             self.results.measureLongerRequested.connect(self.measure_longer)
         self.setCentralWidget(self.results)
@@ -114,7 +116,7 @@ class MainWindow(FileActions, QMainWindow):
         lay.addStretch(1)
         self.optimize.runRequested.connect(self.run)
         self.optimize.cancelRequested.connect(self.cancel)
-        self.optimize.recipeChanged.connect(self._sync_actions)
+        self.optimize.recipeChanged.connect(self.sync_actions)
         self.exports, self.suggest = ExportActions(self), RecommendActions(self)
         self.open_flow = OpenFlow(self)
         self.actions_by_name = menus.build(self)
@@ -147,7 +149,27 @@ class MainWindow(FileActions, QMainWindow):
         self.dock_layout = DockLayout(self, *docks)
         self.resizeDocks(docks[2:], [250], Qt.Orientation.Vertical)
         self.dock_layout.fresh = not self.app_settings.restore_window(self)
-        self._sync_actions()
+        self.sync_actions()
+
+    # -- the session (session_model.Session is the one record) --------------------------------
+    @property
+    def loaded(self) -> Any:
+        """The open model."""
+        return self.session.model
+
+    @property
+    def loaded_args(self) -> dict:
+        """What the open model was opened with."""
+        return self.session.model_args
+
+    @property
+    def history(self) -> list[tuple[str, Any]]:
+        """(label, RunResult) per run, in run order."""
+        return self.session.history
+
+    def _on_run_added(self, row: int) -> None:
+        run = self.session.runs[row]
+        self.history_view.add(run.result, run.label)
 
     def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
         dock = QDockWidget(title, self)
@@ -174,11 +196,11 @@ class MainWindow(FileActions, QMainWindow):
         job = self.bridge.submit("load", _load_job, source or "", arch=arch,
                                  arch_kwargs=arch_kwargs, trust=trust or None,
                                  input_shape=input_shape, data=data, **example)
-        job.progress.connect(self._on_progress)
+        job.progress.connect(self.show_progress)
         job.finished.connect(self._on_loaded)
         job.failed.connect(self._on_load_failed)
         job.cancelled.connect(self._on_load_cancelled)
-        job.warned.connect(self._on_warning)
+        job.warned.connect(self.add_warning)
         self._load = job
         job.start()
         return True
@@ -188,8 +210,8 @@ class MainWindow(FileActions, QMainWindow):
         # Freeze torch/engine/model objects: a full GC pass over them stalls the GUI ~100 ms.
         gc.freeze()
         self._fill_examples()
-        self.loaded = loaded
-        self.loaded_args, self._no_data = dict(self._load_args), False
+        self._no_data = False
+        self.session.set_model(loaded, self._load_args)
         source = self._load_args.get("source") or loaded.info.source
         if not str(source).startswith("example:"):
             self.app_settings.add_recent(str(source))
@@ -263,8 +285,8 @@ class MainWindow(FileActions, QMainWindow):
         """Drop the labels: accuracy is not measured, fidelity is the quality measure."""
         def unlabeled(ds: Any) -> Any:
             return None if ds is None else dataclasses.replace(ds, labels=None)
-        self.loaded = dataclasses.replace(self.loaded, test=unlabeled(self.loaded.test),
-                                          train=unlabeled(self.loaded.train))
+        self.session.set_model(dataclasses.replace(self.loaded, test=unlabeled(self.loaded.test),
+                                                   train=unlabeled(self.loaded.train)))
         self._no_data = True
         self.summary.show_model(self.loaded, self._cpu())
         self.optimize.set_model(self.loaded)
@@ -282,9 +304,9 @@ class MainWindow(FileActions, QMainWindow):
                    warning: bool = False) -> None:
         self.last_error = message
         self.phase.setText(message.splitlines()[0] if message else title)
-        self._show_dialog(model_dialogs.error_box(self, title, message, details, warning))
+        self.show_dialog(model_dialogs.error_box(self, title, message, details, warning))
 
-    def _show_dialog(self, dialog: Any) -> None:
+    def show_dialog(self, dialog: Any) -> None:
         self.dialog = dialog
         dialog.finished.connect(dialog.deleteLater)
         if not dialog.isVisible():
@@ -326,11 +348,11 @@ class MainWindow(FileActions, QMainWindow):
         self._run_text = recipe.describe() + (f" ({note})" if note else "")
         self.results.start_run(self._run_text)
         job = self.bridge.submit("run", _run_job, self.loaded, recipe, options)
-        job.progress.connect(self._on_progress)
+        job.progress.connect(self.show_progress)
         job.finished.connect(self._on_run_finished)
         job.failed.connect(self._on_run_failed)
         job.cancelled.connect(self._on_run_cancelled)
-        job.warned.connect(self._on_warning)
+        job.warned.connect(self.add_warning)
         self._run = job
         self.optimize.set_running(True)
         self.progress.setRange(0, 0)
@@ -367,7 +389,7 @@ class MainWindow(FileActions, QMainWindow):
             self.optimize.cancel_button.setEnabled(False)
 
     # -- run slots --------------------------------------------------------------------------
-    def _on_progress(self, batch: list) -> None:
+    def show_progress(self, batch: list) -> None:
         running = self._run is not None
         for p in batch:
             if running:
@@ -388,15 +410,13 @@ class MainWindow(FileActions, QMainWindow):
         self.optimize.set_running(False)
         self.progress.hide()
         self.phase.setText(text)
-        self._sync_actions()
+        self.sync_actions()
 
     def _on_run_finished(self, result: Any) -> None:
         text = self._run_text
-        self.exports.keep_run(result)
         self._run_ended(f"Done: {text} — {result.summary()}")
-        self.history.append((text, result))
         self.results.show_result(result)
-        self.history_view.add(result, text)
+        self.exports.add_run(text, result)
         self.runFinished.emit(result)
 
     def _on_run_failed(self, err: JobError) -> None:
@@ -410,18 +430,18 @@ class MainWindow(FileActions, QMainWindow):
         self.results.abandon_run("Cancelled: nothing was kept.")
         self.runCancelled.emit()
 
-    def _on_warning(self, text: str) -> None:
+    def add_warning(self, text: str) -> None:
         # Counted beside the phase line, never over it: the progress text stays readable.
         self.warnings_button.add(text)
 
     def _on_busy(self, busy: bool) -> None:
-        self._sync_actions()
+        self.sync_actions()
         if hasattr(self.results, "set_measure_enabled"):
             self.results.set_measure_enabled(not busy)
         if not busy and self._run is None:
             self.progress.hide()
 
-    def _sync_actions(self) -> None:
+    def sync_actions(self) -> None:
         busy = self.bridge.busy
         a = self.actions_by_name
         a["run"].setEnabled(not busy and self.optimize.run_button.isEnabled())

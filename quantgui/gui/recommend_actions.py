@@ -64,7 +64,7 @@ class RecommendActions(QObject):
         job.finished.connect(self._on_finished)
         job.failed.connect(self._on_failed)
         job.cancelled.connect(self._on_cancelled)
-        job.warned.connect(win._on_warning)
+        job.warned.connect(win.add_warning)
         panel.set_running(True)
         win.progress.setRange(0, 0)
         win.progress.show()
@@ -80,7 +80,7 @@ class RecommendActions(QObject):
         return True
 
     def _on_progress(self, batch: list) -> None:
-        self.win._on_progress(batch)
+        self.win.show_progress(batch)
         for p in batch:
             if p.phase == "recommend":
                 self._candidate = (f"candidate {min(p.done + 1, p.total or 0)}/{p.total}: "
@@ -119,9 +119,7 @@ class RecommendActions(QObject):
         win = self.win
         self.last = rec
         for text, result in rows:
-            win.exports.keep_run(result)
-            win.history.append((text, result))
-            win.history_view.add(result, text)
+            win.exports.add_run(text, result)
         if rec.best is not None:
             problems = win.set_recipe(rec.best.recipe)
             if rec.best.result is not None:
@@ -138,6 +136,6 @@ class RecommendActions(QObject):
         box = QMessageBox(QMessageBox.Icon.Information, "Suggested recipe",
                           f"{head}\n\n{rec.detail}", QMessageBox.StandardButton.Ok, win)
         box.setDetailedText(rec.table())
-        win._show_dialog(box)
-        win._sync_actions()
+        win.show_dialog(box)
+        win.sync_actions()
         self.finished.emit(rec)

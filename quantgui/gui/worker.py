@@ -39,6 +39,21 @@ class JobError:
     details: str
     user_error: bool  # a problem with the user's input (UserError) rather than a bug
     exception: Optional[BaseException] = None  # e.g. TrustRequired / ArchitectureRequired
+    kind: str = "internal"  # the engine protocol's error kind (what the GUI dispatches on)
+    gui_text: Optional[str] = None  # the message without command-line advice, if it has one
+    data: Optional[dict] = None     # what a question needs (example_input: info, kinds)
+
+
+def error_kind(exc: BaseException) -> str:
+    """The protocol's error kind of an engine exception (quantgui.engine.protocol)."""
+    from quantgui.core import TrustRequired, UserError
+    from quantgui.core.opening.example_input import ExampleInputRequired
+    from quantgui.core.opening.loading import ArchitectureRequired
+    for cls, kind in ((TrustRequired, "trust"), (ArchitectureRequired, "architecture"),
+                      (ExampleInputRequired, "example_input"), (UserError, "user")):
+        if isinstance(exc, cls):
+            return kind
+    return "internal"
 
 
 #: Every worker thread made, weakly: tests assert none is left running.
@@ -169,7 +184,10 @@ class Job(QObject):
             except Cancelled:
                 self._outcome = ("cancelled", None)
             except UserError as exc:
-                self._outcome = ("error", JobError(str(exc), traceback.format_exc(), True, exc))
+                data = {"info": getattr(exc, "info", None), "kinds": getattr(exc, "kinds", None)}
+                self._outcome = ("error", JobError(str(exc), traceback.format_exc(), True, exc,
+                                                   error_kind(exc), getattr(exc, "gui_text",
+                                                                            None), data))
             except BaseException as exc:  # noqa: BLE001 - any bug must reach the dialog
                 from quantgui.core import internal_error_text
                 msg = internal_error_text(exc)

@@ -35,8 +35,8 @@ def test_export_model_script_report_and_project(window, qtbot, tmp_path):
     project = tmp_path / "s.qgproj.json"
     _export(w, qtbot, w.exports.save_project, project)
     rows = len(w.history)
-    w.history.clear()
-    w.history_view.clear()
+    w.session.replace([])
+    assert w.history == [] and w.history_view.results() == []
     _export(w, qtbot, w.exports.open_project, project)
     assert len(w.history) == rows == len(w.history_view.results())
     # reopened rows carry no model: model/script export is disabled and says why
