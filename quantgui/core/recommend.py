@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from torch import nn
 
@@ -135,13 +135,15 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
               min_cosine: Optional[float] = None, options: Any = None,
               task: Optional[Task] = None, *, max_candidates: Optional[int] = None,
               include_compile: bool = False,
-              candidates: Optional[list[Recipe]] = None) -> Recommendation:
+              candidates: Optional[list[Recipe]] = None,
+              on_trial: Optional[Callable[[Trial], None]] = None) -> Recommendation:
     """Try candidate recipes, return the fastest that keeps quality within the bound.
 
     The bound is the accuracy drop (default 0.01 = one point) when the test data has labels,
     else the mean cosine of outputs vs the original (default 0.99). Giving `min_cosine` with
     labels checks both. `options` are `RunOptions` (default: a 1 s timing budget per trial).
     Cancelling returns the best so far with `cancelled=True`; it never raises `Cancelled`.
+    `on_trial(trial)` is called as each candidate ends (the engine process streams them).
     """
     from .model.usercode import ModelCodeError
     from .run import RunOptions, run_recipe
@@ -190,6 +192,8 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
             _judge(trial, max_drop, min_cos)
             rec.trials.append(trial)
             rec.best = pick(rec.trials)
+            if on_trial is not None:
+                on_trial(trial)
             # Static INT8 fast but too lossy: QAT may recover the accuracy (labels needed).
             if (not qat_added and trial.result is not None and not trial.meets_bound
                     and any(s.name == "static_int8" for s in recipe.steps)

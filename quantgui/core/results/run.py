@@ -85,6 +85,8 @@ class RunResult:
     source: str = ""
     #: The optimized model's name in the engine that holds it (None: not kept there).
     variant_id: Optional[str] = None
+    #: Highest resident memory of the process that ran it, in bytes (None: not measured).
+    peak_rss_bytes: Optional[int] = None
     #: The optimized model itself, in the process that ran it only: never serialized/compared.
     variant: Any = field(default=None, compare=False, repr=False)
 
@@ -139,6 +141,7 @@ class RunResult:
             "steps": [s.to_json() for s in self.steps],
             "environment": self.environment,
             "variant_id": self.variant_id,
+            "peak_rss_bytes": self.peak_rss_bytes,
         })
         data["verdict"]["headline"] = self.headline()
         return data
@@ -160,7 +163,8 @@ class RunResult:
                     if isinstance(s, dict)],
                    dict(j.obj(data, "environment")), recipe_from_json(j.obj(data, "recipe")),
                    j.whole(data, "batch_size"), j.whole(data, "threads"),
-                   j.text(data, "source"), j.maybe_text(data, "variant_id"))
+                   j.text(data, "source"), j.maybe_text(data, "variant_id"),
+                   j.maybe_whole(data, "peak_rss_bytes"))
 
     def copy(self) -> "RunResult":
         """An independent copy (through JSON), without the in-memory variant."""

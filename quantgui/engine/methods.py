@@ -1,0 +1,290 @@
+"""The engine's methods: each takes the request's params and a `Call` (its task, the store, a
+way to send partial results) and returns the JSON value of its answer. They do what the GUI's
+jobs did in-process (main_window `_load_job`/`_run_job`, export_actions, recommend_actions,
+open_flow), with typed records' `to_json` on the way out. protocol.py documents each one."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import os
+from typing import Any, Callable, Optional
+
+from quantgui.core import Cancelled
+
+from . import protocol
+from .protocol import ProtocolError
+from .state import PeakMemory, Store, check_memory, estimate_run_bytes
+
+
+class CancelledWith(Cancelled):
+    """Cancelled, with what was found so far (recommend's best) for the error's data."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__("cancelled by the user")
+        self.data = data
+
+
+@dataclasses.dataclass
+class Call:
+    task: Any                                   # core.progress.Task of this request
+    store: Store
+    partial: Callable[[dict[str, Any]], None]   # sends a "partial" event
+
+
+def _only(params: dict, allowed: tuple[str, ...]) -> dict:
+    extra = sorted(set(params) - set(allowed))
+    if extra:
+        raise ProtocolError(f"unknown parameter(s) {', '.join(extra)} (expected "
+                            f"{', '.join(allowed)})")
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _need(params: dict, name: str) -> Any:
+    if params.get(name) in (None, ""):
+        raise ProtocolError(f"missing parameter \"{name}\"")
+    return params[name]
+
+
+# --- hello --------------------------------------------------------------------------------------
+
+def engine_info(keep: int) -> dict[str, Any]:
+    import platform
+
+    import torch
+
+    import quantgui
+    from quantgui.core import DEFAULT_EXAMPLE, EXAMPLES, env, technique_specs
+    return {"version": quantgui.__version__, "protocol": protocol.PROTOCOL_VERSION,
+            "pid": os.getpid(), "python": platform.python_version(),
+            "torch": torch.__version__, "cpu_capabilities": env.cpu_capabilities(),
+            "threads": torch.get_num_threads(),
+            "techniques": [s.to_json() for s in technique_specs().values()],
+            "examples": [{"name": n, "description": s.description,
+                          "suggested": list(s.suggested)} for n, s in EXAMPLES.items()],
+            "default_example": DEFAULT_EXAMPLE, "keep_variants": keep}
+
+
+# --- opening ------------------------------------------------------------------------------------
+
+OPEN_PARAMS = ("source", "arch", "arch_kwargs", "trust", "example_input", "input_shape",
+               "input_dtype", "example_text", "data", "task")
+
+
+def _opened(call: Call, loaded: Any) -> dict[str, Any]:
+    from quantgui.core import DataInfo, env, input_kinds
+    from quantgui.core.export import model_source
+    info = loaded.info
+
+    def data(ds: Any) -> Optional[dict]:
+        d = DataInfo.of(ds)
+        return None if d is None else d.to_json()
+    return {"model_id": call.store.add_model(loaded), "info": info.to_json(),
+            "data": {"test": data(loaded.test), "train": data(loaded.train)},
+            "source": protocol.json_safe(model_source(loaded)),
+            "input_kinds": list(input_kinds(info.format, info.source)),
+            "cpu_capabilities": env.cpu_capabilities()}
+
+
+def open_(params: dict, call: Call, need_example: bool = True) -> dict[str, Any]:
+    from quantgui.core import DEFAULT_EXAMPLE, all_techniques, open_model
+    kwargs = _only(params, OPEN_PARAMS)
+    all_techniques()
+    source = kwargs.pop("source", "") or f"example:{DEFAULT_EXAMPLE}"
+    if "input_shape" in kwargs:
+        shape = kwargs["input_shape"]
+        if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+            raise ProtocolError("\"input_shape\" must be a list of integers")
+        kwargs["input_shape"] = tuple(shape)
+    if kwargs.get("trust") is False:
+        del kwargs["trust"]
+    loaded = open_model(source, task=call.task, need_example=need_example, **kwargs)
+    return _opened(call, loaded)
+
+
+def inspect(params: dict, call: Call) -> dict[str, Any]:
+    return open_(params, call, need_example=False)
+
+
+def drop_labels(params: dict, call: Call) -> dict[str, Any]:
+    _only(params, ("model_id",))
+    loaded = call.store.model(_need(params, "model_id"))
+
+    def unlabeled(ds: Any) -> Any:
+        return None if ds is None else dataclasses.replace(ds, labels=None)
+    return _opened(call, dataclasses.replace(loaded, test=unlabeled(loaded.test),
+                                             train=unlabeled(loaded.train)))
+
+
+def classes(params: dict, call: Call) -> dict[str, Any]:
+    from quantgui.core import module_classes
+    _only(params, ("path",))
+    return {"classes": list(module_classes(_need(params, "path")))}
+
+
+# --- running ------------------------------------------------------------------------------------
+
+def run_options(data: Any, **defaults: Any) -> Any:
+    from quantgui.core import RunOptions
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProtocolError("\"options\" must be a JSON object")
+    names = tuple(f.name for f in dataclasses.fields(RunOptions))
+    values = {**defaults, **_only(data, names)}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProtocolError(f"option \"{name}\" must be a number, got {value!r:.40}")
+        if name != "time_budget_s" and value != int(value):
+            raise ProtocolError(f"option \"{name}\" must be a whole number, got {value!r:.40}")
+        values[name] = float(value) if name == "time_budget_s" else int(value)
+    return RunOptions(**values)
+
+
+def _recipe(data: Any) -> Any:
+    from quantgui.core import Recipe
+    return Recipe.from_json(data, "recipe")
+
+
+def run(params: dict, call: Call) -> dict[str, Any]:
+    from quantgui.core import run_recipe
+    _only(params, ("model_id", "recipe", "options", "label"))
+    model_id = str(_need(params, "model_id"))
+    loaded = call.store.model(model_id)
+    recipe = _recipe(_need(params, "recipe"))
+    options = run_options(params.get("options"))
+    check_memory(estimate_run_bytes(loaded, options.batch_size), "this run")
+    with PeakMemory() as peak:
+        result = run_recipe(loaded, recipe, options, call.task)
+    result.peak_rss_bytes = peak.peak
+    _, evicted = call.store.add_variant(model_id, result,
+                                        params.get("label") or recipe.describe())
+    return {"result": result.to_json(), "evicted": evicted}
+
+
+def recommend(params: dict, call: Call) -> dict[str, Any]:
+    from quantgui.core import recommend_recipe
+    _only(params, ("model_id", "options", "max_accuracy_drop", "min_cosine", "max_candidates",
+                   "include_compile"))
+    model_id = str(_need(params, "model_id"))
+    loaded = call.store.model(model_id)
+    options = None if params.get("options") is None else run_options(params["options"])
+    check_memory(estimate_run_bytes(loaded, getattr(options, "batch_size", None)),
+                 "this search")
+    evicted: list[str] = []
+
+    def on_trial(trial: Any) -> None:
+        if trial.result is not None:
+            _, gone = call.store.add_variant(model_id, trial.result, trial.recipe.describe())
+            evicted.extend(gone)
+        call.partial({"trial": trial.to_json()})
+
+    with PeakMemory() as peak:
+        rec = recommend_recipe(loaded, params.get("max_accuracy_drop"),
+                               params.get("min_cosine"), options, call.task,
+                               max_candidates=params.get("max_candidates"),
+                               include_compile=bool(params.get("include_compile")),
+                               on_trial=on_trial)
+    value = {"recommendation": rec.to_json(), "evicted": evicted, "peak_rss_bytes": peak.peak}
+    if rec.cancelled or call.task.cancelled:
+        raise CancelledWith(value)
+    return value
+
+
+# --- writing out --------------------------------------------------------------------------------
+
+def _plots(data: Any) -> dict[str, bytes]:
+    if not data:
+        return {}
+    if not isinstance(data, dict):
+        raise ProtocolError("\"plots\" must be an object of base64 PNGs")
+    try:
+        return {str(k): base64.b64decode(v, validate=True) for k, v in data.items()}
+    except (binascii.Error, TypeError, ValueError):
+        raise ProtocolError("\"plots\" must hold base64 text") from None
+
+
+def export(params: dict, call: Call) -> dict[str, Any]:
+    from quantgui.core import (RunResult, export_run, protected_paths, recipe_json,
+                               write_report, write_script_for_run, write_text_atomic)
+    p = _only(params, ("what", "variant_id", "result", "model_id", "folder", "path", "plots",
+                       "fmt"))
+    what = p.get("what")
+    if what not in protocol.EXPORT_WHAT:
+        raise ProtocolError(f"\"what\" must be one of {', '.join(protocol.EXPORT_WHAT)}")
+    if "variant_id" in p or what in ("model", "script", "all"):
+        kept = call.store.variant(_need(p, "variant_id"))
+        loaded, result = kept.loaded, kept.result
+    else:
+        result = RunResult.from_json(_need(p, "result"))
+        loaded = call.store.model(p["model_id"]) if "model_id" in p else None
+    protected = protected_paths(loaded) if loaded is not None else []
+    task = call.task
+    if what == "recipe":
+        task.report("export", 0, 1, "writing the recipe")
+        path = write_text_atomic(_need(p, "path"), json.dumps(recipe_json(result), indent=2)
+                                 + "\n", task, protected)
+        return {"what": what, "path": str(path), "text": f"wrote {path}",
+                "export": {"path": str(path)}}
+    folder = str(_need(p, "folder"))
+    if what == "script":
+        out = write_script_for_run(folder, loaded, result, protected=protected, task=task)
+        return {"what": what, "path": str(out.script), "text": out.describe(),
+                "export": out.to_json()}
+    if what == "report":
+        files = write_report(folder, result, plots=_plots(p.get("plots")), protected=protected,
+                             task=task)
+        return {"what": what, "path": str(files.html), "text": f"wrote {files.html}",
+                "export": files.to_json()}
+    only_model = what == "model"
+    out = export_run(folder, loaded, result, model=True, script=not only_model,
+                     report=not only_model, fmt=p.get("fmt", "auto"),
+                     plots=_plots(p.get("plots")), task=task)
+    text = out.describe()
+    if out.model is not None and out.model.how_to_load:
+        text += "\n\n" + out.model.how_to_load
+    path = out.model.path if only_model and out.model is not None else out.out_dir
+    return {"what": what, "path": str(path), "text": text, "export": out.to_json()}
+
+
+def save_project(params: dict, call: Call) -> dict[str, Any]:
+    from quantgui.core import ProjectEntry, save_project as save
+    _only(params, ("path", "entries"))
+    entries = params.get("entries")
+    if not isinstance(entries, list):
+        raise ProtocolError("\"entries\" must be a list of project entries")
+    typed = [ProjectEntry.from_json(e, f"entry {i}") for i, e in enumerate(entries, 1)]
+    return {"path": str(save(_need(params, "path"), typed, task=call.task))}
+
+
+def load_project(params: dict, call: Call) -> dict[str, Any]:
+    from pathlib import Path
+
+    from quantgui.core import load_project as load
+    _only(params, ("path",))
+    path = str(_need(params, "path"))
+    call.task.report("export", 0, 1, f"opening {Path(path).name}")
+    return {"project": load(path).to_json()}
+
+
+def variants(params: dict, call: Call) -> dict[str, Any]:
+    _only(params, ())
+    return {"variants": call.store.variants(), "keep": call.store.keep}
+
+
+def forget(params: dict, call: Call) -> dict[str, Any]:
+    p = _only(params, ("variant_id", "model_id"))
+    if not p:
+        raise ProtocolError("forget needs \"variant_id\" or \"model_id\"")
+    return {"forgotten": call.store.forget(p.get("variant_id"), p.get("model_id"))}
+
+
+#: method -> handler run in order on the worker thread ("hello", "variants", "forget",
+#: "shutdown" are answered by the server at once).
+WORK: dict[str, Callable[[dict, Call], dict]] = {
+    "open": open_, "inspect": inspect, "drop_labels": drop_labels, "classes": classes,
+    "run": run, "recommend": recommend, "export": export, "save_project": save_project,
+    "load_project": load_project,
+}
