@@ -92,6 +92,19 @@ class Request(QObject):
     def start(self) -> None:
         self.client._send(P.request(self.id, self.method, self.params))
 
+    def describe(self) -> str:
+        """What the request does, for people ("the run of dynamic_int8", "opening x.pt")."""
+        p = self.params
+        if self.method == "run":
+            return f"the run of {p.get('label') or 'a recipe'}"
+        if self.method in ("open", "inspect"):
+            return f"opening {p.get('source') or 'the default example'}"
+        if self.method == "recommend":
+            return "Suggest (the search for a recipe)"
+        if self.method == "export":
+            return f"the export of the {p.get('what', 'files')}"
+        return self.method.replace("_", " ")
+
     def cancel(self) -> None:
         self.client.cancel(self.id)
 
@@ -120,6 +133,7 @@ class EngineClient(QObject):
         self.start_error = ""     # why the engine could not start, if it could not
         self.last_log = ""        # the engine's last stderr line (a start failure's reason)
         self.model_params: Optional[dict] = None  # the open of the model to re-open
+        self.pids: list[int] = []  # every engine process started (tests: none left behind)
         self._requests: dict[int, Request] = {}
         self._next_id = 1
         self._proc: Optional[QProcess] = None
@@ -151,6 +165,7 @@ class EngineClient(QObject):
         proc.finished.connect(lambda code, status: self._on_exit(proc, code, status))
         proc.errorOccurred.connect(lambda error: self._on_error(proc, error))
         self._proc, self._out, self._err, self._ready = proc, b"", b"", False
+        proc.started.connect(lambda: self.pids.append(int(proc.processId())))
         self._stopping = False
         proc.start()
 
@@ -181,11 +196,22 @@ class EngineClient(QObject):
         self._stop_process()
         self.busyChanged.emit(False)
 
+    def release(self) -> None:
+        """A window sharing this engine closed: its requests end (cancelled) and the engine
+        forgets the model to re-open; work still running is stopped by a restart."""
+        running = list(self._requests.values())
+        for req in running:
+            req._end("cancelled", "cancelled")
+        self.model_params = None
+        if running:
+            self.restart("")
+
     def restart(self, why: str) -> None:
         """Kill the engine, start a fresh one and re-open the model that was open."""
         self._stop_process()
         self.start()
-        self.restarted.emit(why)
+        if why:
+            self.restarted.emit(why)
         if self.model_params is not None:
             req = self.submit("open", self.model_params, kind="reopen")
             req.finished.connect(self.reopened.emit)
@@ -233,8 +259,8 @@ class EngineClient(QObject):
                 other._end("failed", EngineError(CRASHED, "The engine was restarted to stop "
                                                  f"{req.method}; {other.method} did not run."))
         req._end("cancelled", CANCEL_RESTARTED)
-        self.restart(f"The engine was restarted to stop {req.method} (it did not stop within "
-                     f"{CANCEL_GRACE_MS / 1000:g} s of Cancel).")
+        self.restart(f"The engine was restarted to stop {req.describe()} (it did not stop "
+                     f"within {CANCEL_GRACE_MS / 1000:g} s of Cancel).")
 
     def _forget(self, req: Request) -> None:
         if self._requests.pop(req.id, None) is not None:
@@ -359,7 +385,7 @@ class EngineClient(QObject):
             req._end("failed", EngineError(
                 CRASHED, f"The engine stopped ({reason}) while running {req.method}; it was "
                 f"restarted and the model opened again. Nothing of this {req.method} was kept.",
-                details=f"engine pid {proc.processId()} ended: {reason}",
+                details=f"engine pid {self.pids[-1] if self.pids else '?'} ended: {reason}",
                 data={"reason": reason, "method": req.method}))
         self.restart(f"The engine stopped ({reason}) while "
                      f"{'idle' if what == 'idle' else 'running ' + what}; it was restarted.")

@@ -1,14 +1,13 @@
 """The main window: model dock, optimize dock, results in the middle, session history below.
 
-Nothing here imports torch at module level: the window is shown first and the engine is
-imported by the first job on the worker thread. All engine work goes through one
-`EngineBridge`; slots here run on the GUI thread only.
+The GUI process never imports torch: all engine work is a request to the engine process
+(`EngineClient`, engine_client.py), answered with typed records' JSON; the window shows first
+and the engine starts behind it. What the session holds (the open model, the runs, the
+selection, saved or not) is the one `Session` (session_model.py). Slots run on the GUI thread.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import gc
 from typing import Any, Optional
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -16,39 +15,26 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWind
                                QVBoxLayout, QWidget)
 
 from . import menus, model_dialogs, session
+from .engine_client import CRASHED, EngineClient, EngineError
 from .export_actions import ExportActions
 from .file_actions import FileActions
 from .model_panel import DATA_BUILTIN, DATA_FILE, DATA_NONE, DataChooser, ModelSummary
 from .open_flow import OpenFlow
 from .recipe_panel import OptimizePanel
 from .recommend_actions import RecommendActions
-from .session_model import Session
+from .session_model import OpenedModel, Session
 from .settings import AppSettings, apply_theme
 from .status_area import ElidedLabel, WarningsButton
 from .window_layout import DockLayout, scrolled
-from .worker import EngineBridge, Job, JobError
-
-_ORPHANS: list = []  # jobs still running after close timed out: never destroy a live QThread
 
 
-def _load_job(source: str, task: Any, **kwargs: Any) -> tuple[Any, list[str]]:
-    """Worker thread: import the engine (torch) and open the model."""
-    from .worker import preload_torch_libraries
-    preload_torch_libraries()
-    from quantgui.core import DEFAULT_EXAMPLE, all_techniques, env, open_model
-    all_techniques()
-    # Imported here, off the GUI thread: the Run button and the end of a run need them, and a
-    # first import (compiling the sources on a fresh checkout) would stall the event loop.
-    from quantgui.core import Recipe, export_run, recommend_recipe, run_recipe  # noqa: F401
-    if not source:
-        source = f"example:{DEFAULT_EXAMPLE}"
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return open_model(source, task=task, **kwargs), env.cpu_capabilities()
-
-
-def _run_job(loaded: Any, recipe: Any, options: Any, task: Any) -> Any:
-    from quantgui.core import export_run, run_recipe  # noqa: F401 - export loaded off the GUI thread
-    return run_recipe(loaded, recipe, options, task)  # a RunResult; keeps the variant for export
+def open_params(args: dict) -> dict:
+    """The engine's open params of the window's open arguments (JSON: shapes as lists)."""
+    params = {k: v for k, v in args.items() if v is not None and v is not False}
+    if "input_shape" in params:
+        params["input_shape"] = [int(d) for d in params["input_shape"]]
+    params.setdefault("source", "")
+    return params
 
 
 def _results_views() -> tuple[QWidget, QWidget]:
@@ -69,7 +55,10 @@ class MainWindow(FileActions, QMainWindow):
     modelFailed = Signal(str)
 
     def __init__(self, settings: Optional[QSettings] = None,
-                 run_overrides: Optional[dict] = None) -> None:
+                 run_overrides: Optional[dict] = None,
+                 engine: Optional[EngineClient] = None) -> None:
+        """`engine`: an engine client to share (tests: one engine process for many windows;
+        the window then leaves it running when it closes), else the window starts its own."""
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("QuantGUI")
@@ -80,13 +69,21 @@ class MainWindow(FileActions, QMainWindow):
         self.setAcceptDrops(True)
         self.app_settings = AppSettings(settings)
         self.run_overrides = dict(run_overrides or {})
-        self.bridge = EngineBridge(self)
-        self.bridge.busyChanged.connect(self._on_busy)
+        self._own_engine = engine is None
+        self.engine = EngineClient(self) if engine is None else engine
+        self._engine_slots = [(self.engine.busyChanged, self._on_busy),
+                              (self.engine.ready, self._on_engine_ready),
+                              (self.engine.startFailed, self._on_engine_failed),
+                              (self.engine.log, self.add_warning),
+                              (self.engine.restarted, self._on_engine_restarted),
+                              (self.engine.reopened, self._on_reopened)]
+        for sig, slot in self._engine_slots:
+            sig.connect(slot)
         self.session = Session(self)  # the model open, the runs, the selection, saved or not
         self.last_error: Optional[str] = None
         self.dialog: Any = None  # the last dialog opened (tests inspect it)
-        self._run: Optional[Job] = None
-        self._load: Optional[Job] = None
+        self._run: Any = None     # the run request in flight
+        self._load: Any = None    # the open request in flight
         self._load_args: dict = {}   # what the load in flight (or the last one) was given
         self._no_data = False        # "None — fidelity only" chosen for the open model
         self._examples_filled = False
@@ -150,6 +147,10 @@ class MainWindow(FileActions, QMainWindow):
         self.resizeDocks(docks[2:], [250], Qt.Orientation.Vertical)
         self.dock_layout.fresh = not self.app_settings.restore_window(self)
         self.sync_actions()
+        if self.engine.info:
+            self._on_engine_ready(self.engine.info)
+        else:  # torch loads in the engine process while the window shows
+            self.engine.start()
 
     # -- the session (session_model.Session is the one record) --------------------------------
     @property
@@ -187,45 +188,40 @@ class MainWindow(FileActions, QMainWindow):
         """Open a model (path, folder or 'example:NAME'; None: the default example) on the
         worker; `example` is open_model's example_input / input_dtype / example_text. Returns
         False when refused because engine work is running."""
-        if self.bridge.busy:
+        if self.engine.busy:
             self.phase.setText("Busy: wait for the current work to finish, or cancel it.")
             return False
         self._load_args = dict(source=source, arch=arch, arch_kwargs=arch_kwargs, trust=trust,
                                input_shape=input_shape, data=data, **example)
         self.summary.set_loading(f"Opening {model_dialogs.describe_source(source or 'default example')}…")
-        job = self.bridge.submit("load", _load_job, source or "", arch=arch,
-                                 arch_kwargs=arch_kwargs, trust=trust or None,
-                                 input_shape=input_shape, data=data, **example)
-        job.progress.connect(self.show_progress)
-        job.finished.connect(self._on_loaded)
-        job.failed.connect(self._on_load_failed)
-        job.cancelled.connect(self._on_load_cancelled)
-        job.warned.connect(self.add_warning)
-        self._load = job
-        job.start()
+        req = self.engine.submit("open", open_params(self._load_args))
+        req.progress.connect(self.show_progress)
+        req.finished.connect(lambda value: self._on_loaded(OpenedModel.from_json(value)))
+        req.failed.connect(self._on_load_failed)
+        req.cancelled.connect(lambda _text: self._on_load_cancelled())
+        req.warned.connect(self.add_warning)
+        self._load = req
+        req.start()
         return True
 
-    def _on_loaded(self, value: tuple) -> None:
-        loaded, cpu = value
-        # Freeze torch/engine/model objects: a full GC pass over them stalls the GUI ~100 ms.
-        gc.freeze()
+    def _on_loaded(self, model: OpenedModel, args: Optional[dict] = None) -> None:
         self._fill_examples()
         self._no_data = False
-        self.session.set_model(loaded, self._load_args)
-        source = self._load_args.get("source") or loaded.info.source
-        if not str(source).startswith("example:"):
+        self.session.set_model(model, self._load_args if args is None else args)
+        source = self.loaded_args.get("source") or model.info.source
+        if not str(source).startswith("example:") and args is None:
             self.app_settings.add_recent(str(source))
-        self.summary.show_model(loaded, cpu)
+        self.summary.show_model(model, self._cpu())
         self._show_data_mode()
-        self.optimize.set_model(loaded)
-        self.results.set_open_model(loaded.info.source)
-        self.history_view.set_current_model(loaded.info.source)
-        self.setWindowTitle(f"QuantGUI — {model_dialogs.describe_source(loaded.info.source)}")
-        self.phase.setText(f"Ready: {loaded.info.name} ({loaded.info.format}).")
+        self.optimize.set_model(model)
+        self.results.set_open_model(model.info.source)
+        self.history_view.set_current_model(model.info.source)
+        self.setWindowTitle(f"QuantGUI — {model_dialogs.describe_source(model.info.source)}")
+        self.phase.setText(f"Ready: {model.info.name} ({model.info.format}).")
         self.open_flow.on_loaded()
-        self.modelLoaded.emit(loaded)
+        self.modelLoaded.emit(model)
 
-    def _on_load_failed(self, err: JobError) -> None:
+    def _on_load_failed(self, err: EngineError) -> None:
         self._fill_examples()
         self.optimize.ensure_techniques()
         self.optimize.refresh()
@@ -250,12 +246,33 @@ class MainWindow(FileActions, QMainWindow):
         self._show_data_mode()
 
     def _fill_examples(self) -> None:
-        if self._examples_filled:
+        examples = self.engine.info.get("examples")
+        if self._examples_filled or not examples:
             return
-        from quantgui.core import EXAMPLES
-        menus.fill_examples(self.examples_menu, [(n, s.description) for n, s in
-                                                 EXAMPLES.items()], self.open_source)
+        menus.fill_examples(self.examples_menu, [(str(e.get("name")), str(e.get(
+            "description", ""))) for e in examples], self.open_source)
         self._examples_filled = True
+
+    # -- the engine process -----------------------------------------------------------------
+    def _on_engine_ready(self, info: dict) -> None:
+        self.session.keep_variants = int(info.get("keep_variants") or 8)
+        self._fill_examples()
+
+    def _on_engine_failed(self, text: str) -> None:
+        self.show_error("The engine could not start", text)
+
+    def _on_engine_restarted(self, why: str) -> None:
+        self.session.evicted(None)  # a fresh engine holds no variants
+        self.add_warning(why)
+        if self._run is None:
+            self.phase.setText(why)
+
+    def _on_reopened(self, value: dict) -> None:
+        """The engine restarted and opened the model again: same model, new id."""
+        self._on_loaded(OpenedModel.from_json(value), self.loaded_args)
+        self.phase.setText(f"The engine was restarted; {self.loaded.info.name} is open again.")
+        if self._no_data:
+            self.use_no_data()
 
     def _on_data_chosen(self, mode: str) -> None:
         if self.loaded is None:
@@ -272,7 +289,8 @@ class MainWindow(FileActions, QMainWindow):
             if self.open_source(**{**args, "data": None}):
                 return
         elif mode == DATA_NONE:
-            self.use_no_data()
+            self.use_no_data()  # the chooser shows "None" until the engine says otherwise
+            return
         self._show_data_mode()
 
     def _show_data_mode(self) -> None:
@@ -283,18 +301,27 @@ class MainWindow(FileActions, QMainWindow):
 
     def use_no_data(self) -> None:
         """Drop the labels: accuracy is not measured, fidelity is the quality measure."""
-        def unlabeled(ds: Any) -> Any:
-            return None if ds is None else dataclasses.replace(ds, labels=None)
-        self.session.set_model(dataclasses.replace(self.loaded, test=unlabeled(self.loaded.test),
-                                                   train=unlabeled(self.loaded.train)))
-        self._no_data = True
-        self.summary.show_model(self.loaded, self._cpu())
-        self.optimize.set_model(self.loaded)
-        self._show_data_mode()
+        req = self.engine.submit("drop_labels", {"model_id": self.loaded.model_id})
+        args = dict(self.loaded_args)
+
+        def done(value: dict) -> None:
+            model = OpenedModel.from_json(value)
+            self.session.set_model(model, args)
+            self._no_data = True
+            self.summary.show_model(model, self._cpu())
+            self.optimize.set_model(model)
+            self._show_data_mode()
+            self.modelLoaded.emit(model)
+        req.finished.connect(done)
+        req.failed.connect(lambda err: (self.show_error("Could not drop the labels",
+                                                        err.message, err.details),
+                                        self._show_data_mode()))
+        req.start()
 
     def _cpu(self) -> list[str]:
-        from quantgui.core import env
-        return env.cpu_capabilities()
+        if self.loaded is not None and self.loaded.cpu:
+            return list(self.loaded.cpu)
+        return list(self.engine.info.get("cpu_capabilities") or [])
 
     def show_about(self) -> None:
         from .about import show_about
@@ -336,7 +363,7 @@ class MainWindow(FileActions, QMainWindow):
         history (the demo's "expected: not faster on this CPU")."""
         problem = self.optimize.problem_text() if recipe is None else \
             self._recipe_problem(recipe)
-        if self.bridge.busy or self.loaded is None or problem:
+        if self.engine.busy or self.loaded is None or problem:
             self.phase.setText(problem or "Busy: wait for the current work to finish.")
             if problem:
                 self.optimize.flag_problem()  # asked to run it: now it is an error
@@ -344,21 +371,23 @@ class MainWindow(FileActions, QMainWindow):
         recipe = recipe if recipe is not None else self.current_recipe()
         options = self.optimize.options(**self.run_overrides)
         if time_budget_s is not None:
-            options.time_budget_s = float(time_budget_s)
+            options["time_budget_s"] = float(time_budget_s)
         self._run_text = recipe.describe() + (f" ({note})" if note else "")
         self.results.start_run(self._run_text)
-        job = self.bridge.submit("run", _run_job, self.loaded, recipe, options)
-        job.progress.connect(self.show_progress)
-        job.finished.connect(self._on_run_finished)
-        job.failed.connect(self._on_run_failed)
-        job.cancelled.connect(self._on_run_cancelled)
-        job.warned.connect(self.add_warning)
-        self._run = job
+        req = self.engine.submit("run", {"model_id": self.loaded.model_id,
+                                         "recipe": recipe.to_json(), "options": options,
+                                         "label": self._run_text})
+        req.progress.connect(self.show_progress)
+        req.finished.connect(self._on_run_finished)
+        req.failed.connect(self._on_run_failed)
+        req.cancelled.connect(self._on_run_cancelled)
+        req.warned.connect(self.add_warning)
+        self._run = req
         self.optimize.set_running(True)
         self.progress.setRange(0, 0)
         self.progress.show()
         self.phase.setText(f"Running {self._run_text}…")
-        job.start()
+        req.start()
         self.runStarted.emit()
         return True
 
@@ -367,7 +396,8 @@ class MainWindow(FileActions, QMainWindow):
         if self.loaded is None:
             return None
         from quantgui.core import preflight
-        problems = preflight(self.loaded, recipe)
+        m = self.loaded
+        problems = preflight(m.info, recipe, train=m.train, test=m.test)
         return problems[0].text() if problems else None
 
     def measure_longer(self, result: Any, seconds: float) -> bool:
@@ -383,8 +413,8 @@ class MainWindow(FileActions, QMainWindow):
         return self.run(result.recipe, seconds)
 
     def cancel(self) -> None:
-        if self.bridge.busy:
-            self.bridge.cancel_all()
+        if self.engine.busy:
+            self.engine.cancel_all()
             self.phase.setText("Cancelling…")
             self.optimize.cancel_button.setEnabled(False)
 
@@ -412,22 +442,28 @@ class MainWindow(FileActions, QMainWindow):
         self.phase.setText(text)
         self.sync_actions()
 
-    def _on_run_finished(self, result: Any) -> None:
+    def _on_run_finished(self, value: dict) -> None:
+        from quantgui.core import RunResult
+        result = RunResult.from_json(value["result"])
         text = self._run_text
+        self.session.evicted(value.get("evicted") or [])
         self._run_ended(f"Done: {text} — {result.summary()}")
         self.results.show_result(result)
         self.exports.add_run(text, result)
         self.runFinished.emit(result)
 
-    def _on_run_failed(self, err: JobError) -> None:
+    def _on_run_failed(self, err: EngineError) -> None:
         self._run_ended(f"Run failed: {err.message.splitlines()[0]}")
         self.results.abandon_run("The run failed; nothing was kept.")
-        self.show_error("The run failed", err.message, err.details)
+        title = "The engine stopped during the run" if err.kind == CRASHED else "The run failed"
+        self.show_error(title, err.message, err.details)
         self.runFailed.emit(err.message)
 
-    def _on_run_cancelled(self) -> None:
-        self._run_ended("Cancelled: nothing was kept.")
-        self.results.abandon_run("Cancelled: nothing was kept.")
+    def _on_run_cancelled(self, how: str) -> None:
+        text = "Cancelled: nothing was kept." if how == "cancelled" else \
+            f"Cancelled: nothing was kept ({how.split('(', 1)[-1].rstrip(')')})."
+        self._run_ended(text)
+        self.results.abandon_run(text)
         self.runCancelled.emit()
 
     def add_warning(self, text: str) -> None:
@@ -442,7 +478,7 @@ class MainWindow(FileActions, QMainWindow):
             self.progress.hide()
 
     def sync_actions(self) -> None:
-        busy = self.bridge.busy
+        busy = self.engine.busy
         a = self.actions_by_name
         a["run"].setEnabled(not busy and self.optimize.run_button.isEnabled())
         a["cancel"].setEnabled(busy)
@@ -469,11 +505,11 @@ class MainWindow(FileActions, QMainWindow):
         apply_theme(QApplication.instance(), theme)
 
     def closeEvent(self, event: Any) -> None:
-        if self.bridge.busy:
-            self.phase.setText("Cancelling the running work before closing…")
-            if not self.bridge.shutdown(timeout_ms=60_000):
-                for job in self.bridge.jobs():  # still running: keep it alive past the window
-                    job.setParent(None)
-                    _ORPHANS.append(job)
+        if self._own_engine:
+            self.engine.shutdown()  # cancels what runs, asks the engine to exit, kills it if not
+        else:
+            for sig, slot in self._engine_slots:
+                sig.disconnect(slot)
+            self.engine.release()  # the engine stays, holding nothing of this window
         self.app_settings.save_window(self)
         super().closeEvent(event)

@@ -30,12 +30,6 @@ def _text(err: Any) -> str:
     return err.gui_text or err.message
 
 
-def _classes_job(path: str, task: Any) -> list[str]:
-    """Worker thread: import the chosen architecture file and list its nn.Module classes."""
-    from quantgui.core import module_classes
-    return module_classes(path)
-
-
 class OpenFlow(QObject):
     def __init__(self, win: Any) -> None:
         super().__init__(win)
@@ -98,11 +92,11 @@ class OpenFlow(QObject):
         if problem:
             self.win.show_error("Cannot change the example input", problem, warning=True)
             return
-        from quantgui.core import input_kinds  # torch is loaded with the model
-        info = self.win.loaded.info
+        model = self.win.loaded
+        info = model.info
         args = dict(self.win.loaded_args)
         dlg = ExampleInputDialog(self.win, args.get("source") or info.source, "",
-                                 input_kinds(info.format, info.source), info,
+                                 model.input_kinds or ("file", "shape", "data"), info,
                                  current=info.example_input)
         dlg.chosen.connect(lambda answer: self._retry(dlg, {**self._without_example(args),
                                                             **answer}))
@@ -116,10 +110,11 @@ class OpenFlow(QObject):
         return {k: v for k, v in args.items() if k not in drop}
 
     def _ask_example(self, args: dict, err: Any) -> str:
+        from quantgui.core import ModelInfo
         data = err.data or {}
+        info = ModelInfo.from_json(data["info"]) if data.get("info") else None
         dlg = ExampleInputDialog(self.win, args["source"], "",
-                                 data.get("kinds") or ("file", "shape", "data"),
-                                 data.get("info"))
+                                 data.get("kinds") or ("file", "shape", "data"), info)
         dlg.chosen.connect(lambda answer: self._retry(dlg, {**self._without_example(args),
                                                             **answer}))
         self._open(dlg)
@@ -140,16 +135,16 @@ class OpenFlow(QObject):
         """Cancel in a dialog whose answer is being tried stops that attempt."""
         if self.retrying is dlg:
             self.retrying = None
-            self.win.bridge.cancel_all()
+            self.win.engine.cancel_all()
 
     def _list_classes(self, dlg: Any, path: str) -> None:
-        if self.win.bridge.busy:
+        if self.win.engine.busy:
             dlg.list_failed("Busy: wait for the current work to finish, then Browse again.")
             return
-        job = self.win.bridge.submit("arch", _classes_job, path)
+        req = self.win.engine.submit("classes", {"path": path})  # the engine imports the file
         # The dialog may have been closed (and deleted) while the file was imported.
-        job.finished.connect(lambda names: isValid(dlg) and dlg.set_classes(path, list(names)))
-        job.failed.connect(lambda err: isValid(dlg) and dlg.list_failed(_text(err)))
-        job.cancelled.connect(lambda: isValid(dlg) and dlg.list_failed(
+        req.finished.connect(lambda v: isValid(dlg) and dlg.set_classes(path, list(v["classes"])))
+        req.failed.connect(lambda err: isValid(dlg) and dlg.list_failed(_text(err)))
+        req.cancelled.connect(lambda _t: isValid(dlg) and dlg.list_failed(
             "Listing the classes was cancelled."))
-        job.start()
+        req.start()

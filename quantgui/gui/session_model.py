@@ -15,10 +15,17 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QObject, Signal
 
-#: Runs (newest first) whose optimized model stays available for export.
-KEEP_VARIANTS = 3
-NO_VARIANT = ("The optimized model of this row is no longer in memory (only the newest "
-              f"{KEEP_VARIANTS} runs keep theirs, and projects store none): re-run to export.")
+#: Runs (newest first) whose optimized model the engine keeps for export (its hello says).
+KEEP_VARIANTS = 8
+
+
+def no_variant(keep: int = KEEP_VARIANTS) -> str:
+    return ("The optimized model of this row is no longer in memory (only the newest "
+            f"{keep} runs keep theirs, projects store none, and a restarted engine starts "
+            "empty): re-run to export.")
+
+
+NO_VARIANT = no_variant()
 
 
 @dataclass
@@ -28,12 +35,11 @@ class Run:
     label: str                 # the recipe as shown (plus a note such as the demo's)
     result: Any                # RunResult
     entry: Any = None          # ProjectEntry: what a project saves of it (model source too)
-    model: Any = None          # what it ran on while its variant can still be exported
+    model: Any = None          # the engine's model_id while its variant can be exported
 
     @property
     def exportable(self) -> bool:
-        return self.model is not None and (self.result.variant is not None or
-                                           bool(self.result.variant_id))
+        return self.model is not None and bool(self.result.variant_id)
 
 
 class Session(QObject):
@@ -50,6 +56,7 @@ class Session(QObject):
         self.model_args: dict = {}      # what it was opened with (the engine re-opens it so)
         self._selected = -1
         self._saved_rows = 0
+        self.keep_variants = KEEP_VARIANTS
 
     # -- the model --------------------------------------------------------------------------
     def set_model(self, model: Any, args: Optional[dict] = None) -> None:
@@ -68,8 +75,8 @@ class Session(QObject):
         """Append a finished run; `model` is what it ran on (kept while its variant is)."""
         self.runs.append(Run(label, result, entry, model))
         kept = [r for r in self.runs if r.exportable]
-        for old in kept[:-KEEP_VARIANTS]:
-            old.result.variant, old.model = None, None  # free the optimized model's memory
+        for old in kept[:-self.keep_variants]:
+            old.model = None  # the engine dropped it too (it keeps the same number)
         row = len(self.runs) - 1
         self.runAdded.emit(row)
         self.unsavedChanged.emit(self.unsaved)
@@ -84,11 +91,12 @@ class Session(QObject):
         self.selectionChanged.emit(-1)
         self.unsavedChanged.emit(0)
 
-    def evicted(self, variant_id: str) -> None:
-        """The engine dropped a variant: its row can no longer export a model."""
+    def evicted(self, variant_ids: Any = None) -> None:
+        """The engine dropped these variants (None: all, it was restarted): their rows can no
+        longer export a model."""
         for r in self.runs:
-            if r.result.variant_id == variant_id:
-                r.result.variant, r.model = None, None
+            if variant_ids is None or r.result.variant_id in variant_ids:
+                r.model = None
         self.selectionChanged.emit(self._selected)
 
     # -- selection --------------------------------------------------------------------------
@@ -110,7 +118,7 @@ class Session(QObject):
         """Why the row cannot export its optimized model (or script), or None."""
         if row is None:
             return "Run a recipe first."
-        return None if self.runs[row].exportable else NO_VARIANT
+        return None if self.runs[row].exportable else no_variant(self.keep_variants)
 
     # -- saved or not -----------------------------------------------------------------------
     @property
@@ -122,3 +130,34 @@ class Session(QObject):
     def mark_saved(self) -> None:
         self._saved_rows = len(self.runs)
         self.unsavedChanged.emit(0)
+
+
+@dataclass
+class OpenedModel:
+    """A model open in the engine, as the GUI knows it: the engine's OPENED answer, typed
+    (ModelInfo, DataInfo); `model_id` addresses it in the engine."""
+
+    model_id: str
+    info: Any                     # ModelInfo
+    test: Any = None              # DataInfo or None
+    train: Any = None             # DataInfo or None
+    source: Any = None            # what a ProjectEntry names the model by
+    input_kinds: tuple = ()
+    cpu: tuple = ()
+
+    @classmethod
+    def from_json(cls, value: dict) -> "OpenedModel":
+        from quantgui.core import DataInfo, ModelInfo
+        data = value.get("data") or {}
+        return cls(str(value["model_id"]), ModelInfo.from_json(value["info"]),
+                   DataInfo.from_json(data.get("test")), DataInfo.from_json(data.get("train")),
+                   value.get("source") or {}, tuple(value.get("input_kinds") or ()),
+                   tuple(value.get("cpu_capabilities") or ()))
+
+
+def entry_json(model: OpenedModel, label: str, result: Any) -> dict:
+    """The project entry of a run (ProjectEntry.to_json's form, built without the engine)."""
+    import datetime
+    return {"label": label, "created": datetime.datetime.now().isoformat(timespec="seconds"),
+            "source": model.source, "recipe": result.recipe.to_json(),
+            "result": result.to_json()}

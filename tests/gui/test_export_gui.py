@@ -8,13 +8,13 @@ def _run_quick(w, qtbot):
     w.set_technique_enabled("dynamic_int8", True)
     with qtbot.waitSignal(w.runFinished, timeout=RUN_TIMEOUT_MS):
         assert w.run()
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
 
 
 def _export(w, qtbot, method, path):
     with qtbot.waitSignal(w.exports.finished, timeout=RUN_TIMEOUT_MS) as sig:
         assert method(path)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     return sig.args
 
 
@@ -52,7 +52,7 @@ def test_export_error_goes_to_dialog(window, qtbot, tmp_path):
     blocker.write_text("x")
     with qtbot.waitSignal(w.exports.failed, timeout=RUN_TIMEOUT_MS):
         w.exports.export_report(blocker / "sub")
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     assert w.last_error and w.dialog.isVisible()
 
 
@@ -60,7 +60,7 @@ def test_recommend_sets_recipe_and_fills_history(window, qtbot):
     w = window
     with qtbot.waitSignal(w.suggest.finished, timeout=RUN_TIMEOUT_MS) as sig:
         assert w.suggest.start(max_candidates=2)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     rec = sig.args[0]
     assert not rec.cancelled and 1 <= len(rec.trials) <= 2
     assert len(w.history) == len([t for t in rec.trials if t.result is not None])
@@ -81,7 +81,7 @@ def test_recommend_cancel_returns_to_idle(window, qtbot):
         assert w.suggest.start()
         qtbot.waitUntil(lambda: "candidate" in w.phase.text(), timeout=RUN_TIMEOUT_MS)
         w.cancel()
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=RUN_TIMEOUT_MS)
     assert sig.args[0].cancelled
     assert w.optimize.suggest_button.isEnabled() and not w.optimize.cancel_button.isEnabled()
     assert w.actions_by_name["suggest"].isEnabled()
