@@ -149,7 +149,10 @@ class EngineClient(QObject):
         return int(self._proc.processId()) if self._proc is not None else 0
 
     def start(self) -> None:
-        """Start the engine (it answers with hello; requests sent before wait for it)."""
+        """Start the engine (it answers with hello; requests sent before wait for it); nothing
+        when one is already running or starting."""
+        if self._proc is not None:
+            return
         proc = QProcess(self)
         proc.setProgram(self.command[0])
         proc.setArguments(self.command[1:])
@@ -380,19 +383,22 @@ class EngineClient(QObject):
         running = [r for r in self._requests.values() if not r.done]
         if any(r.kind == "reopen" for r in running):
             self.model_params = None  # re-opening is what crashed: do not loop
-        what = running[0].method if running else "idle"
+        what = running[0].describe() if running else ""
+        reopen = " and the model opened again" if self.model_params is not None else ""
         for req in running:
             req._end("failed", EngineError(
-                CRASHED, f"The engine stopped ({reason}) while running {req.method}; it was "
-                f"restarted and the model opened again. Nothing of this {req.method} was kept.",
+                CRASHED, f"The engine stopped ({reason}) during {req.describe()}. It was "
+                f"restarted{reopen}; the session history is kept, nothing of this "
+                f"{req.method.replace('_', ' ')} was.",
                 details=f"engine pid {self.pids[-1] if self.pids else '?'} ended: {reason}",
                 data={"reason": reason, "method": req.method}))
-        self.restart(f"The engine stopped ({reason}) while "
-                     f"{'idle' if what == 'idle' else 'running ' + what}; it was restarted.")
+        self.restart(f"The engine stopped ({reason})" + (f" during {what}" if what else "")
+                     + f"; it was restarted{reopen}.")
 
 
 def engine_pid_alive(pid: int) -> bool:
-    """Whether a process with this pid still exists (tests: no engine left behind)."""
+    """Whether a process with this pid still runs (tests: no engine left behind); a zombie
+    (exited, not reaped by its parent) counts as alive: it would be a leak too."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

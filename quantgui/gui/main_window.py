@@ -255,7 +255,11 @@ class MainWindow(FileActions, QMainWindow):
 
     # -- the engine process -----------------------------------------------------------------
     def _on_engine_ready(self, info: dict) -> None:
+        from quantgui.core import TechniqueSpec
         self.session.keep_variants = int(info.get("keep_variants") or 8)
+        if self.optimize.specs is None:
+            specs = [TechniqueSpec.from_json(t) for t in info.get("techniques") or []]
+            self.optimize.specs = {s.name: s for s in specs}
         self._fill_examples()
 
     def _on_engine_failed(self, text: str) -> None:

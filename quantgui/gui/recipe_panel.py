@@ -44,6 +44,7 @@ class OptimizePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("optimizePanel")
         self.techniques: Optional[TechniquePanels] = None
+        self.specs: Optional[dict] = None  # the engine's TechniqueSpecs (its hello)
         self._loaded: Any = None
         self._data: tuple = (None, None)  # (train, test) DataInfo of the open model
         self._running = False
@@ -134,7 +135,7 @@ class OptimizePanel(QWidget):
     def ensure_techniques(self) -> TechniquePanels:
         """Build the panels (needs the engine's technique registry, hence torch, imported)."""
         if self.techniques is None:
-            self.techniques = TechniquePanels()
+            self.techniques = TechniquePanels(specs=self.specs)
             self.techniques.setObjectName("techniquePanels")
             self.techniques.changed.connect(self._on_changed)
             self.scroll.setWidget(self.techniques)

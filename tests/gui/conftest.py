@@ -43,7 +43,17 @@ def shared_engine(qapp):
     client.start()
     yield client
     client.shutdown()
-    assert not [pid for pid in client.pids if engine_pid_alive(pid)]
+    alive = [pid for pid in client.pids if engine_pid_alive(pid)]
+    states = {pid: _state(pid) for pid in alive}
+    assert not alive, f"shared engine processes {states} of {client.pids} outlived the suite"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return " ".join(line.split(":", 1)[1].strip() for line in fh.read().splitlines()[:3])
+    except OSError:
+        return "gone"
 
 
 @pytest.fixture

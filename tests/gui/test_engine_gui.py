@@ -52,9 +52,10 @@ def test_killed_engine_keeps_history_and_restarts(window, qtbot):
     with qtbot.waitSignal(w.runStarted):
         w.run()
     qtbot.waitUntil(lambda: "time" in seen, timeout=RUN_TIMEOUT_MS)
-    with qtbot.waitSignals([w.runFailed, w.modelLoaded], timeout=LOAD_TIMEOUT_MS) as blocker:
-        os.kill(old_pid, signal.SIGKILL)
-    message = blocker.all_signals_and_args[0].args[0]
+    with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):  # re-opened
+        with qtbot.waitSignal(w.runFailed, timeout=LOAD_TIMEOUT_MS) as blocker:
+            os.kill(old_pid, signal.SIGKILL)
+    message = blocker.args[0]
     assert message.startswith(f"The engine stopped (SIGKILL, probably out of memory) during "
                               f"the run of {QUICK}.")
     _crash_dialog(w, "SIGKILL, probably out of memory")
@@ -92,12 +93,15 @@ def test_cancel_the_engine_cannot_answer_restarts_it(make_window, qtbot, tmp_pat
     _open(qtbot, w, **misbehaving_model(tmp_path, "hang"))
     w.set_technique_enabled("inference_mode", True)
     old_pid = w.engine.pid
+    seen = []
+    w.runProgress.connect(lambda p: seen.append(p.phase))
     with qtbot.waitSignal(w.runStarted):
         w.run()
+    qtbot.waitUntil(lambda: "size" in seen, timeout=RUN_TIMEOUT_MS)  # then the hanging call
     said = []
     w.runCancelled.connect(lambda: said.append(w.phase.text()))
-    with qtbot.waitSignal(w.runCancelled, timeout=RUN_TIMEOUT_MS):
-        with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):  # re-opened
+    with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):  # re-opened
+        with qtbot.waitSignal(w.runCancelled, timeout=RUN_TIMEOUT_MS):
             qtbot.mouseClick(w.optimize.cancel_button, Qt.MouseButton.LeftButton)
     assert w.engine.pid != old_pid
     assert w.history == []
