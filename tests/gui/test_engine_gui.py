@@ -139,3 +139,27 @@ def test_gui_process_never_imports_torch(tmp_path):
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "runs 1 False" in proc.stdout
+
+
+@pytest.mark.perf
+def test_cancel_inside_torch_compile_shows_cancelled_within_one_second(window, qtbot):
+    """The apply step of torch.compile cannot check for cancel: the UI still says "cancelled"
+    within 1 s (the engine is killed and restarted when it has not stopped by then)."""
+    import time
+
+    from quantgui.core import Recipe
+    w = window
+    w.set_recipe(Recipe.of("compile"))
+    w.run_overrides.update(time_budget_s=20.0, max_rounds=100_000)
+    seen = []
+    w.runProgress.connect(lambda p: seen.append(p.phase))
+    with qtbot.waitSignal(w.runStarted):
+        w.run()
+    qtbot.waitUntil(lambda: "apply" in seen, timeout=RUN_TIMEOUT_MS)
+    with qtbot.waitSignal(w.runCancelled, timeout=10_000):
+        t0 = time.perf_counter()
+        qtbot.mouseClick(w.optimize.cancel_button, Qt.MouseButton.LeftButton)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 1.0, f"cancel took {elapsed:.2f} s"
+    assert w.phase.text().startswith("Cancelled: nothing was kept")
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=LOAD_TIMEOUT_MS)

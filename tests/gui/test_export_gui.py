@@ -1,5 +1,8 @@
 """Export, project and "Suggest a recipe" through the window (no file dialogs: the methods the
-menu actions call take the path)."""
+menu actions call take the path); the engine process writes, a history row's model by its
+variant id."""
+
+from pathlib import Path
 
 RUN_TIMEOUT_MS = 120_000
 
@@ -23,7 +26,9 @@ def test_export_model_script_report_and_project(window, qtbot, tmp_path):
     _run_quick(w, qtbot)
     assert w.actions_by_name["export_model"].isEnabled()
     kind, value = _export(w, qtbot, w.exports.export_model, tmp_path / "out")
-    assert kind == "model" and value.model.path.exists() and value.model.check.passed
+    model = value["export"]["model"]  # the engine's ExportResult, by the row's variant id
+    assert kind == "model" and Path(model["path"]).exists() and model["check"]["passed"]
+    assert value["path"] == model["path"]
     assert w.dialog is not None and "max abs diff" in w.dialog.text()
     _export(w, qtbot, w.exports.export_script, tmp_path / "out")
     _export(w, qtbot, w.exports.export_report, tmp_path / "out")
