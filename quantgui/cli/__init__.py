@@ -30,6 +30,7 @@ SUBCOMMANDS: list[tuple[str, Callable[[Any], argparse.ArgumentParser],
     ("inspect", c.add_inspect, c.cmd_inspect),
     ("run", c.add_run, c.cmd_run),
     ("recommend", c.add_recommend, c.cmd_recommend),
+    ("serve", c.add_serve, c.cmd_serve),
 ]
 
 

@@ -207,3 +207,13 @@ def cmd_recommend(args: argparse.Namespace, task: Any) -> int:
         if args.json_out != "-":
             print(f"saved recipe to {args.save_recipe}")
     return 130 if rec.cancelled else 0  # the best so far is printed either way
+
+
+def add_serve(sub: Any) -> argparse.ArgumentParser:
+    return sub.add_parser("serve", help="serve the engine protocol on stdin/stdout (JSON lines; "
+                          "what the GUI's engine process speaks, see quantgui/engine/protocol.py)")
+
+
+def cmd_serve(args: argparse.Namespace, task: Any) -> int:
+    from ..engine.server import main as serve
+    return serve()

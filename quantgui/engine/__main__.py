@@ -1,11 +1,15 @@
 """`python -m quantgui.engine`: the engine process on stdin/stdout (protocol.py)."""
 
 import os
+import signal
 import sys
 
 from .server import main
 
 if __name__ == "__main__":
+    # Ctrl-C in the terminal that started the GUI reaches its whole process group: the client
+    # decides what a Ctrl-C means (it cancels or shuts the engine down), not the signal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     code = main()
     sys.stderr.flush()
     # Not a normal interpreter exit: a request stuck in a C++ call (a daemon thread) or torch's

@@ -159,6 +159,7 @@ def run(params: dict, call: Call) -> dict[str, Any]:
     with PeakMemory() as peak:
         result = run_recipe(loaded, recipe, options, call.task)
     result.peak_rss_bytes = peak.peak
+    call.task.check()  # cancelled as it ended: answered "cancelled", so nothing is kept
     _, evicted = call.store.add_variant(model_id, result,
                                         params.get("label") or recipe.describe())
     return {"result": result.to_json(), "evicted": evicted}

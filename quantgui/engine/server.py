@@ -67,6 +67,8 @@ class Server:
         self._ids: set[int] = set()          # ids queued or running
         self._stopping = False
         self._broken = False
+        #: sys.stdout while serving (main): its unfinished line is sent when a request ends.
+        self.prints: Optional["_PrintLog"] = None
         self._worker = threading.Thread(target=self._work, name="engine-worker", daemon=True)
         self._flusher = threading.Thread(target=self._flush_loop, name="engine-progress",
                                          daemon=True)
@@ -134,6 +136,9 @@ class Server:
         from quantgui.core import Task
         from .methods import WORK, Call
         task = Task(job.report, job.token)
+        # Re-adding the filter resets the "already shown" registries: each request's warnings
+        # are sent once each (as the in-process worker did per job).
+        warnings.simplefilter("default")
 
         def partial(value: dict) -> None:
             self._flush(job)
@@ -144,11 +149,17 @@ class Server:
                 raise _cancelled()
         except BaseException as exc:  # noqa: BLE001 - every failure becomes an answer
             info = error_info(exc, job.params)
-            self._flush(job)
+            self._end(job)
             self.send(protocol.error(job.id, info))
             return
-        self._flush(job)
+        self._end(job)
         self.send(protocol.result(job.id, value))
+
+    def _end(self, job: Job) -> None:
+        """Before a request's answer: what it printed without a newline, its last progress."""
+        if self.prints is not None:
+            self.prints.flush()
+        self._flush(job)
 
     # -- the reader ------------------------------------------------------------------------
     def serve(self) -> int:
@@ -323,7 +334,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     server = Server(sys.stdin.buffer, out)
-    sys.stdout = _PrintLog(server)  # type: ignore[assignment]
+    sys.stdout = server.prints = _PrintLog(server)  # type: ignore[assignment]
     warnings.simplefilter("default")
 
     def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None,

@@ -10,6 +10,7 @@ import os
 import selectors
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -34,9 +35,17 @@ class Engine:
         self._sel = selectors.DefaultSelector()
         self._sel.register(self.proc.stdout, selectors.EVENT_READ)
         self._buf = b""
+        #: The engine's stderr lines (read all along: a full pipe would block the engine).
+        self.stderr_lines: list[str] = []
+        self._stderr = threading.Thread(target=self._drain, daemon=True)
+        self._stderr.start()
         self._ids = itertools.count(1)
         self.seen: list[dict] = []       # every message read, in order
         self.hello = protocol.check_hello(self.read())
+
+    def _drain(self) -> None:
+        for line in iter(self.proc.stderr.readline, b""):
+            self.stderr_lines.append(line.decode(errors="replace").rstrip("\n"))
 
     # -- wire -------------------------------------------------------------------------------
     def write_line(self, line: str | bytes) -> None:
@@ -108,6 +117,7 @@ class Engine:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._stderr.join(30)
         for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 f.close()
