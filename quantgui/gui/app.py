@@ -79,11 +79,12 @@ class Driver:
     def _demo_chosen(self, proc: Any, code: int) -> None:
         from types import SimpleNamespace
 
-        from quantgui.core import Recipe
+        from quantgui.core.results.run import recipe_from_json  # torch-free, not validated:
+        # the recipes come from quantgui's own demo choice (validating imports the registry)
         lines = bytes(proc.readAllStandardOutput().data()).decode("utf-8", "replace")
         proc.deleteLater()
         try:
-            self.queue = [SimpleNamespace(recipe=Recipe.from_json(d["recipe"]), note=d["note"])
+            self.queue = [SimpleNamespace(recipe=recipe_from_json(d["recipe"]), note=d["note"])
                           for d in map(json.loads, lines.splitlines()) if code == 0]
         except (ValueError, KeyError, TypeError):
             self.queue = []
