@@ -262,9 +262,10 @@ class EngineClient(QObject):
             if other is not req:  # queued behind it: the fresh engine never got them
                 other._end("failed", EngineError(CRASHED, "The engine was restarted to stop "
                                                  f"{req.method}; {other.method} did not run."))
-        req._end("cancelled", CANCEL_RESTARTED)
         self.restart(f"The engine was restarted to stop {req.describe()} (it did not stop "
                      f"within {CANCEL_GRACE_MS / 1000:g} s of Cancel).")
+        # Ended after the restart began: what the window says last is "cancelled".
+        req._end("cancelled", CANCEL_RESTARTED)
 
     def _forget(self, req: Request) -> None:
         if self._requests.pop(req.id, None) is not None:
