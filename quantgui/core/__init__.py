@@ -63,7 +63,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "module_classes": ("opening.arch", "module_classes"),
     "LoadedModel": ("model.loaded", "LoadedModel"),
     "examples": ("examples", None), "demo_runs": ("examples.demo", "demo_runs"),
-    "EXAMPLES": ("examples", "EXAMPLES"), "fashion_example": ("examples.fashion", None), "DEFAULT_EXAMPLE": ("examples", "DEFAULT_EXAMPLE"),
+    "EXAMPLES": ("examples", "EXAMPLES"), "fashion_example": ("examples.fashion", None), "fashion_info": ("data.fashion", None), "DEFAULT_EXAMPLE": ("examples", "DEFAULT_EXAMPLE"),
     # techniques, running, measuring
     "all_techniques": ("techniques", "all_techniques"), "technique": ("techniques", "get"),
     "RunOptions": ("run", "RunOptions"),

@@ -70,7 +70,7 @@ def engine_info(keep: int) -> dict[str, Any]:
 # --- opening ------------------------------------------------------------------------------------
 
 OPEN_PARAMS = ("source", "arch", "arch_kwargs", "trust", "example_input", "input_shape",
-               "input_dtype", "example_text", "data", "task")
+               "input_dtype", "example_text", "data", "task", "fashion_mnist")
 
 
 def _opened(call: Call, loaded: Any) -> dict[str, Any]:
@@ -100,6 +100,13 @@ def open_(params: dict, call: Call, need_example: bool = True) -> dict[str, Any]
         kwargs["input_shape"] = tuple(shape)
     if kwargs.get("trust") is False:
         del kwargs["trust"]
+    if isinstance(kwargs.get("data"), dict):  # a data reference (DataSpec JSON), not a path
+        from quantgui.core import DataSpec
+        kwargs["data"] = DataSpec.from_json(kwargs["data"])
+    fashion = kwargs.pop("fashion_mnist", None)
+    if fashion:  # the folder of the user's Fashion-MNIST files (example:fashion-cnn)
+        from quantgui.core import fashion_info
+        os.environ[fashion_info.ENV] = str(fashion)
     loaded = open_model(source, task=call.task, need_example=need_example, **kwargs)
     return _opened(call, loaded)
 

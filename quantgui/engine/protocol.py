@@ -50,7 +50,9 @@ Methods: "params" -> "value" (records are the typed objects' to_json; read them 
                    cpu_capabilities, threads, techniques: [TechniqueSpec], examples:
                    [{name, description, suggested}], default_example, keep_variants)
     open           {source, arch, arch_kwargs, trust, example_input, input_shape, input_dtype,
-                   example_text, data, task} (all optional but source; source "" or missing:
+                   example_text, data (a path or DataSpec JSON), task, fashion_mnist (the
+                   folder of Fashion-MNIST files for example:fashion-cnn)} (all optional but
+                   source; source "" or missing:
                    the default example) -> OPENED = {model_id, info: ModelInfo,
                    data: {"test": DataInfo | null, "train": DataInfo | null},
                    source: {...} (what a ProjectEntry names the model by),

@@ -1,7 +1,7 @@
 """`quantgui`: the desktop app's entry point.
 
-The window is shown first; torch and the model load on the worker behind it (importing torch
-takes over a second, so nothing here imports it). `--demo` opens the default example and runs
+The window is shown first; torch and the model load in the engine process behind it (the GUI
+process never imports torch). `--demo` opens the default example and runs
 what `quantgui.core.examples.demo` chooses for this CPU: one recipe expected not to be faster here
 (labelled so in the history), then two likely winners, the best last (so the history and the
 Pareto plot have three points); `--screenshot PATH` saves the window when that is done and exits.
@@ -68,8 +68,31 @@ class Driver:
             if self.screenshot:
                 self._finish(0)
             return
-        from quantgui.core import demo_runs  # chosen for this CPU (the engine is loaded)
-        self.queue = demo_runs(loaded)
+        # Chosen for this CPU by quantgui.core.examples.demo, which needs torch: asked of a
+        # short-lived process (the engine protocol has no method for it yet).
+        from PySide6.QtCore import QProcess
+        proc = QProcess(self.window)
+        proc.finished.connect(lambda code, _status: self._demo_chosen(proc, code))
+        proc.start(sys.executable, ["-m", "quantgui.core.examples.demo"])
+        self._demo_proc = proc
+
+    def _demo_chosen(self, proc: Any, code: int) -> None:
+        from types import SimpleNamespace
+
+        from quantgui.core.results.run import recipe_from_json  # torch-free, not validated:
+        # the recipes come from quantgui's own demo choice (validating imports the registry)
+        lines = bytes(proc.readAllStandardOutput().data()).decode("utf-8", "replace")
+        proc.deleteLater()
+        try:
+            self.queue = [SimpleNamespace(recipe=recipe_from_json(d["recipe"]), note=d["note"])
+                          for d in map(json.loads, lines.splitlines()) if code == 0]
+        except (ValueError, KeyError, TypeError):
+            self.queue = []
+        if not self.queue:
+            self.window.show_error("The demo could not start", "Choosing the demo's recipes "
+                                   f"failed (exit code {code}).")
+            self._failed()
+            return
         self._next()
 
     def _failed(self) -> None:

@@ -1,67 +1,23 @@
 """Export and project actions of the main window: the optimized model, recipe JSON, rebuild
 script, report, and the session history as a project file.
 
-Composition, not a mixin: `ExportActions(window)` owns the signals tests wait on and keeps the
-in-memory `RunResult`s of this session keyed by history row. Only the newest `KEEP_VARIANTS`
-rows keep their optimized model (memory); older rows, and rows reopened from a project, can
-still export their recipe and report but not the model or the script (re-run to export).
-All file writing runs on the window's one `EngineBridge`; slots here run on the GUI thread.
+Composition, not a mixin: `ExportActions(window)` owns the signals tests wait on; the runs,
+the selected row and which rows can still export a model are the window's `Session`
+(session_model.py): older rows, and rows reopened from a project, can still export their
+recipe and report but not the model or the script (re-run to export).
+All file writing is a request to the engine process (the variant by its id); slots here run
+on the GUI thread.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-#: History rows (newest first) whose optimized model stays in memory for export.
-KEEP_VARIANTS = 3
-NO_VARIANT = ("The optimized model of this row is no longer in memory (only the newest "
-              f"{KEEP_VARIANTS} runs keep theirs, and projects store none): re-run to export.")
 PROJECT_FILTER = "QuantGUI project (*.qgproj.json *.json)"
-
-
-def _protected(loaded: Any) -> list:
-    from quantgui.core import protected_paths
-    return protected_paths(loaded) if loaded is not None else []
-
-
-def _recipe_job(path: str, result: Any, loaded: Any, task: Any) -> Path:
-    import json
-    from quantgui.core import write_text_atomic
-    from quantgui.core import recipe_json
-    task.report("export", 0, 1, "writing the recipe")
-    return write_text_atomic(path, json.dumps(recipe_json(result), indent=2) + "\n", task,
-                             _protected(loaded))
-
-
-def _report_job(folder: str, result: Any, plots: dict, loaded: Any, task: Any) -> Any:
-    from quantgui.core import write_report
-    return write_report(folder, result, plots=plots, protected=_protected(loaded), task=task)
-
-
-def _script_job(folder: str, loaded: Any, result: Any, task: Any) -> Any:
-    from quantgui.core import protected_paths, write_script_for_run
-    return write_script_for_run(folder, loaded, result, protected=protected_paths(loaded),
-                                task=task)
-
-
-def _model_job(folder: str, loaded: Any, result: Any, task: Any) -> Any:
-    from quantgui.core import export_run
-    return export_run(folder, loaded, result, model=True, script=False, report=False, task=task)
-
-
-def _save_project_job(path: str, entries: list, task: Any) -> Path:
-    from quantgui.core import save_project
-    return save_project(path, entries, task=task)
-
-
-def _open_project_job(path: str, task: Any) -> Any:
-    from quantgui.core import load_project
-    task.report("export", 0, 1, f"opening {Path(path).name}")
-    return load_project(path)
 
 
 def png_bytes(widget: Any) -> bytes:
@@ -82,56 +38,29 @@ class ExportActions(QObject):
     def __init__(self, win: Any) -> None:
         super().__init__(win)
         self.win = win
-        #: history row -> (RunResult, LoadedModel it was run on) for rows that had a variant;
-        #: the result's variant (and the model) are dropped past KEEP_VARIANTS
-        self.runs: dict[int, tuple[Any, Any]] = {}
-        #: history row -> ProjectEntry (the model source at the time of the run)
-        self.entries: dict[int, Any] = {}
+        self.session = win.session
         self._open_after_save = False  # "Save" answered before opening a project
-        win.history_view.variantSelected.connect(lambda _result: self.sync())
+        self.session.selectionChanged.connect(lambda _row: self.sync())
 
     # -- bookkeeping ------------------------------------------------------------------------
-    def keep_run(self, result: Any) -> None:
-        """Called with a run's `RunResult` before the window appends its row: remembers it
-        (with its optimized model, for export) and its project entry."""
-        from quantgui.core import ProjectEntry
-        row, loaded = len(self.win.history), self.win.loaded
-        self.entries[row] = ProjectEntry.from_run(loaded, result.recipe, result,
-                                                  result.recipe.describe())
-        if result.variant is not None:
-            self.runs[row] = (result, loaded)
-        for old in sorted(self.runs)[:-KEEP_VARIANTS]:
-            self.runs[old][0].variant = None  # free the optimized model's memory
-            self.runs[old] = (self.runs[old][0], None)
+    def add_run(self, label: str, result: Any) -> int:
+        """A run finished on the open model: its history row, with its project entry (the
+        model's source at the time of the run) and its model id while its variant is kept."""
+        from .session_model import entry_json
+        model = self.win.loaded
+        entry = entry_json(model, result.recipe.describe(), result)
+        return self.session.add(label, result, model.model_id, entry)
 
     def selected_row(self) -> Optional[int]:
-        """The history row selected in the view, else the last one; None when empty."""
-        if not self.win.history:
-            return None
-        hv = self.win.history_view
-        table = getattr(hv, "table", None)
-        if table is not None:
-            rows = {i.row() for i in table.selectedItems()}
-            if len(rows) == 1:
-                index = table.item(rows.pop(), 0).data(Qt.ItemDataRole.UserRole)  # INDEX_ROLE
-                if isinstance(index, int) and 0 <= index < len(self.win.history):
-                    return index
-        elif getattr(hv, "list", None) is not None and hv.list.currentRow() >= 0:
-            return hv.list.currentRow()
-        return len(self.win.history) - 1
+        return self.session.selected_row()
 
     def variant_problem(self, row: Optional[int]) -> Optional[str]:
-        if row is None:
-            return "Run a recipe first."
-        obj, loaded = self.runs.get(row, (None, None))
-        if obj is None or obj.variant is None or loaded is None:
-            return NO_VARIANT
-        return None
+        return self.session.export_problem(row)
 
     def sync(self) -> None:
-        """Enable the actions for the selected row (called by the window's _sync_actions)."""
+        """Enable the actions for the selected row (called by the window's sync_actions)."""
         a = self.win.actions_by_name
-        busy = self.win.bridge.busy
+        busy = self.win.engine.busy
         row = self.selected_row()
         problem = self.variant_problem(row)
         for key in ("export_model", "export_script"):
@@ -176,7 +105,7 @@ class ExportActions(QObject):
 
     def ask_open_project(self) -> None:
         """Opening a project replaces the history: runs not saved yet are offered a save."""
-        unsaved = self.win.session_state.unsaved(len(self.win.history))
+        unsaved = self.session.unsaved
         if not unsaved:
             self._choose_project()
             return
@@ -192,7 +121,7 @@ class ExportActions(QObject):
         box.button(B.Discard).setText("Don't Save")
         box.finished.connect(lambda _: self._save_first_answered(box.standardButton(
             box.clickedButton()) if box.clickedButton() else B.Cancel))
-        self.win._show_dialog(box)
+        self.win.show_dialog(box)
 
     def _save_first_answered(self, button: QMessageBox.StandardButton) -> None:
         B = QMessageBox.StandardButton
@@ -212,33 +141,46 @@ class ExportActions(QObject):
 
     # -- the work (tests call these with a path) --------------------------------------------
     def export_model(self, folder: str | Path) -> bool:
-        row = self.selected_row()
-        if self._refuse(self.variant_problem(row)):
-            return False
-        obj, loaded = self.runs[row]
-        return self._start("model", _model_job, str(folder), loaded, obj)
+        return self._export_variant("model", folder)
 
     def export_script(self, folder: str | Path) -> bool:
+        return self._export_variant("script", folder)
+
+    def _export_variant(self, what: str, folder: str | Path) -> bool:
         row = self.selected_row()
         if self._refuse(self.variant_problem(row)):
             return False
-        obj, loaded = self.runs[row]
-        return self._start("script", _script_job, str(folder), loaded, obj)
+        run = self.session.runs[row]
+        return self._start(what, {"what": what, "variant_id": run.result.variant_id,
+                                  "folder": str(folder)})
+
+    def _row_params(self, row: int) -> dict:
+        """A row's report/recipe: by its variant when the engine still has it, else by its
+        result (a project row, an evicted one)."""
+        run = self.session.runs[row]
+        if run.exportable:
+            return {"variant_id": run.result.variant_id}
+        loaded = self.win.loaded
+        params = {"result": run.result.to_json()}
+        if loaded is not None:
+            params["model_id"] = loaded.model_id  # the open model's files are protected
+        return params
 
     def export_recipe(self, path: str | Path) -> bool:
         row = self.selected_row()
         if self._refuse(None if row is not None else "Run a recipe first."):
             return False
-        return self._start("recipe", _recipe_job, str(path), self.win.history[row][1],
-                           self.runs.get(row, (None, None))[1])
+        return self._start("recipe", {"what": "recipe", "path": str(path),
+                                      **self._row_params(row)})
 
     def export_report(self, folder: str | Path) -> bool:
+        import base64
         row = self.selected_row()
         if self._refuse(None if row is not None else "Run a recipe first."):
             return False
-        result, loaded = self.win.history[row][1], self.runs.get(row, (None, None))[1]
-        plots = self.plot_pngs()  # GUI thread, before the worker starts
-        return self._start("report", _report_job, str(folder), result, plots, loaded)
+        plots = {k: base64.b64encode(v).decode("ascii") for k, v in self.plot_pngs().items()}
+        return self._start("report", {"what": "report", "folder": str(folder), "plots": plots,
+                                      **self._row_params(row)})
 
     def plot_pngs(self) -> dict[str, bytes]:
         results = self.win.results
@@ -249,14 +191,14 @@ class ExportActions(QObject):
                 if has.get(name)}
 
     def save_project(self, path: str | Path) -> bool:
-        rows = range(len(self.win.history))
-        if self._refuse(None if rows else "Nothing to save: run a recipe first."):
+        runs = self.session.runs
+        if self._refuse(None if runs else "Nothing to save: run a recipe first."):
             return False
-        return self._start("save_project", _save_project_job, str(path),
-                           [self.entries[i] for i in rows if i in self.entries])
+        return self._start("save_project", {"path": str(path), "entries": [
+            r.entry for r in runs if r.entry is not None]}, method="save_project")
 
     def open_project(self, path: str | Path) -> bool:
-        return self._start("open_project", _open_project_job, str(path))
+        return self._start("open_project", {"path": str(path)}, method="load_project")
 
     # -- plumbing ---------------------------------------------------------------------------
     def _refuse(self, problem: Optional[str]) -> bool:
@@ -265,82 +207,84 @@ class ExportActions(QObject):
             self.failed.emit("refused", problem)
         return bool(problem)
 
-    def _start(self, kind: str, fn: Callable, *args: Any) -> bool:
+    def _start(self, kind: str, params: dict, method: str = "export") -> bool:
         win = self.win
-        if win.bridge.busy:
+        if win.engine.busy:
             win.phase.setText("Busy: wait for the current work to finish, or cancel it.")
             return False
-        job = win.bridge.submit("export", fn, *args)
-        job.progress.connect(win._on_progress)
-        job.finished.connect(lambda value: self._done(kind, value))
-        job.failed.connect(lambda err: self._failed(kind, err))
-        job.cancelled.connect(lambda: self._cancelled(kind))
-        job.warned.connect(win._on_warning)
+        req = win.engine.submit(method, params, kind="export")
+        req.progress.connect(win.show_progress)
+        req.finished.connect(lambda value: self._done(kind, value))
+        req.failed.connect(lambda err: self._failed(kind, err))
+        req.cancelled.connect(lambda _how: self._cancelled(kind))
+        req.warned.connect(win.add_warning)
         win.progress.setRange(0, 0)
         win.progress.show()
         win.phase.setText(f"Exporting ({kind.replace('_', ' ')})…")
-        job.start()
+        req.start()
         return True
 
-    def _done(self, kind: str, value: Any) -> None:
+    def _done(self, kind: str, value: dict) -> None:
         win = self.win
+        win.progress.hide()
         if kind == "save_project":
-            win.session_state.saved(len(win.history))
-        if kind == "open_project":
-            self._fill_history(value)
-            win.session_state.saved(len(win.history))
-            win.phase.setText(f"Project opened: {len(win.history)} run(s) in the history "
+            self.session.mark_saved()
+            win.phase.setText(f"Project saved: {value.get('path')}")
+        elif kind == "open_project":
+            self._fill_history(value["project"])
+            win.phase.setText(f"Project opened: {len(self.session.runs)} run(s) in the history "
                               "(models are not stored: re-run to export them).")
         elif kind == "model":
-            m = value.model
-            text = (f"Saved {m.path.name} as {m.format}.\n\nWhy this format: {m.reason}\n\n"
-                    f"Reload check: max abs diff {m.check.max_abs_diff:.3g} (tolerance "
-                    f"{m.check.tolerance:.3g}) — {'passed' if m.check.passed else 'FAILED'}.")
+            m = (value.get("export") or {}).get("model") or {}
+            check = m.get("check") or {}
+            text = (f"Saved {Path(str(m.get('path'))).name} as {m.get('format')}.\n\nWhy this "
+                    f"format: {m.get('reason')}\n\nReload check: max abs diff "
+                    f"{_num(check.get('max_abs_diff'))} (tolerance {_num(check.get('tolerance'))})"
+                    f" — {'passed' if check.get('passed') else 'FAILED'}.")
             box = QMessageBox(QMessageBox.Icon.Information, "Model exported", text,
                               QMessageBox.StandardButton.Ok, win)
-            box.setDetailedText(value.describe() + ("\n\n" + m.how_to_load
-                                                    if m.how_to_load else ""))
-            win._show_dialog(box)
-            win.phase.setText(f"Model exported to {m.path} ({m.format}).")
+            box.setDetailedText(str(value.get("text", "")))
+            win.show_dialog(box)
+            win.phase.setText(f"Model exported to {m.get('path')} ({m.get('format')}).")
         else:
-            where = {"report": lambda v: v.html, "script": lambda v: v.script}.get(
-                kind, lambda v: v)(value)
-            win.phase.setText(f"Exported {kind.replace('_', ' ')}: {where}")
+            win.phase.setText(f"Exported {kind.replace('_', ' ')}: {value.get('path')}")
         self.finished.emit(kind, value)
         self.sync()
         if kind == "save_project" and self._open_after_save:
             self._open_after_save = False
-            # Next turn of the event loop: this job still counts as running until it ends.
+            # Next turn of the event loop: this request still counts as running until it ends.
             QTimer.singleShot(0, self, self._choose_project)
 
     def _failed(self, kind: str, err: Any) -> None:
-        self._open_after_save = False  # the runs are not saved: open nothing over them
+        self._open_after_save = False
+        self.win.progress.hide()  # the runs are not saved: open nothing over them
         self.win.show_error(f"Could not {kind.replace('_', ' ')}" if "project" in kind else
                             f"Could not export the {kind}", err.message, err.details)
         self.failed.emit(kind, err.message)
 
     def _cancelled(self, kind: str) -> None:
         self._open_after_save = False
+        self.win.progress.hide()
         self.win.phase.setText(f"Export cancelled ({kind.replace('_', ' ')}): nothing was written.")
         self.cancelled.emit(kind)
 
-    def _fill_history(self, project: Any) -> None:
+    def _fill_history(self, project: dict) -> None:
+        """The runs of a project (its JSON, read by the engine) replace the history."""
         from quantgui.core import RunResult
-        win = self.win
 
-        def result(entry: Any) -> Any:
+        from .session_model import Run
+
+        def result(entry: dict) -> Any:
             # An entry saved without measurements still gets its row (its recipe and model,
             # nothing measured) and is saved back as it was.
-            if entry.result is not None:
-                return entry.result
-            return RunResult.from_json({"source": str(entry.source.get("source") or ""),
-                                        "recipe": entry.recipe.to_json()})
-        win.history = [(e.label, result(e)) for e in project.entries]
-        self.runs.clear()
-        self.entries = dict(enumerate(project.entries))
-        if hasattr(win.history_view, "load"):
-            win.history_view.load([(result, label) for label, result in win.history])
-        else:
-            for label, result in win.history:
-                win.history_view.add(result, label)
-        win._sync_actions()
+            if entry.get("result") is not None:
+                return RunResult.from_json(entry["result"])
+            return RunResult.from_json({"source": str((entry.get("source") or {}).get(
+                "source") or ""), "recipe": entry.get("recipe")})
+        self.session.replace([Run(str(e.get("label", "")), result(e), e)
+                              for e in project.get("entries") or []])
+        self.win.sync_actions()
+
+
+def _num(x: Any) -> str:
+    return f"{x:.3g}" if isinstance(x, (int, float)) else "–"

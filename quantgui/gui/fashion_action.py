@@ -1,6 +1,6 @@
 """Examples > fashion-cnn: opens the Fashion-MNIST example when its files are known (the folder
 is remembered in the settings), else explains how to get them and lets the user choose the
-folder (examples/fashion.py trains the model once, with progress and cancel)."""
+folder (examples/fashion.py trains the model once in the engine, with progress and cancel)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ SETTING = "data/fashion_mnist"
 
 
 def add_entry(win: Any, menu: QMenu) -> None:
-    from quantgui.core import fashion_example as fashion
+    from quantgui.core import fashion_info as fashion
     menu.addSeparator()
     act = menu.addAction(fashion.NAME)
     act.setObjectName(f"example_{fashion.NAME}")
@@ -23,17 +23,17 @@ def add_entry(win: Any, menu: QMenu) -> None:
 
 
 def _use(win: Any, folder: str) -> bool:
-    from quantgui.core import fashion_example as fashion
-    os.environ[fashion.ENV] = folder
-    if not fashion.available():
+    from quantgui.core import fashion_info as fashion
+    if not fashion.available(folder):
         return False
     win.app_settings.q.setValue(SETTING, folder)
-    win.open_source(f"example:{fashion.NAME}")
+    # the engine process trains/opens it: the folder travels with the open request
+    win.open_source(f"example:{fashion.NAME}", fashion_mnist=folder)
     return True
 
 
 def open_fashion(win: Any) -> None:
-    from quantgui.core import fashion_example as fashion
+    from quantgui.core import fashion_info as fashion
     folder = str(win.app_settings.q.value(SETTING, "") or os.environ.get(fashion.ENV, ""))
     if folder and _use(win, folder):
         return

@@ -1,55 +1,33 @@
 """The main window: model dock, optimize dock, results in the middle, session history below.
 
-Nothing here imports torch at module level: the window is shown first and the engine is
-imported by the first job on the worker thread. All engine work goes through one
-`EngineBridge`; slots here run on the GUI thread only.
+The GUI process never imports torch: all engine work is a request to the engine process
+(`EngineClient`, engine_client.py), answered with typed records' JSON; the window shows first
+and the engine starts behind it. What the session holds (the open model, the runs, the
+selection, saved or not) is the one `Session` (session_model.py). Slots run on the GUI thread.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import gc
 from typing import Any, Optional
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWindow, QProgressBar,
+from PySide6.QtWidgets import (QApplication, QDockWidget, QMainWindow, QProgressBar,
                                QVBoxLayout, QWidget)
 
 from . import menus, model_dialogs, session
+from .engine_client import CRASHED, EngineClient, EngineError
 from .export_actions import ExportActions
 from .file_actions import FileActions
 from .data_view import DataView
-from .model_panel import (DATA_BUILTIN, DATA_CUSTOM, DATA_FILE, DATA_NONE, DataChooser,
-                          ModelSummary)
+from .model_actions import ModelActions
+from .model_panel import DataChooser, ModelSummary
 from .open_flow import OpenFlow
 from .recipe_panel import OptimizePanel
 from .recommend_actions import RecommendActions
+from .session_model import Session
 from .settings import AppSettings, apply_theme
 from .status_area import ElidedLabel, WarningsButton
 from .window_layout import DockLayout, TabBarTips, scrolled
-from .worker import EngineBridge, Job, JobError
-
-_ORPHANS: list = []  # jobs still running after close timed out: never destroy a live QThread
-
-
-def _load_job(source: str, task: Any, **kwargs: Any) -> tuple[Any, list[str]]:
-    """Worker thread: import the engine (torch) and open the model."""
-    from .worker import preload_torch_libraries
-    preload_torch_libraries()
-    from quantgui.core import DEFAULT_EXAMPLE, all_techniques, env, open_model
-    all_techniques()
-    # Imported here, off the GUI thread: the Run button and the end of a run need them, and a
-    # first import (compiling the sources on a fresh checkout) would stall the event loop.
-    from quantgui.core import Recipe, export_run, recommend_recipe, run_recipe  # noqa: F401
-    if not source:
-        source = f"example:{DEFAULT_EXAMPLE}"
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return open_model(source, task=task, **kwargs), env.cpu_capabilities()
-
-
-def _run_job(loaded: Any, recipe: Any, options: Any, task: Any) -> Any:
-    from quantgui.core import export_run, run_recipe  # noqa: F401 - export loaded off the GUI thread
-    return run_recipe(loaded, recipe, options, task)  # a RunResult; keeps the variant for export
 
 
 def _results_views() -> tuple[QWidget, QWidget]:
@@ -60,7 +38,7 @@ def _results_views() -> tuple[QWidget, QWidget]:
         return session.FallbackResults(), session.FallbackHistory()
 
 
-class MainWindow(FileActions, QMainWindow):
+class MainWindow(ModelActions, FileActions, QMainWindow):
     runStarted = Signal()
     runProgress = Signal(object)
     runFinished = Signal(object)   # RunResult
@@ -70,7 +48,10 @@ class MainWindow(FileActions, QMainWindow):
     modelFailed = Signal(str)
 
     def __init__(self, settings: Optional[QSettings] = None,
-                 run_overrides: Optional[dict] = None) -> None:
+                 run_overrides: Optional[dict] = None,
+                 engine: Optional[EngineClient] = None) -> None:
+        """`engine`: an engine client to share (tests: one engine process for many windows;
+        the window then leaves it running when it closes), else the window starts its own."""
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("QuantGUI")
@@ -81,24 +62,33 @@ class MainWindow(FileActions, QMainWindow):
         self.setAcceptDrops(True)
         self.app_settings = AppSettings(settings)
         self.run_overrides = dict(run_overrides or {})
-        self.bridge = EngineBridge(self)
-        self.bridge.busyChanged.connect(self._on_busy)
-        self.loaded: Any = None
-        self.history: list[tuple[str, Any]] = []  # (recipe text, RunResult) per run
+        self._own_engine = engine is None
+        self.engine = EngineClient(self) if engine is None else engine
+        self._engine_slots = [(self.engine.busyChanged, self._on_busy),
+                              (self.engine.ready, self._on_engine_ready),
+                              (self.engine.startFailed, self._on_engine_failed),
+                              (self.engine.log, self.add_warning),
+                              (self.engine.restarted, self._on_engine_restarted),
+                              (self.engine.reopened, self._on_reopened)]
+        for sig, slot in self._engine_slots:
+            sig.connect(slot)
+        self.session = Session(self)  # the model open, the runs, the selection, saved or not
         self.last_error: Optional[str] = None
         self.dialog: Any = None  # the last dialog opened (tests inspect it)
-        self._run: Optional[Job] = None
-        self._load: Optional[Job] = None
+        self._run: Any = None     # the run request in flight
+        self._load: Any = None    # the open request in flight
         self._load_args: dict = {}   # what the load in flight (or the last one) was given
-        self.loaded_args: dict = {}  # what the open model was opened with
         self._no_data = False        # "None — fidelity only" chosen for the open model
-        self.session_state = session.SaveState()
         self._examples_filled = False
 
         self.results, self.history_view = _results_views()
         self.results.setObjectName("resultsView")
         self.history_view.setObjectName("historyView")
         self.history_view.variantSelected.connect(self.results.show_result)
+        self.history_view.rowSelected.connect(self.session.select)
+        self.session.runAdded.connect(self._on_run_added)
+        self.session.runsReplaced.connect(lambda: self.history_view.load(
+            [(r.result, r.label) for r in self.session.runs]))
         if hasattr(self.results, "measureLongerRequested"):
             self.results.measureLongerRequested.connect(self.measure_longer)
         self.setCentralWidget(self.results)
@@ -116,7 +106,7 @@ class MainWindow(FileActions, QMainWindow):
         lay.addStretch(1)
         self.optimize.runRequested.connect(self.run)
         self.optimize.cancelRequested.connect(self.cancel)
-        self.optimize.recipeChanged.connect(self._sync_actions)
+        self.optimize.recipeChanged.connect(self.sync_actions)
         self.exports, self.suggest = ExportActions(self), RecommendActions(self)
         self.open_flow = OpenFlow(self)
         self.actions_by_name = menus.build(self)
@@ -153,7 +143,31 @@ class MainWindow(FileActions, QMainWindow):
         self.dock_layout = DockLayout(self, *docks)
         self.resizeDocks(docks[2:], [250], Qt.Orientation.Vertical)
         self.dock_layout.fresh = not self.app_settings.restore_window(self)
-        self._sync_actions()
+        self.sync_actions()
+        if self.engine.info:
+            self._on_engine_ready(self.engine.info)
+        else:  # torch loads in the engine process while the window shows
+            self.engine.start()
+
+    # -- the session (session_model.Session is the one record) --------------------------------
+    @property
+    def loaded(self) -> Any:
+        """The open model."""
+        return self.session.model
+
+    @property
+    def loaded_args(self) -> dict:
+        """What the open model was opened with."""
+        return self.session.model_args
+
+    @property
+    def history(self) -> list[tuple[str, Any]]:
+        """(label, RunResult) per run, in run order."""
+        return self.session.history
+
+    def _on_run_added(self, row: int) -> None:
+        run = self.session.runs[row]
+        self.history_view.add(run.result, run.label)
 
     def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
         dock = QDockWidget(title, self)
@@ -163,132 +177,6 @@ class MainWindow(FileActions, QMainWindow):
         self.addDockWidget(area, dock)
         self.view_menu.addAction(dock.toggleViewAction())
 
-    # -- opening models ---------------------------------------------------------------------
-    def open_source(self, source: Optional[str] = None, arch: Optional[str] = None,
-                    arch_kwargs: Optional[dict] = None, trust: bool = False,
-                    input_shape: Optional[tuple] = None, data: Optional[str] = None,
-                    **example: Any) -> bool:
-        """Open a model (path, folder or 'example:NAME'; None: the default example) on the
-        worker; `example` is open_model's example_input / input_dtype / example_text. Returns
-        False when refused because engine work is running."""
-        if self.bridge.busy:
-            self.phase.setText("Busy: wait for the current work to finish, or cancel it.")
-            return False
-        self._load_args = dict(source=source, arch=arch, arch_kwargs=arch_kwargs, trust=trust,
-                               input_shape=input_shape, data=data, **example)
-        self.summary.set_loading(f"Opening {model_dialogs.describe_source(source or 'default example')}…")
-        job = self.bridge.submit("load", _load_job, source or "", arch=arch,
-                                 arch_kwargs=arch_kwargs, trust=trust or None,
-                                 input_shape=input_shape, data=data, **example)
-        job.progress.connect(self._on_progress)
-        job.finished.connect(self._on_loaded)
-        job.failed.connect(self._on_load_failed)
-        job.cancelled.connect(self._on_load_cancelled)
-        job.warned.connect(self._on_warning)
-        self._load = job
-        job.start()
-        return True
-
-    def _on_loaded(self, value: tuple) -> None:
-        loaded, cpu = value
-        # Freeze torch/engine/model objects: a full GC pass over them stalls the GUI ~100 ms.
-        gc.freeze()
-        self._fill_examples()
-        self.loaded = loaded
-        self.loaded_args, self._no_data = dict(self._load_args), False
-        source = self._load_args.get("source") or loaded.info.source
-        if not str(source).startswith("example:"):
-            self.app_settings.add_recent(str(source))
-        self.summary.show_model(loaded, cpu)
-        self._show_data_mode()
-        self.optimize.set_model(loaded)
-        self.results.set_open_model(loaded.info.source)
-        self.history_view.set_current_model(loaded.info.source)
-        self.setWindowTitle(f"QuantGUI — {model_dialogs.describe_source(loaded.info.source)}")
-        self.phase.setText(f"Ready: {loaded.info.name} ({loaded.info.format}).")
-        self.open_flow.on_loaded()
-        self.modelLoaded.emit(loaded)
-
-    def _on_load_failed(self, err: JobError) -> None:
-        self._fill_examples()
-        self.optimize.ensure_techniques()
-        self.optimize.refresh()
-        # Trust, the architecture or the example input: a dialog asks (open_flow.py).
-        waiting = self.open_flow.on_load_failed(err, dict(self._load_args))
-        if waiting:
-            self.phase.setText(waiting)
-        else:
-            # (without command-line advice where the engine gave a form for dialogs)
-            message = getattr(err.exception, "gui_text", None) or err.message
-            self.show_error("Could not open the model", message, err.details)
-            self.modelFailed.emit(err.message)
-        if self.loaded is not None:
-            self.summary.show_model(self.loaded, self._cpu())
-        else:
-            self.summary.set_loading(waiting or "No model open: " + err.message.splitlines()[0])
-        self._show_data_mode()  # what is in effect, not what the failed load asked for
-
-    def _on_load_cancelled(self) -> None:
-        self.phase.setText("Opening cancelled.")
-        self.open_flow.on_load_cancelled()
-        if self.loaded is not None:
-            self.summary.show_model(self.loaded, self._cpu())
-        self._show_data_mode()
-
-    def _fill_examples(self) -> None:
-        if self._examples_filled:
-            return
-        from quantgui.core import EXAMPLES
-        menus.fill_examples(self.examples_menu, [(n, s.description) for n, s in
-                                                 EXAMPLES.items()], self.open_source)
-        from .fashion_action import add_entry
-        add_entry(self, self.examples_menu)
-        self._examples_filled = True
-
-    def _on_data_chosen(self, mode: str) -> None:
-        if self.loaded is None:
-            self._show_data_mode()
-            return
-        args = dict(self.loaded_args)
-        if mode == DATA_FILE:
-            path, _ = QFileDialog.getOpenFileName(self, "Data file", self.app_settings.last_dir(),
-                                                  model_dialogs.DATA_FILTER)
-            if path and self.open_source(**{**args, "data": path}):
-                self.data_chooser.set_mode(DATA_FILE, path)  # until the load says otherwise
-                return
-        elif mode == DATA_BUILTIN and (args.get("data") or self._no_data):
-            if self.open_source(**{**args, "data": None}):
-                return
-        elif mode == DATA_NONE:
-            self.use_no_data()
-        elif mode == DATA_CUSTOM:
-            from .data_dialog import choose_own_data
-            choose_own_data(self, args)
-        self._show_data_mode()
-
-    def _show_data_mode(self) -> None:
-        """The data chooser shows the data really in use by the open model."""
-        data = self.loaded_args.get("data") if self.loaded is not None else None
-        custom = data is not None and not isinstance(data, str)
-        mode = (DATA_NONE if self._no_data else DATA_CUSTOM if custom else
-                DATA_FILE if data else DATA_BUILTIN)
-        self.data_chooser.set_mode(mode, data.describe() if custom else data or "", self.loaded)
-
-    def use_no_data(self) -> None:
-        """Drop the labels: accuracy is not measured, fidelity is the quality measure."""
-        def unlabeled(ds: Any) -> Any:
-            return None if ds is None else dataclasses.replace(ds, labels=None)
-        self.loaded = dataclasses.replace(self.loaded, test=unlabeled(self.loaded.test),
-                                          train=unlabeled(self.loaded.train))
-        self._no_data = True
-        self.summary.show_model(self.loaded, self._cpu())
-        self.optimize.set_model(self.loaded)
-        self._show_data_mode()
-
-    def _cpu(self) -> list[str]:
-        from quantgui.core import env
-        return env.cpu_capabilities()
-
     def show_about(self) -> None:
         from .about import show_about
         self.dialog = show_about(self)
@@ -297,9 +185,9 @@ class MainWindow(FileActions, QMainWindow):
                    warning: bool = False) -> None:
         self.last_error = message
         self.phase.setText(message.splitlines()[0] if message else title)
-        self._show_dialog(model_dialogs.error_box(self, title, message, details, warning))
+        self.show_dialog(model_dialogs.error_box(self, title, message, details, warning))
 
-    def _show_dialog(self, dialog: Any) -> None:
+    def show_dialog(self, dialog: Any) -> None:
         self.dialog = dialog
         dialog.finished.connect(dialog.deleteLater)
         if not dialog.isVisible():
@@ -329,7 +217,7 @@ class MainWindow(FileActions, QMainWindow):
         history (the demo's "expected: not faster on this CPU")."""
         problem = self.optimize.problem_text() if recipe is None else \
             self._recipe_problem(recipe)
-        if self.bridge.busy or self.loaded is None or problem:
+        if self.engine.busy or self.loaded is None or problem:
             self.phase.setText(problem or "Busy: wait for the current work to finish.")
             if problem:
                 self.optimize.flag_problem()  # asked to run it: now it is an error
@@ -337,21 +225,23 @@ class MainWindow(FileActions, QMainWindow):
         recipe = recipe if recipe is not None else self.current_recipe()
         options = self.optimize.options(**self.run_overrides)
         if time_budget_s is not None:
-            options.time_budget_s = float(time_budget_s)
+            options["time_budget_s"] = float(time_budget_s)
         self._run_text = recipe.describe() + (f" ({note})" if note else "")
         self.results.start_run(self._run_text)
-        job = self.bridge.submit("run", _run_job, self.loaded, recipe, options)
-        job.progress.connect(self._on_progress)
-        job.finished.connect(self._on_run_finished)
-        job.failed.connect(self._on_run_failed)
-        job.cancelled.connect(self._on_run_cancelled)
-        job.warned.connect(self._on_warning)
-        self._run = job
+        req = self.engine.submit("run", {"model_id": self.loaded.model_id,
+                                         "recipe": recipe.to_json(), "options": options,
+                                         "label": self._run_text})
+        req.progress.connect(self.show_progress)
+        req.finished.connect(self._on_run_finished)
+        req.failed.connect(self._on_run_failed)
+        req.cancelled.connect(self._on_run_cancelled)
+        req.warned.connect(self.add_warning)
+        self._run = req
         self.optimize.set_running(True)
         self.progress.setRange(0, 0)
         self.progress.show()
         self.phase.setText(f"Running {self._run_text}…")
-        job.start()
+        req.start()
         self.runStarted.emit()
         return True
 
@@ -360,7 +250,8 @@ class MainWindow(FileActions, QMainWindow):
         if self.loaded is None:
             return None
         from quantgui.core import preflight
-        problems = preflight(self.loaded, recipe)
+        m = self.loaded
+        problems = preflight(m.info, recipe, train=m.train, test=m.test)
         return problems[0].text() if problems else None
 
     def measure_longer(self, result: Any, seconds: float) -> bool:
@@ -376,13 +267,13 @@ class MainWindow(FileActions, QMainWindow):
         return self.run(result.recipe, seconds)
 
     def cancel(self) -> None:
-        if self.bridge.busy:
-            self.bridge.cancel_all()
+        if self.engine.busy:
+            self.engine.cancel_all()
             self.phase.setText("Cancelling…")
             self.optimize.cancel_button.setEnabled(False)
 
     # -- run slots --------------------------------------------------------------------------
-    def _on_progress(self, batch: list) -> None:
+    def show_progress(self, batch: list) -> None:
         running = self._run is not None
         for p in batch:
             if running:
@@ -403,41 +294,45 @@ class MainWindow(FileActions, QMainWindow):
         self.optimize.set_running(False)
         self.progress.hide()
         self.phase.setText(text)
-        self._sync_actions()
+        self.sync_actions()
 
-    def _on_run_finished(self, result: Any) -> None:
+    def _on_run_finished(self, value: dict) -> None:
+        from quantgui.core import RunResult
+        result = RunResult.from_json(value["result"])
         text = self._run_text
-        self.exports.keep_run(result)
+        self.session.evicted(value.get("evicted") or [])
         self._run_ended(f"Done: {text} — {result.summary()}")
-        self.history.append((text, result))
         self.results.show_result(result)
-        self.history_view.add(result, text)
+        self.exports.add_run(text, result)
         self.runFinished.emit(result)
 
-    def _on_run_failed(self, err: JobError) -> None:
+    def _on_run_failed(self, err: EngineError) -> None:
         self._run_ended(f"Run failed: {err.message.splitlines()[0]}")
         self.results.abandon_run("The run failed; nothing was kept.")
-        self.show_error("The run failed", err.message, err.details)
+        title = "The engine stopped during the run" if err.kind == CRASHED else "The run failed"
+        self.show_error(title, err.message, err.details)
         self.runFailed.emit(err.message)
 
-    def _on_run_cancelled(self) -> None:
-        self._run_ended("Cancelled: nothing was kept.")
-        self.results.abandon_run("Cancelled: nothing was kept.")
+    def _on_run_cancelled(self, how: str) -> None:
+        text = "Cancelled: nothing was kept." if how == "cancelled" else \
+            f"Cancelled: nothing was kept ({how.split('(', 1)[-1].rstrip(')')})."
+        self._run_ended(text)
+        self.results.abandon_run(text)
         self.runCancelled.emit()
 
-    def _on_warning(self, text: str) -> None:
+    def add_warning(self, text: str) -> None:
         # Counted beside the phase line, never over it: the progress text stays readable.
         self.warnings_button.add(text)
 
     def _on_busy(self, busy: bool) -> None:
-        self._sync_actions()
+        self.sync_actions()
         if hasattr(self.results, "set_measure_enabled"):
             self.results.set_measure_enabled(not busy)
         if not busy and self._run is None:
             self.progress.hide()
 
-    def _sync_actions(self) -> None:
-        busy = self.bridge.busy
+    def sync_actions(self) -> None:
+        busy = self.engine.busy
         a = self.actions_by_name
         a["run"].setEnabled(not busy and self.optimize.run_button.isEnabled())
         a["cancel"].setEnabled(busy)
@@ -464,11 +359,11 @@ class MainWindow(FileActions, QMainWindow):
         apply_theme(QApplication.instance(), theme)
 
     def closeEvent(self, event: Any) -> None:
-        if self.bridge.busy:
-            self.phase.setText("Cancelling the running work before closing…")
-            if not self.bridge.shutdown(timeout_ms=60_000):
-                for job in self.bridge.jobs():  # still running: keep it alive past the window
-                    job.setParent(None)
-                    _ORPHANS.append(job)
+        if self._own_engine:
+            self.engine.shutdown()  # cancels what runs, asks the engine to exit, kills it if not
+        else:
+            for sig, slot in self._engine_slots:
+                sig.disconnect(slot)
+            self.engine.release()  # the engine stays, holding nothing of this window
         self.app_settings.save_window(self)
         super().closeEvent(event)

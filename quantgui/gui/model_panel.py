@@ -94,15 +94,16 @@ class ModelSummary(QGroupBox):
 
 
 def describe_data(loaded: Any) -> str:
+    """The open model's data in words (its test/train `DataInfo`s)."""
     test, train = loaded.test, loaded.train
     if test is None and train is None:
         return "none: fidelity to the original model is the quality measure"
     parts = []
     if test is not None:
         labeled = "labeled" if test.labeled else "unlabeled: fidelity only"
-        parts.append(f"test {len(test)} ({labeled})")
+        parts.append(f"test {test.samples} ({labeled})")
     if train is not None:
-        parts.append(f"calibration {len(train)}")
+        parts.append(f"calibration {train.samples}")
     name = (test or train).name
     return f"{name}: " + ", ".join(parts)
 

@@ -1,8 +1,9 @@
 """The questions opening a model can raise, answered with the mouse: trust (a file that runs
 code), the architecture (a state_dict) and the example input (a model that carries none).
 
-The engine refuses with a typed `UserError` (TrustRequired, ArchitectureRequired,
-ExampleInputRequired); the window routes a failed load here by the exception's class name.
+The engine refuses with an error of kind "trust", "architecture" or "example_input" (the
+engine protocol's kinds, quantgui.engine.protocol); the window routes a failed load here and
+this dispatches on the kind.
 A dialog's answer re-opens the model with the arguments it was opened with plus the answer
 (trust stays given: nobody is asked twice); while that runs the dialog stays open, and when it
 fails the error shows in the dialog, fields filled. Only success closes it. An architecture that
@@ -26,13 +27,7 @@ CARRIES_INPUT = ("example", "exported")
 def _text(err: Any) -> str:
     """The engine's message without command-line advice when it has such a form (the dialog
     asks the question itself)."""
-    return getattr(err.exception, "gui_text", None) or err.message
-
-
-def _classes_job(path: str, task: Any) -> list[str]:
-    """Worker thread: import the chosen architecture file and list its nn.Module classes."""
-    from quantgui.core import module_classes
-    return module_classes(path)
+    return err.gui_text or err.message
 
 
 class OpenFlow(QObject):
@@ -46,20 +41,20 @@ class OpenFlow(QObject):
     def on_load_failed(self, err: Any, args: dict) -> Optional[str]:
         """Route a failed load; returns the status line when a question took it over, None when
         the window should show the error as usual."""
-        name = type(err.exception).__name__ if err.exception is not None else ""
+        kind = err.kind
         dlg, self.retrying = self.retrying, None
         if dlg is not None and isValid(dlg) and dlg.isVisible():
-            if name == "ExampleInputRequired" and not isinstance(dlg, ExampleInputDialog):
+            if kind == "example_input" and not isinstance(dlg, ExampleInputDialog):
                 dlg.accept()  # the architecture was right; what is missing now is the input
                 return self._ask_example(args, err)
             dlg.show_error(_text(err))  # stays open, fields as the user left them
             return "The model did not open: see the dialog."
-        if name == "TrustRequired":
+        if kind == "trust":
             box = model_dialogs.trust_box(self.win, args["source"], err.message)
             box.accepted.connect(lambda: self.win.open_source(**{**args, "trust": True}))
-            self.win._show_dialog(box)
+            self.win.show_dialog(box)
             return "Waiting for your decision on trusting the file."
-        if name == "ArchitectureRequired":
+        if kind == "architecture":
             arch = model_dialogs.ArchitectureDialog(self.win, args["source"], _text(err),
                                                     args.get("arch") or "",
                                                     args.get("arch_kwargs"))
@@ -68,7 +63,7 @@ class OpenFlow(QObject):
             arch.listRequested.connect(lambda path: self._list_classes(arch, path))
             self._open(arch)
             return "Waiting for the model's architecture."
-        if name == "ExampleInputRequired":
+        if kind == "example_input":
             return self._ask_example(args, err)
         return None
 
@@ -97,11 +92,11 @@ class OpenFlow(QObject):
         if problem:
             self.win.show_error("Cannot change the example input", problem, warning=True)
             return
-        from quantgui.core import input_kinds  # torch is loaded with the model
-        info = self.win.loaded.info
+        model = self.win.loaded
+        info = model.info
         args = dict(self.win.loaded_args)
         dlg = ExampleInputDialog(self.win, args.get("source") or info.source, "",
-                                 input_kinds(info.format, info.source), info,
+                                 model.input_kinds or ("file", "shape", "data"), info,
                                  current=info.example_input)
         dlg.chosen.connect(lambda answer: self._retry(dlg, {**self._without_example(args),
                                                             **answer}))
@@ -115,10 +110,11 @@ class OpenFlow(QObject):
         return {k: v for k, v in args.items() if k not in drop}
 
     def _ask_example(self, args: dict, err: Any) -> str:
-        exc = err.exception
+        from quantgui.core import ModelInfo
+        data = err.data or {}
+        info = ModelInfo.from_json(data["info"]) if data.get("info") else None
         dlg = ExampleInputDialog(self.win, args["source"], "",
-                                 getattr(exc, "kinds", ("file", "shape", "data")),
-                                 getattr(exc, "info", None))
+                                 data.get("kinds") or ("file", "shape", "data"), info)
         dlg.chosen.connect(lambda answer: self._retry(dlg, {**self._without_example(args),
                                                             **answer}))
         self._open(dlg)
@@ -126,7 +122,7 @@ class OpenFlow(QObject):
 
     def _open(self, dlg: Any) -> None:
         dlg.rejected.connect(lambda: self._rejected(dlg))
-        self.win._show_dialog(dlg)
+        self.win.show_dialog(dlg)
 
     def _retry(self, dlg: Any, args: dict) -> None:
         if not self.win.open_source(**args):
@@ -139,16 +135,16 @@ class OpenFlow(QObject):
         """Cancel in a dialog whose answer is being tried stops that attempt."""
         if self.retrying is dlg:
             self.retrying = None
-            self.win.bridge.cancel_all()
+            self.win.engine.cancel_all()
 
     def _list_classes(self, dlg: Any, path: str) -> None:
-        if self.win.bridge.busy:
+        if self.win.engine.busy:
             dlg.list_failed("Busy: wait for the current work to finish, then Browse again.")
             return
-        job = self.win.bridge.submit("arch", _classes_job, path)
+        req = self.win.engine.submit("classes", {"path": path})  # the engine imports the file
         # The dialog may have been closed (and deleted) while the file was imported.
-        job.finished.connect(lambda names: isValid(dlg) and dlg.set_classes(path, list(names)))
-        job.failed.connect(lambda err: isValid(dlg) and dlg.list_failed(_text(err)))
-        job.cancelled.connect(lambda: isValid(dlg) and dlg.list_failed(
+        req.finished.connect(lambda v: isValid(dlg) and dlg.set_classes(path, list(v["classes"])))
+        req.failed.connect(lambda err: isValid(dlg) and dlg.list_failed(_text(err)))
+        req.cancelled.connect(lambda _t: isValid(dlg) and dlg.list_failed(
             "Listing the classes was cancelled."))
-        job.start()
+        req.start()

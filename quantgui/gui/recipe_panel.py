@@ -44,6 +44,7 @@ class OptimizePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("optimizePanel")
         self.techniques: Optional[TechniquePanels] = None
+        self.specs: Optional[dict] = None  # the engine's TechniqueSpecs (its hello)
         self._loaded: Any = None
         self._data: tuple = (None, None)  # (train, test) DataInfo of the open model
         self._running = False
@@ -134,7 +135,7 @@ class OptimizePanel(QWidget):
     def ensure_techniques(self) -> TechniquePanels:
         """Build the panels (needs the engine's technique registry, hence torch, imported)."""
         if self.techniques is None:
-            self.techniques = TechniquePanels()
+            self.techniques = TechniquePanels(specs=self.specs)
             self.techniques.setObjectName("techniquePanels")
             self.techniques.changed.connect(self._on_changed)
             self.scroll.setWidget(self.techniques)
@@ -143,10 +144,9 @@ class OptimizePanel(QWidget):
         return self.techniques
 
     def set_model(self, loaded: Any) -> None:
-        from quantgui.core import DataInfo
+        """The open model (session_model.OpenedModel: its ModelInfo and DataInfos)."""
         self._loaded = loaded
-        self._data = (DataInfo.of(loaded.train), DataInfo.of(loaded.test)) \
-            if loaded is not None else (None, None)
+        self._data = (loaded.train, loaded.test) if loaded is not None else (None, None)
         self._flagged = False
         panels = self.ensure_techniques()
         panels.set_applicability(dict(loaded.info.applicability) if loaded is not None else {})
@@ -163,14 +163,12 @@ class OptimizePanel(QWidget):
             return Recipe([])
         return self.techniques.recipe()
 
-    def options(self, **overrides: Any) -> Any:
-        from quantgui.core import RunOptions
-        opts = RunOptions(batch_size=self.batch.value() or None,
-                          threads=self.threads.value() or None,
-                          time_budget_s=float(self.budget.value()))
-        for key, value in overrides.items():
-            setattr(opts, key, value)
-        return opts
+    def options(self, **overrides: Any) -> dict:
+        """The run options as the engine's "run" takes them (RunOptions' fields; unset ones
+        are left out)."""
+        opts = {"batch_size": self.batch.value() or None, "threads": self.threads.value() or None,
+                "time_budget_s": float(self.budget.value()), **overrides}
+        return {k: v for k, v in opts.items() if v is not None}
 
     def problem_text(self) -> Optional[str]:
         return self._error

@@ -1,11 +1,10 @@
-""""Suggest a recipe": the engine's `recommend` on the window's one worker bridge.
+""""Suggest a recipe": the engine's `recommend`, a request to the engine process.
 
 Progress goes to the status bar (phase "recommend", message = the candidate being measured).
-Cancel returns the best found so far: `recommend` never raises `Cancelled`, but the bridge
-reports any job whose token was cancelled as cancelled and drops its value, so the job also
-leaves its value in a box this controller reads when the cancel arrives. At the end every
-trial that produced a result joins the session history, the best recipe is applied to the
-panels, and a non-blocking message names it with its speedup.
+Each trial that produced a result arrives as a partial event and joins the session history at
+once. Cancel returns the best found so far: the engine's "cancelled" error carries the
+Recommendation in its data. At the end the best recipe is applied to the panels, and a
+non-blocking message names it with its speedup.
 """
 
 from __future__ import annotations
@@ -19,15 +18,6 @@ from PySide6.QtWidgets import QMessageBox
 MAX_BUDGET_S = 1.0
 
 
-def _recommend_job(loaded: Any, options: Any, box: dict, task: Any,
-                   max_candidates: Optional[int] = None) -> tuple:
-    from quantgui.core import recommend_recipe as recommend
-    rec = recommend(loaded, options=options, task=task, max_candidates=max_candidates)
-    rows = [(t.recipe.describe(), t.result) for t in rec.trials if t.result is not None]
-    box["value"] = (rec, rows)  # read on the GUI thread after the thread has ended
-    return box["value"]
-
-
 class RecommendActions(QObject):
     started = Signal()
     finished = Signal(object)   # Recommendation (cancelled=True when cut short)
@@ -37,34 +27,35 @@ class RecommendActions(QObject):
         super().__init__(win)
         self.win = win
         self.last: Any = None          # the last Recommendation
-        self._box: dict = {}
         self._candidate = ""
         win.optimize.suggestRequested.connect(lambda: self.start())
 
     def sync(self) -> None:
-        ok = not self.win.bridge.busy and self.win.loaded is not None
+        ok = not self.win.engine.busy and self.win.loaded is not None
         self.win.actions_by_name["suggest"].setEnabled(ok)
         self.win.optimize.suggest_button.setEnabled(ok)
 
     def start(self, max_candidates: Optional[int] = None) -> bool:
         """Start the search; False (nothing happens) when busy or no model is open."""
         win = self.win
-        if win.bridge.busy or win.loaded is None:
-            win.phase.setText("Busy: wait for the current work to finish." if win.bridge.busy
+        if win.engine.busy or win.loaded is None:
+            win.phase.setText("Busy: wait for the current work to finish." if win.engine.busy
                               else "Open a model first.")
             return False
         panel = win.optimize
         options = panel.options(**{"time_budget_s": min(MAX_BUDGET_S, panel.budget.value()),
                                    **win.run_overrides})
-        self._box = {}
         self._candidate = ""
-        job = win.bridge.submit("recommend", _recommend_job, win.loaded, options, self._box,
-                                max_candidates=max_candidates)
-        job.progress.connect(self._on_progress)
-        job.finished.connect(self._on_finished)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        job.warned.connect(win._on_warning)
+        params = {"model_id": win.loaded.model_id, "options": options}
+        if max_candidates is not None:
+            params["max_candidates"] = int(max_candidates)
+        req = win.engine.submit("recommend", params)
+        req.progress.connect(self._on_progress)
+        req.partial.connect(self._on_trial)
+        req.finished.connect(self._on_finished)
+        req.failed.connect(self._on_failed)
+        req.cancelled.connect(lambda _how: self._on_cancelled(req.cancel_data))
+        req.warned.connect(win.add_warning)
         panel.set_running(True)
         win.progress.setRange(0, 0)
         win.progress.show()
@@ -75,12 +66,12 @@ class RecommendActions(QObject):
             ("The plots show the last result until the best candidate is known."
              if win.results.result() is not None else
              "The plots show the best candidate when it is known."))
-        job.start()
+        req.start()
         self.started.emit()
         return True
 
     def _on_progress(self, batch: list) -> None:
-        self.win._on_progress(batch)
+        self.win.show_progress(batch)
         for p in batch:
             if p.phase == "recommend":
                 self._candidate = (f"candidate {min(p.done + 1, p.total or 0)}/{p.total}: "
@@ -95,33 +86,38 @@ class RecommendActions(QObject):
         self.win.progress.hide()
         self.win.results.set_activity(None)
 
-    def _on_finished(self, value: tuple) -> None:
-        self._end()
-        self._apply(*value)
+    def _on_trial(self, value: dict) -> None:
+        """A candidate finished: its run joins the history now (its variant is kept)."""
+        from quantgui.core import Trial
+        trial = Trial.from_json(value.get("trial"))
+        if trial.result is not None:
+            self.win.exports.add_run(trial.recipe.describe(), trial.result)
 
-    def _on_cancelled(self) -> None:
+    def _on_finished(self, value: dict) -> None:
+        from quantgui.core import Recommendation
         self._end()
-        value = self._box.get("value")
-        if value is None:  # cancelled before recommend returned (e.g. while importing)
+        self.win.session.evicted(value.get("evicted") or [])
+        self._apply(Recommendation.from_json(value["recommendation"]))
+
+    def _on_cancelled(self, data: dict) -> None:
+        from quantgui.core import Recommendation
+        self._end()
+        if not data.get("recommendation"):  # cancelled before any candidate finished
             self.win.phase.setText("Suggestion cancelled before any candidate finished.")
-            from quantgui.core import Recommendation
             self.last = Recommendation(best=None, cancelled=True)
             self.finished.emit(self.last)
             return
-        self._apply(*value)
+        self.win.session.evicted(data.get("evicted") or [])
+        self._apply(Recommendation.from_json(data["recommendation"]))
 
     def _on_failed(self, err: Any) -> None:
         self._end()
         self.win.show_error("Suggesting a recipe failed", err.message, err.details)
         self.failed.emit(err.message)
 
-    def _apply(self, rec: Any, rows: list) -> None:
+    def _apply(self, rec: Any) -> None:
         win = self.win
         self.last = rec
-        for text, result in rows:
-            win.exports.keep_run(result)
-            win.history.append((text, result))
-            win.history_view.add(result, text)
         if rec.best is not None:
             problems = win.set_recipe(rec.best.recipe)
             if rec.best.result is not None:
@@ -138,6 +134,6 @@ class RecommendActions(QObject):
         box = QMessageBox(QMessageBox.Icon.Information, "Suggested recipe",
                           f"{head}\n\n{rec.detail}", QMessageBox.StandardButton.Ok, win)
         box.setDetailedText(rec.table())
-        win._show_dialog(box)
-        win._sync_actions()
+        win.show_dialog(box)
+        win.sync_actions()
         self.finished.emit(rec)

@@ -71,23 +71,6 @@ def export(path: str | Path, history: list[tuple[str, Any]]) -> Path:
     return write_text_atomic(path, text)
 
 
-class SaveState:
-    """Whether the session history holds runs a project file does not: the one place that
-    knows. A project saves the whole history and opening one replaces it, so the history's
-    length at the last save or open is all it needs to remember."""
-
-    def __init__(self) -> None:
-        self._saved_rows = 0
-
-    def saved(self, rows: int) -> None:
-        """The history (`rows` long) was just saved to, or opened from, a project."""
-        self._saved_rows = rows
-
-    def unsaved(self, rows: int) -> int:
-        """How many of the history's `rows` runs are not in the last saved/opened project."""
-        return max(0, rows - self._saved_rows)
-
-
 def summary_text(result: Any) -> str:
     from quantgui.core import html_text
     r = row("", result)
@@ -138,13 +121,13 @@ class FallbackHistory(QWidget):
     """Stand-in for plots.HistoryView."""
 
     variantSelected = Signal(object)
+    rowSelected = Signal(int)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self._results: list[Any] = []
         self.list = QListWidget()
-        self.list.currentRowChanged.connect(
-            lambda i: self.variantSelected.emit(self._results[i]) if i >= 0 else None)
+        self.list.currentRowChanged.connect(self._on_row)
         QVBoxLayout(self).addWidget(self.list)
 
     def add(self, result: Any, recipe_text: str) -> None:
@@ -152,5 +135,19 @@ class FallbackHistory(QWidget):
         speed = _fin(result.timing.speedup)
         self.list.addItem(f"{recipe_text}: {speed:.2f}×" if speed else recipe_text)
 
+    def _on_row(self, i: int) -> None:
+        self.rowSelected.emit(i)
+        if i >= 0:
+            self.variantSelected.emit(self._results[i])
+
     def results(self) -> list[Any]:
         return list(self._results)
+
+    def clear(self) -> None:
+        self._results.clear()
+        self.list.clear()
+
+    def load(self, entries: list[tuple[Any, str]]) -> None:
+        self.clear()
+        for result, recipe_text in entries:
+            self.add(result, recipe_text)

@@ -2,15 +2,14 @@
 model, latency and throughput vs batch as the points arrive, crossovers marked, the table
 exportable as CSV or JSON.
 
-The sweep runs as a job on the window's one worker bridge, like a run (`win.bridge.submit`);
-each measured point is handed over through a locked inbox the view empties when the job's
-progress arrives on the GUI thread. Cancel keeps the points measured (the job's box holds the
-result, as recommend_actions does, since the bridge drops a cancelled job's value)."""
+The sweep is a request to the engine process, like a run (`win.engine.submit("sweep", ...)`):
+each measured point arrives as a "partial" event; the result is the SweepResult (crossovers,
+one recommendation per machine type). Cancel keeps the points measured (the "cancelled" answer
+carries no result: the view keeps the points it already has)."""
 
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any, Optional
 
 import pyqtgraph as pg
@@ -29,17 +28,6 @@ MAX_BUDGET_S = 0.5
 _DASHES = [Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
            Qt.PenStyle.DashDotLine]
 _PALETTE = ["#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442"]
-
-
-def _sweep_job(loaded: Any, spec: Any, inbox: list, lock: Any, box: dict, task: Any) -> Any:
-    from quantgui.core.cluster import LocalExecutor
-
-    def on_point(point: Any) -> None:
-        with lock:
-            inbox.append(point)
-        task.report("sweep", 0, None, "point measured")  # wakes the view on the GUI thread
-    box["value"] = LocalExecutor(loaded).run({}, spec, task, on_point)
-    return box["value"]
 
 
 def parse_counts(text: str, what: str) -> list[int]:
@@ -63,9 +51,6 @@ class SweepView(QWidget):
         self.points: list[Any] = []
         self.result: Any = None
         self._job: Any = None
-        self._inbox: list = []
-        self._lock = threading.Lock()
-        self._box: dict = {}
         self.recipes = QListWidget()
         self.recipes.setObjectName("sweepRecipes")
         self.recipes.setMaximumHeight(90)
@@ -200,36 +185,39 @@ class SweepView(QWidget):
 
     def start(self) -> bool:
         from quantgui.core import UserError
-        from quantgui.core.sweep import SweepSpec
         win = self.win
-        if win.bridge.busy or win.loaded is None:
-            self.status.setText("Busy: wait for the current work to finish." if win.bridge.busy
+        if win.engine.busy or win.loaded is None:
+            self.status.setText("Busy: wait for the current work to finish." if win.engine.busy
                                 else "Open a model first.")
             return False
         try:
-            budget = min(MAX_BUDGET_S, win.run_overrides.get("time_budget_s", MAX_BUDGET_S))
-            spec = SweepSpec(self.chosen_recipes() or [], parse_counts(self.batches.text(),
-                             "Batch sizes"), parse_counts(self.threads.text(), "Threads"),
-                             budget, min_rounds=win.run_overrides.get("min_rounds", 6))
+            recipes = self.chosen_recipes()
+            if not recipes:
+                raise ValueError("no recipe chosen")
+            batches = parse_counts(self.batches.text(), "Batch sizes")
+            threads = parse_counts(self.threads.text(), "Threads")
         except (ValueError, UserError) as exc:
             self.status.setText(str(exc) if self.recipes.count() else
                                 "Run a recipe first (or set one up): the sweep times the "
                                 "current recipe and the session's.")
             return False
-        self.points, self.result, self._box = [], None, {}
-        with self._lock:
-            self._inbox.clear()
+        budget = min(MAX_BUDGET_S, win.run_overrides.get("time_budget_s", MAX_BUDGET_S))
+        self.points, self.result = [], None
         self._redraw()
         self.table.setRowCount(0)
         self.crossover.setText("")
-        self._job = win.bridge.submit("sweep", _sweep_job, win.loaded, spec, self._inbox,
-                                      self._lock, self._box)
-        self._job.progress.connect(lambda _batch: self._take_points())
-        self._job.finished.connect(self._on_finished)
-        self._job.cancelled.connect(self._on_cancelled)
-        self._job.failed.connect(self._on_failed)
-        self.status.setText(f"Sweeping {len(spec.points())} points…")
-        self._job.start()
+        req = win.engine.submit("sweep", {
+            "model_id": win.loaded.model_id, "recipes": [r.to_json() for r in recipes],
+            "batches": batches, "threads": threads, "time_budget_s": budget}, kind="sweep")
+        req.partial.connect(self._on_partial)
+        req.finished.connect(self._on_finished)
+        req.cancelled.connect(lambda _text: self._on_cancelled(req.cancel_data))
+        req.failed.connect(self._on_failed)
+        req.warned.connect(win.add_warning)
+        self._job = req
+        n = len(recipes) * len(batches) * len(threads)
+        self.status.setText(f"Sweeping {n} points…")
+        req.start()
         self._sync()
         self.started.emit()
         return True
@@ -238,20 +226,19 @@ class SweepView(QWidget):
         if self._job is not None:
             self._job.cancel()
 
-    def _take_points(self) -> None:
-        with self._lock:
-            new, self._inbox[:] = list(self._inbox), []
-        for p in new:
-            self.points.append(p)
-            self._add_row(p)
-            self.pointAdded.emit(p)
-        if new:
-            self.status.setText(f"{len(self.points)} point(s) measured…")
-            self._redraw()
+    def _on_partial(self, value: dict) -> None:
+        from quantgui.core.results.sweep import SweepPoint
+        if "point" not in value:
+            return
+        p = SweepPoint.from_json(value["point"])
+        self.points.append(p)
+        self._add_row(p)
+        self.pointAdded.emit(p)
+        self.status.setText(f"{len(self.points)} point(s) measured…")
+        self._redraw()
 
     def _done(self, result: Any, how: str) -> None:
         self._job = None
-        self._take_points()
         self.result = result
         if result is not None:
             self.crossover.setText("\n".join(c.text for c in result.crossovers) + "\n" +
@@ -263,16 +250,35 @@ class SweepView(QWidget):
         if result is not None:
             self.finished.emit(result)
 
-    def _on_finished(self, result: Any) -> None:
+    def _on_finished(self, value: dict) -> None:
+        from quantgui.core.results.sweep import SweepResult
+        result = SweepResult.from_json(value["sweep"])
+        if len(result.points) != len(self.points):  # the result is the whole truth
+            self.points = list(result.points)
+            self.table.setRowCount(0)
+            for p in self.points:
+                self._add_row(p)
         self._done(result, f"Sweep done: {len(result.points)} point(s).")
 
-    def _on_cancelled(self) -> None:
-        result = self._box.get("value")
+    def _on_cancelled(self, data: Any) -> None:
+        """The engine's answer holds the sweep so far; a killed engine's holds nothing, and
+        the points already streamed are kept."""
+        from quantgui.core.results.sweep import SweepResult
+        sweep = (data or {}).get("sweep")
+        if sweep:
+            result = SweepResult.from_json(sweep)
+            self.points = list(result.points)
+        else:  # the engine was restarted to stop it: what streamed in is what there is
+            result = SweepResult(self.win.loaded.info.source if self.win.loaded else "",
+                                 sorted({p.recipe for p in self.points}),
+                                 sorted({p.batch for p in self.points}),
+                                 sorted({p.threads for p in self.points}),
+                                 list(self.points), cancelled=True)
         self._done(result, f"Sweep cancelled: {len(self.points)} point(s) kept.")
 
     def _on_failed(self, err: Any) -> None:
-        self._done(None, f"Sweep failed: {err.message}")
-        self.failed.emit(err.message)
+        self._done(None, f"Sweep failed: {err.text}")
+        self.failed.emit(err.text)
 
     # -- table and plots ------------------------------------------------------------------
     def _add_row(self, p: Any) -> None:

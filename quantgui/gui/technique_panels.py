@@ -252,16 +252,21 @@ class TechniquePanels(QWidget):
 
     changed = Signal()
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: Optional[QWidget] = None,
+                 specs: Optional[dict] = None) -> None:
+        """`specs`: name -> TechniqueSpec as the engine's hello lists them; None: read the
+        registry here (imports torch: only for panels built without an engine process)."""
         super().__init__(parent)
-        from quantgui.core import technique_specs
+        if specs is None:
+            from quantgui.core import technique_specs
+            specs = technique_specs()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(6)
         self.panels: dict[str, TechniquePanel] = {}
         #: technique -> the reason it does not apply to the open model (None: it applies)
         self.applicability: dict[str, Optional[str]] = {}
-        for name, tech in technique_specs().items():
+        for name, tech in specs.items():
             panel = TechniquePanel(tech, self)
             panel.changed.connect(self.changed)
             lay.addWidget(panel)

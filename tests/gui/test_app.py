@@ -16,7 +16,8 @@ import torch
 from quantgui.core import examples
 from quantgui.gui import session
 from quantgui.gui.model_dialogs import ArchitectureDialog, trust_box
-from quantgui.gui.worker import Job, _coalesce
+
+from tests.gui.engine_models import misbehaving_model
 
 LOAD_TIMEOUT_MS = RUN_TIMEOUT_MS = 120_000
 
@@ -57,7 +58,7 @@ def test_window_shows_before_the_engine_loads(make_window, qtbot):
     # the digits examples, then fashion-cnn (which needs the user's Fashion-MNIST files)
     assert [a.text() for a in w.examples_menu.actions() if not a.isSeparator()] == [
         *examples.EXAMPLES, "fashion-cnn"]
-    qtbot.waitUntil(lambda: not w.bridge.busy)
+    qtbot.waitUntil(lambda: not w.engine.busy)
 
 
 @pytest.mark.parametrize("name", list(examples.EXAMPLES))
@@ -66,7 +67,7 @@ def test_open_each_example(window, qtbot, name):
         window.open_source(f"example:{name}")
     assert blocker.args[0].info.source == f"example:{name}"
     assert name in window.windowTitle()
-    qtbot.waitUntil(lambda: not window.bridge.busy)
+    qtbot.waitUntil(lambda: not window.engine.busy)
     assert window.optimize.techniques.panels  # panels follow the new model
 
 
@@ -120,7 +121,7 @@ def _cancel_during_timing(window, qtbot):
 
 def test_cancel_returns_to_idle(window, qtbot):
     _cancel_during_timing(window, qtbot)
-    assert not window.running and not window.bridge.busy
+    assert not window.running and not window.engine.busy
     assert window.history == []
     assert "Cancelled" in window.phase.text()
     window.run_overrides.update(time_budget_s=0.2, max_rounds=20)
@@ -134,24 +135,25 @@ def test_cancel_answers_within_one_second(window, qtbot):
 
 
 def _close_during_run(make_window, qtbot):
-    from quantgui.gui.worker import running_threads
-    w = make_window(time_budget_s=5.0, max_rounds=100_000)
+    from quantgui.gui.engine_client import engine_pid_alive
+    w = make_window(own_engine=True, time_budget_s=5.0, max_rounds=100_000)
     with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):
         w.open_source(None)
-    qtbot.waitUntil(lambda: not w.bridge.busy)
+    qtbot.waitUntil(lambda: not w.engine.busy)
     w.set_technique_enabled(QUICK, True)
     w.run()
     wait_for_progress(qtbot, w, "time")
-    assert running_threads()
+    pid = w.engine.pid
+    assert engine_pid_alive(pid)
     t0 = time.perf_counter()
     w.close()
     elapsed = time.perf_counter() - t0
-    assert not running_threads()
-    assert not w.bridge.busy
+    assert not engine_pid_alive(pid)  # shut down and reaped: no zombie
+    assert not w.engine.busy
     return elapsed
 
 
-def test_close_during_run_leaves_no_thread(make_window, qtbot):
+def test_close_during_run_leaves_no_engine(make_window, qtbot):
     _close_during_run(make_window, qtbot)
 
 
@@ -186,46 +188,41 @@ def test_progress_shows_in_the_status_bar(window, qtbot):
     assert any(d.startswith("timing") or "time" in d for d, _ in texts)
 
 
-def test_error_in_a_step_shows_dialog_and_next_run_works(window, qtbot, monkeypatch):
-    from quantgui.core.techniques import get
-    tech = get(QUICK)
+def _open_misbehaving(w, qtbot, tmp_path, behaviour, flag=""):
+    with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):
+        w.open_source(**misbehaving_model(tmp_path, behaviour, flag))
+    qtbot.waitUntil(lambda: not w.engine.busy)
+    w.set_technique_enabled("inference_mode", True)
 
-    def boom(variant, params, ctx):
-        raise RuntimeError("kaboom inside the step")
-    monkeypatch.setattr(tech, "apply", boom)
-    window.set_technique_enabled(QUICK, True)
-    message = run_and_wait(qtbot, window, "runFailed")
+
+def test_error_in_the_model_shows_dialog_and_next_run_works(make_window, qtbot, tmp_path):
+    flag = tmp_path / "raise-now"
+    flag.write_text("")
+    w = make_window()
+    _open_misbehaving(w, qtbot, tmp_path, "raise", str(flag))
+    message = run_and_wait(qtbot, w, "runFailed")
     assert "kaboom" in message
-    box = window.dialog
+    box = w.dialog
     assert isinstance(box, QMessageBox) and box.isVisible()
     assert "kaboom" in box.text()
     assert "Traceback" in box.detailedText()
-    assert window.optimize.run_button.isEnabled()
+    assert w.optimize.run_button.isEnabled()
     box.done(0)
-    monkeypatch.undo()
-    result = run_and_wait(qtbot, window)
+    flag.unlink()
+    result = run_and_wait(qtbot, w)
     assert result.after.latency.median_ms > 0
 
 
-def test_warnings_in_the_worker_are_forwarded(window, qtbot, monkeypatch):
-    import warnings
-
-    from quantgui.core.techniques import get
-    tech = get(QUICK)
-    original = tech.apply
-
-    def warn_then_apply(variant, params, ctx):
-        warnings.warn("careful: test warning", UserWarning)
-        return original(variant, params, ctx)
-    monkeypatch.setattr(tech, "apply", warn_then_apply)
-    window.set_technique_enabled(QUICK, True)
-    run_and_wait(qtbot, window)
-    button = window.warnings_button
+def test_warnings_in_the_engine_are_forwarded(make_window, qtbot, tmp_path):
+    w = make_window()
+    _open_misbehaving(w, qtbot, tmp_path, "warn")
+    run_and_wait(qtbot, w)
+    button = w.warnings_button
     qtbot.waitUntil(lambda: button.isVisible())
     # Counted beside the progress text, never over it (issue 9, item 11).
-    assert button.text() == "⚠ 1 warning" and "test warning" in button.toolTip()
-    assert window.statusBar().currentMessage() == ""
-    assert window.phase.isVisible() and window.phase.text().startswith("Done: ")
+    assert button.text().startswith("⚠ ") and "test warning" in button.toolTip()
+    assert w.statusBar().currentMessage() == ""
+    assert w.phase.isVisible() and w.phase.text().startswith("Done: ")
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert button.dialog.isVisible() and "careful: test warning" in button.dialog.detailedText()
     button.dialog.done(0)
@@ -259,7 +256,7 @@ def test_corrupt_model_file_shows_error_and_keeps_model(window, qtbot, tmp_path)
     assert window.dialog.isVisible()
     assert window.loaded is before
     window.dialog.done(0)
-    qtbot.waitUntil(lambda: not window.bridge.busy)
+    qtbot.waitUntil(lambda: not window.engine.busy)
 
 
 def test_trust_confirmation_defaults_to_no(qtbot):
@@ -280,9 +277,9 @@ def test_pickled_module_asks_for_trust(window, qtbot, tmp_path):
                     timeout=LOAD_TIMEOUT_MS)
     box = window.dialog
     assert box.defaultButton() is box.button(QMessageBox.StandardButton.No)
-    qtbot.waitUntil(lambda: not window.bridge.busy)
+    qtbot.waitUntil(lambda: not window.engine.busy)
     box.button(QMessageBox.StandardButton.No).click()  # declining loads nothing
-    assert not window.bridge.busy
+    assert not window.engine.busy
     assert window.loaded.info.source.startswith("example:")
 
 
@@ -295,14 +292,14 @@ def test_state_dict_asks_for_the_architecture(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: isinstance(window.dialog, ArchitectureDialog)
                     and window.dialog.isVisible(), timeout=LOAD_TIMEOUT_MS)
     dlg = window.dialog
-    qtbot.waitUntil(lambda: not window.bridge.busy)
+    qtbot.waitUntil(lambda: not window.engine.busy)
     dlg.arch.setText(f"{example_models.__file__}:DigitsMLP")
     dlg.shape.setText("8,64")
     with qtbot.waitSignal(window.modelLoaded, timeout=LOAD_TIMEOUT_MS) as blocker:
         dlg.try_accept()
     assert blocker.args[0].info.name == "DigitsMLP"
     assert str(path) in window.app_settings.recent()
-    qtbot.waitUntil(lambda: not window.bridge.busy)
+    qtbot.waitUntil(lambda: not window.engine.busy)
 
 
 def test_architecture_dialog_validates_input(qtbot):
@@ -378,34 +375,13 @@ def test_export_session_history(window, qtbot, tmp_path):
 
 
 def test_no_data_measures_fidelity_only(window, qtbot):
-    window.use_no_data()
+    with qtbot.waitSignal(window.modelLoaded, timeout=LOAD_TIMEOUT_MS):
+        window.use_no_data()
     assert "fidelity" in window.summary.fields["data"].text()
     window.set_technique_enabled(QUICK, True)
     result = run_and_wait(qtbot, window)
     assert result.after.accuracy is None
     assert result.fidelity.top1_agreement is not None
-
-
-def test_coalescing_keeps_plot_values():
-    from quantgui.core.progress import Progress
-    batch = [Progress("calibrate", i, 10) for i in range(10)]
-    batch += [Progress("time", i, 5, values={"which": "after", "latency_ms": 1.0})
-              for i in range(5)]
-    out = _coalesce(batch)
-    assert [p.done for p in out if p.phase == "calibrate"] == [9]
-    assert len([p for p in out if p.phase == "time"]) == 5
-
-
-def test_job_reports_bugs_with_traceback(qtbot):
-    def bad(task):
-        raise ValueError("broken")
-    job = Job("test", bad, (), {})
-    with qtbot.waitSignal(job.failed, timeout=10_000) as blocker:
-        job.start()
-    err = blocker.args[0]
-    assert err.message == ("ValueError: broken — a bug in QuantGUI, not a problem with your "
-                           "files; please report it") and "Traceback" in err.details
-    qtbot.waitUntil(lambda: not job.running)
 
 
 # -- the demo ---------------------------------------------------------------------------------

@@ -13,10 +13,11 @@ TIMEOUT_MS = 300_000
 def test_demo_runs_the_cpu_aware_choice_with_one_labelled_loss(make_window, qtbot):
     w = make_window()
     driver = Driver(w, demo=True, screenshot=None, recipe=None)
-    with qtbot.waitSignal(w.modelLoaded, timeout=TIMEOUT_MS) as blocker:
+    with qtbot.waitSignal(w.modelLoaded, timeout=TIMEOUT_MS):
         w.open_source(None)
-    expected = demo_runs(blocker.args[0])
-    qtbot.waitUntil(lambda: len(w.history) == len(expected) and not w.bridge.busy,
+    from quantgui.core import DEFAULT_EXAMPLE, open_model
+    expected = demo_runs(open_model(f"example:{DEFAULT_EXAMPLE}"))  # here, with torch
+    qtbot.waitUntil(lambda: len(w.history) == len(expected) and not w.engine.busy,
                     timeout=TIMEOUT_MS)
     assert driver.exit_code == 0 and not driver.queue
     labels = [text for text, _ in w.history]

@@ -1,5 +1,8 @@
 """Export, project and "Suggest a recipe" through the window (no file dialogs: the methods the
-menu actions call take the path)."""
+menu actions call take the path); the engine process writes, a history row's model by its
+variant id."""
+
+from pathlib import Path
 
 RUN_TIMEOUT_MS = 120_000
 
@@ -8,13 +11,13 @@ def _run_quick(w, qtbot):
     w.set_technique_enabled("dynamic_int8", True)
     with qtbot.waitSignal(w.runFinished, timeout=RUN_TIMEOUT_MS):
         assert w.run()
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
 
 
 def _export(w, qtbot, method, path):
     with qtbot.waitSignal(w.exports.finished, timeout=RUN_TIMEOUT_MS) as sig:
         assert method(path)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     return sig.args
 
 
@@ -23,7 +26,9 @@ def test_export_model_script_report_and_project(window, qtbot, tmp_path):
     _run_quick(w, qtbot)
     assert w.actions_by_name["export_model"].isEnabled()
     kind, value = _export(w, qtbot, w.exports.export_model, tmp_path / "out")
-    assert kind == "model" and value.model.path.exists() and value.model.check.passed
+    model = value["export"]["model"]  # the engine's ExportResult, by the row's variant id
+    assert kind == "model" and Path(model["path"]).exists() and model["check"]["passed"]
+    assert value["path"] == model["path"]
     assert w.dialog is not None and "max abs diff" in w.dialog.text()
     _export(w, qtbot, w.exports.export_script, tmp_path / "out")
     _export(w, qtbot, w.exports.export_report, tmp_path / "out")
@@ -35,8 +40,8 @@ def test_export_model_script_report_and_project(window, qtbot, tmp_path):
     project = tmp_path / "s.qgproj.json"
     _export(w, qtbot, w.exports.save_project, project)
     rows = len(w.history)
-    w.history.clear()
-    w.history_view.clear()
+    w.session.replace([])
+    assert w.history == [] and w.history_view.results() == []
     _export(w, qtbot, w.exports.open_project, project)
     assert len(w.history) == rows == len(w.history_view.results())
     # reopened rows carry no model: model/script export is disabled and says why
@@ -52,7 +57,7 @@ def test_export_error_goes_to_dialog(window, qtbot, tmp_path):
     blocker.write_text("x")
     with qtbot.waitSignal(w.exports.failed, timeout=RUN_TIMEOUT_MS):
         w.exports.export_report(blocker / "sub")
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     assert w.last_error and w.dialog.isVisible()
 
 
@@ -60,7 +65,7 @@ def test_recommend_sets_recipe_and_fills_history(window, qtbot):
     w = window
     with qtbot.waitSignal(w.suggest.finished, timeout=RUN_TIMEOUT_MS) as sig:
         assert w.suggest.start(max_candidates=2)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     rec = sig.args[0]
     assert not rec.cancelled and 1 <= len(rec.trials) <= 2
     assert len(w.history) == len([t for t in rec.trials if t.result is not None])
@@ -81,7 +86,7 @@ def test_recommend_cancel_returns_to_idle(window, qtbot):
         assert w.suggest.start()
         qtbot.waitUntil(lambda: "candidate" in w.phase.text(), timeout=RUN_TIMEOUT_MS)
         w.cancel()
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=RUN_TIMEOUT_MS)
     assert sig.args[0].cancelled
     assert w.optimize.suggest_button.isEnabled() and not w.optimize.cancel_button.isEnabled()
     assert w.actions_by_name["suggest"].isEnabled()

@@ -67,7 +67,7 @@ def test_open_project_action_shows_the_load_error(make_window, qtbot, monkeypatc
         _choose(monkeypatch, case.named)
         with qtbot.waitSignal(w.exports.failed, timeout=30_000) as failed:
             w.actions_by_name["open_project"].trigger()
-        qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+        qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
         assert failed.args == ["open_project", str(info.value)], case.name
         box = _error_dialog(w, "Could not open project")
         assert box.text() == str(info.value)

@@ -40,7 +40,7 @@ def test_hostile_file_in_the_gui_gets_the_cli_message(make, window, qtbot, tmp_p
     window.open_source(**_open_kwargs(case.args))
     qtbot.waitUntil(lambda: isinstance(window.dialog, QMessageBox) and window.dialog.isVisible(),
                     timeout=LOAD_TIMEOUT_MS)
-    qtbot.waitUntil(lambda: not window.bridge.busy)
+    qtbot.waitUntil(lambda: not window.engine.busy)
     box = window.dialog
     if box.objectName() == "trustBox":
         assert "refused because" in cli_line
@@ -63,7 +63,7 @@ def test_trust_prompt_names_the_reason_and_escapes_the_file_name(window, qtbot, 
     window.open_source(str(named))
     qtbot.waitUntil(lambda: isinstance(window.dialog, QMessageBox) and window.dialog.isVisible()
                     and window.dialog.objectName() == "trustBox", timeout=LOAD_TIMEOUT_MS)
-    qtbot.waitUntil(lambda: not window.bridge.busy)
+    qtbot.waitUntil(lambda: not window.engine.busy)
     box = window.dialog
     assert "&lt;i&gt;x&amp;y.pt2" in box.text()
     assert "'fc.weight' is stored as a pickle" in box.informativeText()

@@ -10,7 +10,8 @@ NEEDS_LABELS = "needs labeled training data (give a data file with 'labels')"
 def test_qat_without_labels_is_explained_and_cannot_run(window, qtbot):
     combo = window.data_chooser.combo
     combo.setFocus()
-    qtbot.keyClick(combo, Qt.Key.Key_End)  # "None — measure fidelity only"
+    with qtbot.waitSignal(window.modelLoaded, timeout=120_000):  # the labels dropped
+        qtbot.keyClick(combo, Qt.Key.Key_End)  # "None — measure fidelity only"
     assert combo.currentText() == "None — measure fidelity only"
     opt = window.optimize
     panel = opt.techniques.panel("qat_int8")

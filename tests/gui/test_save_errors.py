@@ -86,13 +86,16 @@ def test_save_recipe_under_a_file_and_on_a_full_disk(window, monkeypatch, tmp_pa
     assert sorted(p.name for p in where.iterdir()) == ["afile"]
 
 
-def test_exports_after_a_run_report_folder_problems(window, qtbot, monkeypatch, tmp_path,
+def test_exports_after_a_run_report_folder_problems(make_window, qtbot, monkeypatch, tmp_path,
                                                      read_only):
-    w = window
+    w = make_window(engine_patches={"disk_full": True})  # the engine writes the report
+    with qtbot.waitSignal(w.modelLoaded, timeout=RUN_TIMEOUT_MS):
+        w.open_source(None)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=RUN_TIMEOUT_MS)
     w.set_technique_enabled("dynamic_int8", True)
     with qtbot.waitSignal(w.runFinished, timeout=RUN_TIMEOUT_MS):
         assert w.run()
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
 
     # Export Results (CSV) into the read-only folder
     answer_dialogs(monkeypatch, read_only / "session.csv")
@@ -104,14 +107,11 @@ def test_exports_after_a_run_report_folder_problems(window, qtbot, monkeypatch, 
     w.actions_by_name["export_plots"].trigger()
     assert_error_dialog(w, "Could not export the plots", str(atomic.read_only(read_only)))
 
-    # the report (a worker job) into a folder on a full disk
-    def disk_full(path, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(atomic, "_write_file", disk_full)
+    # the report (written by the engine process, its disk "full") into a folder
     answer_dialogs(monkeypatch, tmp_path / "report")
     with qtbot.waitSignal(w.exports.failed, timeout=RUN_TIMEOUT_MS) as failed:
         w.actions_by_name["export_report"].trigger()
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     from quantgui.core.export.space import device_of
     message = (f"no space left on {device_of(tmp_path)} while writing "
                f"{tmp_path / 'report' / 'report.html'} (needs about 0.1 MB)")

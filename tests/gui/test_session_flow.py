@@ -26,7 +26,7 @@ def _run(w, qtbot):
     w.set_technique_enabled("channels_last", True)
     with qtbot.waitSignal(w.runFinished, timeout=RUN_TIMEOUT_MS):
         qtbot.mouseClick(w.optimize.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
 
 
 def _answer(monkeypatch, open_path=None, save_path=None):
@@ -60,7 +60,7 @@ def test_open_project_asks_before_dropping_unsaved_runs(window, qtbot, tmp_path,
     with qtbot.waitSignal(w.exports.finished, timeout=RUN_TIMEOUT_MS,
                           check_params_cb=_kind_is("save_project")):
         w.actions_by_name["save_project"].trigger()
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     _run(w, qtbot)
     assert len(w.history) == 3
 
@@ -71,7 +71,7 @@ def test_open_project_asks_before_dropping_unsaved_runs(window, qtbot, tmp_path,
     assert box.text() == "1 run(s) of this session are not saved in a project."
     assert box.defaultButton() is box.button(B.Save)
     qtbot.mouseClick(box.button(B.Cancel), Qt.MouseButton.LeftButton)
-    assert shown == [] and len(w.history) == 3 and not w.bridge.busy
+    assert shown == [] and len(w.history) == 3 and not w.engine.busy
 
     # Don't Save: the project opens over them.
     w.actions_by_name["open_project"].trigger()
@@ -79,14 +79,14 @@ def test_open_project_asks_before_dropping_unsaved_runs(window, qtbot, tmp_path,
     with qtbot.waitSignal(w.exports.finished, timeout=RUN_TIMEOUT_MS,
                           check_params_cb=_kind_is("open_project")):
         qtbot.mouseClick(box.button(B.Discard), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     assert shown == ["open"] and len(w.history) == 2
 
     # Just opened: nothing unsaved, so no question.
     with qtbot.waitSignal(w.exports.finished, timeout=RUN_TIMEOUT_MS,
                           check_params_cb=_kind_is("open_project")):
         w.actions_by_name["open_project"].trigger()
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     assert shown == ["open", "open"]
 
     # Save (the default): saved first, then the project opens.
@@ -98,7 +98,7 @@ def test_open_project_asks_before_dropping_unsaved_runs(window, qtbot, tmp_path,
     with qtbot.waitSignal(w.exports.finished, timeout=RUN_TIMEOUT_MS,
                           check_params_cb=_kind_is("open_project")):
         qtbot.mouseClick(box.button(B.Save), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     assert shown == ["save", "open"]
     assert len(load_project(mine).entries) == 3 and len(w.history) == 2
 
@@ -113,7 +113,7 @@ def test_a_failed_save_opens_nothing(window, qtbot, tmp_path, monkeypatch):
     box = _save_first_box(w)
     with qtbot.waitSignal(w.exports.failed, timeout=RUN_TIMEOUT_MS):
         qtbot.mouseClick(box.button(B.Save), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     assert shown == ["save"] and len(w.history) == 1
     assert w.dialog.windowTitle() == "Could not save project"
 
@@ -141,7 +141,7 @@ def test_data_chooser_shows_the_data_in_effect_after_a_failed_load(window, qtbot
     _answer(monkeypatch, open_path=nan)
     with qtbot.waitSignal(w.modelFailed, timeout=RUN_TIMEOUT_MS):
         _pick(qtbot, chooser.combo, 1)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     assert "640 of 640 input values are NaN" in w.dialog.text()
     w.dialog.done(0)
     assert chooser.mode() == DATA_BUILTIN and not chooser.path.isVisible()
@@ -151,31 +151,32 @@ def test_data_chooser_shows_the_data_in_effect_after_a_failed_load(window, qtbot
     with qtbot.waitSignal(w.modelLoaded, timeout=RUN_TIMEOUT_MS):
         _pick(qtbot, chooser.combo, 0)
         _pick(qtbot, chooser.combo, 1)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     assert chooser.mode() == DATA_FILE
     assert chooser.path.text() == f"{good}\nno labels: fidelity only"
     assert "unlabeled: fidelity only" in w.summary.fields["data"].text()
 
     # "None": fidelity only; a failed load of another file leaves that on show.
-    _pick(qtbot, chooser.combo, 3)  # (2 is "Your data", issue 13)
-    assert chooser.mode() == DATA_NONE and not w.bridge.busy
+    with qtbot.waitSignal(w.modelLoaded, timeout=RUN_TIMEOUT_MS):  # the labels dropped
+        _pick(qtbot, chooser.combo, 3)  # (2 is "Your data", issue 13)
+    assert chooser.mode() == DATA_NONE and not w.engine.busy
     _answer(monkeypatch, open_path=nan)
     with qtbot.waitSignal(w.modelFailed, timeout=RUN_TIMEOUT_MS):
         _pick(qtbot, chooser.combo, 1)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     w.dialog.done(0)
     assert chooser.mode() == DATA_NONE and not w.loaded.test.labeled
 
     # Back to the built-in split: reopened with its labels.
     with qtbot.waitSignal(w.modelLoaded, timeout=RUN_TIMEOUT_MS):
         _pick(qtbot, chooser.combo, 0)
-    qtbot.waitUntil(lambda: not w.bridge.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=5000)
     assert chooser.mode() == DATA_BUILTIN and w.loaded.test.labeled
 
     # Cancelling the file dialog changes nothing either.
     _answer(monkeypatch, open_path=None)
     _pick(qtbot, chooser.combo, 1)
-    assert chooser.mode() == DATA_BUILTIN and not w.bridge.busy
+    assert chooser.mode() == DATA_BUILTIN and not w.engine.busy
 
 
 # -- item 15: the exit status ----------------------------------------------------------------

@@ -69,4 +69,4 @@ def test_sweep_refuses_bad_counts_without_running(window, qtbot):
     view = _open_sweep(window)
     view.batches.setText("1,x")
     qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
-    assert "Batch sizes" in view.status.text() and not window.bridge.busy
+    assert "Batch sizes" in view.status.text() and not window.engine.busy

@@ -15,6 +15,16 @@ RUN_TIMEOUT_MS = LOAD_TIMEOUT_MS = 120_000
 QUICK = "channels_last"
 
 
+@pytest.fixture
+def failing_window(make_window, qtbot):
+    """A window on an engine whose inference_mode step raises "kaboom", the example open."""
+    w = make_window(engine_patches={"raise": {"inference_mode": [["RuntimeError", "kaboom"]]}})
+    with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):
+        w.open_source(None)
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=LOAD_TIMEOUT_MS)
+    return w
+
+
 def click_run(qtbot, w, signal="runFinished"):
     with qtbot.waitSignal(getattr(w, signal), timeout=RUN_TIMEOUT_MS) as blocker:
         qtbot.mouseClick(w.optimize.run_button, Qt.MouseButton.LeftButton)
@@ -149,7 +159,7 @@ def test_history_keeps_models_apart(window, qtbot):
     assert not history.model_row.isVisible()  # one model: no model box
     with qtbot.waitSignal(window.modelLoaded, timeout=LOAD_TIMEOUT_MS):
         window.open_source("example:digits-mlp")
-    qtbot.waitUntil(lambda: not window.bridge.busy)
+    qtbot.waitUntil(lambda: not window.engine.busy)
     window.set_technique_enabled("inference_mode", True)
     second = click_run(qtbot, window)
     table = history.table
@@ -180,7 +190,8 @@ def test_history_keeps_models_apart(window, qtbot):
 
 
 # -- item 11: the centre and the recipe hint ----------------------------------------------------
-def test_cancel_and_failure_put_back_the_last_result(window, qtbot, monkeypatch):
+def test_cancel_and_failure_put_back_the_last_result(failing_window, qtbot):
+    window = failing_window
     window.set_technique_enabled(QUICK, True)
     first = click_run(qtbot, window)
     window.run_overrides.update(time_budget_s=5.0, max_rounds=100_000)
@@ -199,9 +210,8 @@ def test_cancel_and_failure_put_back_the_last_result(window, qtbot, monkeypatch)
     assert window.results.result() == first and all(window.results.has_data().values())
 
     window.run_overrides.update(time_budget_s=0.2, max_rounds=20)
-    from quantgui.core.techniques import get
-    monkeypatch.setattr(get(QUICK), "apply", lambda *a: (_ for _ in ()).throw(
-        RuntimeError("kaboom")))
+    window.set_technique_enabled(QUICK, False)
+    window.set_technique_enabled("inference_mode", True)  # the patched engine's failing step
     click_run(qtbot, window, "runFailed")
     window.dialog.done(0)
     assert window.results.status_text().startswith("The run failed; nothing was kept. "
@@ -209,12 +219,10 @@ def test_cancel_and_failure_put_back_the_last_result(window, qtbot, monkeypatch)
     assert window.results.result() == first and all(window.results.has_data().values())
 
 
-def test_failure_without_an_earlier_result_shows_empty_plots_not_no_run_yet(window, qtbot,
-                                                                             monkeypatch):
-    from quantgui.core.techniques import get
-    monkeypatch.setattr(get(QUICK), "apply", lambda *a: (_ for _ in ()).throw(
-        RuntimeError("kaboom")))
-    window.set_technique_enabled(QUICK, True)
+def test_failure_without_an_earlier_result_shows_empty_plots_not_no_run_yet(failing_window,
+                                                                             qtbot):
+    window = failing_window
+    window.set_technique_enabled("inference_mode", True)
     click_run(qtbot, window, "runFailed")
     window.dialog.done(0)
     assert window.results.status_text() == "The run failed; nothing was kept."

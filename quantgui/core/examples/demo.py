@@ -83,3 +83,20 @@ def demo_runs(loaded: LoadedModel, capabilities: Optional[list[str]] = None) -> 
                  for names in _LOSSES
                  if slower_here(set(names), caps) and _applicable(loaded, names)), None)
     return ([loss] if loss else []) + stories[::-1]
+
+
+def main() -> None:
+    """`python -m quantgui.core.examples.demo`: the demo runs of the default example on this
+    CPU as JSON lines ({"recipe", "note", "reason"}), for the GUI, whose process has no torch
+    (the engine protocol has no method for them yet)."""
+    import json
+
+    from . import DEFAULT_EXAMPLE
+    from ..opening.loading import open_model
+    for run in demo_runs(open_model(f"example:{DEFAULT_EXAMPLE}")):
+        print(json.dumps({"recipe": run.recipe.to_json(), "note": run.note,
+                          "reason": run.reason}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -28,32 +28,13 @@ from ..progress import Task, quiet_task
 from . import _cache_folder, _one_thread
 from .models import FashionCNN
 
-NAME = "fashion-cnn"
-ENV = "QUANTGUI_FASHION_MNIST"
-DESCRIPTION = "Small CNN for Fashion-MNIST (28x28 clothes, 10 classes; needs its IDX files)"
-FILES = ("the Fashion-MNIST files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-         "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from "
-         "https://github.com/zalandoresearch/fashion-mnist (or torchvision's FashionMNIST/raw "
-         "folder)")
-HOW_TO_GET = (f"example:{NAME} needs {FILES}; give their folder with --fashion-mnist DIR or "
-              f"{ENV}=DIR")
-HOW_TO_GET_GUI = (f"The {NAME} example trains a small CNN on Fashion-MNIST, which does not "
-                  f"ship with QuantGUI. Download {FILES}, then choose the folder holding them.")
+from ..data.fashion import (DESCRIPTION, ENV, FILES, HOW_TO_GET, HOW_TO_GET_GUI,  # noqa: F401
+                            NAME, available, folder)
+
 EPOCHS = 2
 LR = 2e-3
 BATCH = 128
 TRAINING_VERSION = 1
-
-
-def folder() -> Optional[Path]:
-    value = os.environ.get(ENV)
-    return Path(value).expanduser() if value else None
-
-
-def available() -> bool:
-    where = folder()
-    pairs = find_idx(where) if where is not None and where.is_dir() else None
-    return bool(pairs and "train" in pairs and "test" in pairs)
 
 
 def _split(images: Path, labels: Optional[Path], name: str) -> Dataset:

@@ -85,6 +85,7 @@ def notes_of(result: Any) -> str:
 
 class HistoryView(QWidget):
     variantSelected = Signal(object)  # the RunResult of the row
+    rowSelected = Signal(int)         # its index in run order (-1: none or several)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -335,9 +336,11 @@ class HistoryView(QWidget):
         rows = {i.row() for i in self.table.selectedItems()}
         if len(rows) != 1:
             self.plot.selected.setData([], [])
+            self.rowSelected.emit(-1)
             return
         index = self.table.item(rows.pop(), 0).data(INDEX_ROLE)
         if isinstance(index, int) and 0 <= index < len(self._results):
+            self.rowSelected.emit(index)
             if self._source(index) != self._model:
                 self._sync_models(self._source(index))  # the scatter shows the row's model
             self._mark_selected(index)
