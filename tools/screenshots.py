@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             if code:
                 print("the demo failed; no screenshots written", file=sys.stderr)
                 app.exit(code)
-            elif window.bridge.busy:  # the last job's thread is still winding down
+            elif window.engine.busy:  # the engine is still answering the last request
                 QTimer.singleShot(50, lambda: self._finish(0))
             else:
                 self._grab_all()
