@@ -148,27 +148,32 @@ def _one_thread() -> Iterator[None]:
 
 def _train(spec: ExampleSpec, train: Dataset, task: Task, why: str = "") -> nn.Module:
     torch.manual_seed(0)
-    model = spec.cls()
-    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    what = f"training {spec.name}" + (f" ({why})" if why else "")
+    return fit(spec.cls(), train, spec.epochs, spec.lr, BATCH, task, what)
+
+
+def fit(model: nn.Module, train: Dataset, epochs: int, lr: float, batch_size: int, task: Task,
+        what: str) -> nn.Module:
+    """Adam + cross-entropy over shuffled batches (seeded: the same model on the same CPU kind
+    and torch version), reporting per batch so the bar moves and a cancel is seen."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     x, y = train.inputs.args[0], train.labels
     gen = torch.Generator().manual_seed(0)
-    per_epoch = -(-len(x) // BATCH)
-    total = spec.epochs * per_epoch
-    what = f"training {spec.name}" + (f" ({why})" if why else "")
+    per_epoch = -(-len(x) // batch_size)
+    total = epochs * per_epoch
     task.report("load", 0, total, what)
     model.train()
-    for epoch in range(spec.epochs):
+    for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=gen)
-        for batch, start in enumerate(range(0, len(x), BATCH)):
-            idx = perm[start:start + BATCH]
+        for batch, start in enumerate(range(0, len(x), batch_size)):
+            idx = perm[start:start + batch_size]
             opt.zero_grad()
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             opt.step()
-            # Per batch (an LSTM epoch takes about a second): the bar moves and a cancel is seen.
             task.report("load", epoch * per_epoch + batch + 1, total,
-                        f"{what}, epoch {epoch + 1}/{spec.epochs}",
+                        f"{what}, epoch {epoch + 1}/{epochs}",
                         loss=float(loss.detach()), epoch=epoch + 1)
     return model.eval()
 

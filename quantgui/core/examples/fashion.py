@@ -25,7 +25,7 @@ from ..data.idx import read_idx
 from ..errors import UserError
 from ..model.inputs import Inputs
 from ..progress import Task, quiet_task
-from . import _cache_folder, _one_thread
+from . import _cache_folder, _one_thread, fit
 from .models import FashionCNN
 
 from ..data.fashion import (DESCRIPTION, ENV, FILES, HOW_TO_GET, HOW_TO_GET_GUI,  # noqa: F401
@@ -79,27 +79,7 @@ def _key() -> str:
 
 def train(data: Dataset, task: Task) -> nn.Module:
     torch.manual_seed(0)
-    model = FashionCNN()
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    loss_fn = nn.CrossEntropyLoss()
-    x, y = data.inputs.args[0], data.labels
-    gen = torch.Generator().manual_seed(0)
-    per_epoch = -(-len(x) // BATCH)
-    total = EPOCHS * per_epoch
-    model.train()
-    for epoch in range(EPOCHS):
-        perm = torch.randperm(len(x), generator=gen)
-        for batch, start in enumerate(range(0, len(x), BATCH)):
-            task.check()
-            idx = perm[start:start + BATCH]
-            opt.zero_grad()
-            loss = loss_fn(model(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            task.report("load", epoch * per_epoch + batch + 1, total,
-                        f"training {NAME}, epoch {epoch + 1}/{EPOCHS}",
-                        loss=float(loss.detach()), epoch=epoch + 1)
-    return model.eval()
+    return fit(FashionCNN(), data, EPOCHS, LR, BATCH, task, f"training {NAME}")
 
 
 def build(task: Optional[Task] = None) -> tuple[nn.Module, Dataset, Dataset]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import re
 import tempfile
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 import warnings
 
 import torch
@@ -236,6 +236,28 @@ class RuntimeModule(nn.Module):
 
 def new_folder(runtime: str) -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix=f"quantgui-{runtime}-")
+
+
+class Start(NamedTuple):
+    module: nn.Module
+    threads: int
+    folder: tempfile.TemporaryDirectory
+    base: Path
+    phases: "Phases"
+    spec: pytree.TreeSpec
+
+
+def start(variant: Any, ctx: Any, label: str, folder_name: str) -> Start:
+    """What every runtime step begins with: the plain FP32 model in eval mode, the measurement's
+    thread count, the step's own artifact folder, its phase timer, and the output structure
+    the wrapper must rebuild (from one reference call on the example)."""
+    check_plain(variant, label)
+    module = variant.module.eval()
+    folder = new_folder(folder_name)
+    with torch.no_grad():
+        reference = module(*ctx.example.args, **ctx.example.kwargs)
+    return Start(module, torch.get_num_threads(), folder, Path(folder.name), Phases(ctx, label),
+                 output_spec(reference))
 
 
 def export_inputs(example: Inputs) -> Inputs:

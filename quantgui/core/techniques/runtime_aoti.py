@@ -12,15 +12,14 @@ folder; a .pt2 given by a user is never loaded this way (loading one runs its co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from ..errors import UserError
 from ..params import param
 from . import hooks
-from ._runtime_util import (Binder, Phases, RuntimeModule, check_plain, dynamic_shapes,
-                            export_inputs, first_line, new_folder, output_spec, quiet)
+from ._runtime_util import (Binder, RuntimeModule, dynamic_shapes, export_inputs, first_line,
+                            quiet, start)
 from .base import Technique
 from .hooks import ScriptCode
 
@@ -48,15 +47,9 @@ class AOTInductor(Technique):
         return None  # torch.export's failure on this model is said by apply, with its reason
 
     def apply(self, variant, params, ctx):
-        check_plain(variant, "aoti")
         from torch._inductor import aoti_compile_and_package, aoti_load_package
-        module = variant.module.eval()
-        folder = new_folder("aoti")
-        path = Path(folder.name) / "model.pt2"
-        phases = Phases(ctx, "aoti")
-        with torch.no_grad():
-            reference = module(*ctx.example.args, **ctx.example.kwargs)
-        spec = output_spec(reference)
+        module, _threads, folder, base, phases, spec = start(variant, ctx, "aoti", "aoti")
+        path = base / "model.pt2"
         binder = Binder(module, ctx.example)
         with phases.phase("export", "torch.export"), torch.no_grad(), quiet():
             program, dynamic, errors = None, False, []

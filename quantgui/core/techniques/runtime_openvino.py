@@ -14,16 +14,14 @@ CNN (0.77x); NNCF INT8 paid only on the CNN at batch 64.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from ..errors import UserError
 from ..params import param
 from . import hooks
-from ._runtime_util import (Binder, Phases, RuntimeModule, check_plain, export_inputs,
-                            export_onnx, first_line, graph_is_dynamic, missing, new_folder,
-                            output_spec, quiet)
+from ._runtime_util import (Binder, RuntimeModule, export_inputs, export_onnx, first_line,
+                            graph_is_dynamic, missing, quiet, start)
 from .base import Technique
 from .hooks import ScriptCode
 
@@ -100,16 +98,8 @@ class OpenVino(Technique):
             missing(("onnx", "onnxscript"), "onnx") if params.source == "onnx" else None)
         if reason:
             raise UserError(reason)
-        check_plain(variant, "openvino")
         import openvino as ov
-        module = variant.module.eval()
-        threads = torch.get_num_threads()
-        folder = new_folder("openvino")
-        base = Path(folder.name)
-        phases = Phases(ctx, "openvino")
-        with torch.no_grad():
-            reference = module(*ctx.example.args, **ctx.example.kwargs)
-        spec = output_spec(reference)
+        module, threads, folder, base, phases, spec = start(variant, ctx, "openvino", "openvino")
         binder = Binder(module, ctx.example)
         with phases.phase("export", f"converting from {params.source}"), torch.no_grad():
             try:

@@ -22,9 +22,8 @@ import torch
 from ..errors import UserError
 from ..params import param
 from . import hooks
-from ._runtime_util import (Binder, Phases, RuntimeModule, check_plain, export_onnx,
-                            first_line, graph_is_dynamic, missing, new_folder, output_spec,
-                            quiet)
+from ._runtime_util import (Binder, RuntimeModule, export_onnx, first_line, graph_is_dynamic,
+                            missing, quiet, start)
 from .base import Technique
 from .hooks import ScriptCode
 
@@ -180,16 +179,8 @@ class OnnxRuntime(Technique):
         reason = self.applies_to(variant.module)
         if reason:
             raise UserError(reason)
-        check_plain(variant, "onnxruntime")
         import onnxruntime as ort
-        module = variant.module.eval()
-        threads = torch.get_num_threads()
-        folder = new_folder("onnx")
-        base = Path(folder.name)
-        phases = Phases(ctx, "onnxruntime")
-        with torch.no_grad():
-            reference = module(*ctx.example.args, **ctx.example.kwargs)
-        spec = output_spec(reference)
+        module, threads, folder, base, phases, spec = start(variant, ctx, "onnxruntime", "onnx")
         with phases.phase("export", "exporting to ONNX"), torch.no_grad():
             exported = export_onnx(module, ctx.example, base / "model.fp32.onnx")
         path = base / "model.fp32.onnx"
