@@ -57,7 +57,8 @@ _API: dict[str, tuple[str, str | None]] = {
     "open_model": ("opening.loading", "open_model"),
     "ArchitectureRequired": ("opening.loading", "ArchitectureRequired"),
     "ExampleInputRequired": ("opening.example_input", "ExampleInputRequired"),
-    "parse_shape": ("opening.example_input", "parse_shape"),
+    "parse_shape": ("opening.shapes", "parse_shape"),  # torch-free, with DTYPE_NAMES
+    "DTYPE_NAMES": ("opening.shapes", "DTYPE_NAMES"),
     "parse_dtype": ("opening.example_input", "parse_dtype"),
     "input_kinds": ("opening.example_input", "input_kinds"),
     "module_classes": ("opening.arch", "module_classes"),

@@ -33,6 +33,15 @@ SCHEMA = schema.Obj({"version": schema.Version(RECIPE_VERSION, "recipe"),
                      "data": schema.Nullable(schema.Data(is_object=True))},
                     required=("steps",))
 
+
+def schema_for(techniques: Any) -> schema.Obj:
+    """`SCHEMA` checking steps against these `TechniqueSpec`s (name -> spec) instead of the
+    registry: the GUI process has the engine's list and never imports torch."""
+    if techniques is None:
+        return SCHEMA
+    return schema.Obj({**SCHEMA.keys, "steps": schema.Steps(dict(techniques))},
+                      required=SCHEMA.required)
+
 #: Why stages are ordered the way they are: structure first (pruning, fast path), then the
 #: numeric format (quantize / cast), then memory layout, then graph-level work that bakes in
 #: everything before it (freeze, compile), then the runtime that executes the result (it takes
@@ -83,11 +92,13 @@ class Recipe:
         return out
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "recipe", parts: tuple = ()) -> "Recipe":
+    def from_json(cls, data: Any, where: str = "recipe", parts: tuple = (),
+                  techniques: Any = None) -> "Recipe":
         """The recipe in `data` (parameter values coerced to their types); a UserError
         "<where>: <JSON path>: <reason>" for anything `SCHEMA` refuses. `parts` is the path of
-        `data` inside a larger file (a project entry's recipe)."""
-        return cls.of_checked(schema.check(SCHEMA, data, where, parts))
+        `data` inside a larger file (a project entry's recipe). `techniques`: the
+        `TechniqueSpec`s to check the steps against (None: the registry, `schema_for`)."""
+        return cls.of_checked(schema.check(schema_for(techniques), data, where, parts))
 
     @classmethod
     def of_checked(cls, checked: dict) -> "Recipe":
@@ -102,13 +113,14 @@ class Recipe:
         write_text_atomic(path, json.dumps(data, indent=2))  # whole or not at all
 
     @classmethod
-    def load(cls, path: str | Path) -> "Recipe":
+    def load(cls, path: str | Path, techniques: Any = None) -> "Recipe":
         """A recipe file; every problem (not a regular file, too large, not JSON, NaN, too
-        deep, anything `SCHEMA` refuses) is one UserError naming the file once."""
-        from .safeload import read_json  # (torch: not at import time, the GUI starts without)
+        deep, anything `SCHEMA` refuses) is one UserError naming the file once. `techniques`:
+        as in `from_json` (the GUI passes the engine's specs)."""
+        from .safefiles import read_json  # torch-free: the GUI process loads recipes
         path = Path(path).expanduser()
         data = read_json(path, "recipe file", max_bytes=RECIPE_MAX_BYTES)
-        return cls.from_json(data, str(path))
+        return cls.from_json(data, str(path), techniques=techniques)
 
     def describe(self) -> str:
         if not self.steps:

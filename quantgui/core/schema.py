@@ -214,13 +214,19 @@ class Data(Node):
         return value
 
 
+@dataclass(frozen=True)
 class Steps(Node):
     """A recipe's steps: known techniques, each at most once, with parameters their
-    ParamSpecs accept; returns [{"name", "params"}] with the values coerced."""
+    ParamSpecs accept; returns [{"name", "params"}] with the values coerced. `techniques`:
+    name -> TechniqueSpec to check against (the GUI has the engine's; it never imports torch);
+    None: the registry (which imports torch)."""
+    techniques: Any = None
 
     def check(self, value: Any, parts: tuple) -> Any:
-        from .techniques import all_techniques
-        techs = all_techniques()
+        techs = self.techniques
+        if techs is None:
+            from .results.model import technique_specs
+            techs = technique_specs()
         if not isinstance(value, list):
             raise Invalid(parts, f"must be a list, got {kind(value)}")
         if len(value) > len(techs):  # each technique at most once
@@ -247,10 +253,11 @@ class Steps(Node):
 
 
 def step_params(tech: Any, value: Any, parts: tuple) -> dict:
-    """A step's parameters checked by the technique's ParamSpecs (values coerced)."""
+    """A step's parameters checked by the technique's ParamSpecs (a `TechniqueSpec`'s
+    `params`; values coerced)."""
     if not isinstance(value, dict):
         raise Invalid(parts, f"must be an object, got {kind(value)}")
-    specs = {s.name: s for s in params_mod.specs(tech.Params)}
+    specs = {s.name: s for s in tech.params}
     out = {}
     for key, item in value.items():
         if key not in specs:

@@ -19,13 +19,12 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QGridLayout
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton,
                                QVBoxLayout, QWidget)
 
+from quantgui.core import DTYPE_NAMES
+
 from .model_dialogs import DATA_FILTER, parse_shape
 from .retry_dialog import RetryDialog
 from .safe_text import html_text, plain_label
 
-#: The choices of --input-dtype (quantgui.core.example_input.DTYPES; listed here so that the
-#: dialog is built without importing torch).
-DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "bool")
 EXAMPLE_FILTER = "Example inputs (*.pt *.pth *.npz);;All files (*)"
 MAX_SENTENCES = 64
 
@@ -76,7 +75,7 @@ class ExampleInputDialog(RetryDialog):
                               "types, integers for int types (token ids: int64)")
         self.dtype = QComboBox()
         self.dtype.setObjectName("exampleDtype")
-        self.dtype.addItems(DTYPES)
+        self.dtype.addItems(DTYPE_NAMES)
         if getattr(info, "format", None) == "huggingface":
             self.dtype.setCurrentText("int64")  # its shapes are token ids
         self.dtype.setToolTip("Data type of the input: float32 for most models, int64 for "

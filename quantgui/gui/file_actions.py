@@ -49,12 +49,13 @@ class FileActions:
     def load_recipe(self, path: str) -> list[str]:
         from quantgui.core import UserError
         from quantgui.core import Recipe
-        try:
-            recipe = Recipe.load(path)
+        panels = self.optimize.ensure_techniques()
+        try:  # checked against the engine's technique list: the GUI never imports torch
+            recipe = Recipe.load(path, techniques=panels.specs)
         except UserError as exc:
             self.show_error("Could not load the recipe", str(exc))
             return [str(exc)]
-        problems = self.optimize.ensure_techniques().set_recipe(recipe)
+        problems = panels.set_recipe(recipe)
         if problems:
             self.show_error("Parts of the recipe were not applied", "\n".join(problems),
                             warning=True)

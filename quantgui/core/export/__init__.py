@@ -18,9 +18,12 @@ Pieces: `save_model` (model, verified by reloading), `write_script` / `write_scr
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..progress import Task, quiet_task
 from .atomic import check_writable_dir, ensure_writable_dir, refuse_overwrite, staged
@@ -28,9 +31,36 @@ from .folder import MARKER, check_export_folder, export_folder
 from .guard import check_outputs, input_paths, protected_paths, refuse_output, same_path
 from .project import Project, ProjectEntry, load_project, model_source, save_project
 from .report import ReportFiles, render_html, render_markdown, write_recipe, write_report
-from .save_model import ExportCheckFailed, SavedModel, save_model
-from .script import ScriptExport, generate_script, write_script, write_script_for_run
 from .space import NoSpace
+
+if TYPE_CHECKING:
+    from .save_model import SavedModel
+    from .script import ScriptExport
+
+#: Names whose modules import torch, resolved on first use: the rest of the package (atomic
+#: writes, projects, reports) imports without torch, and the GUI process writes with it.
+_TORCH_NAMES = {"ExportCheckFailed": "save_model", "SavedModel": "save_model",
+                "save_model": "save_model", "ScriptExport": "script",
+                "generate_script": "script", "write_script": "script",
+                "write_script_for_run": "script"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _TORCH_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_TORCH_NAMES[name]}"), name)
+    globals()[name] = value  # resolved once (a test may replace it afterwards)
+    return value
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Importing the submodule save_model binds it here; the function of that name stays.
+        if not (name == "save_model" and isinstance(value, types.ModuleType)):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 #: Room for the texts of an export (script, recipe, report, marker) beside the model bytes.
 TEXT_BYTES = 256_000
@@ -174,6 +204,8 @@ def _export_into(out_dir: Path, shown: Path, loaded: Any, result: Any, *, model:
                  plots: Optional[dict[str, bytes]], protected: list, exports: list[str],
                  task: Task) -> ExportResult:
     from ..run import batched_example
+    pkg = sys.modules[__name__]  # the torch names, resolved now (or as a test replaced them)
+    save_model, write_script = pkg.save_model, pkg.write_script
     done = ExportResult(out_dir)
     example = batched_example(loaded, getattr(result, "batch_size", None))
     if model:

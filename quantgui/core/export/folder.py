@@ -50,11 +50,11 @@ def _listing(folder: Path) -> list[str]:
 
 def _marker_files(folder: Path) -> Optional[set]:
     """The files a previous export's marker lists; None when there is no valid marker."""
-    from .. import safeload
+    from ..safefiles import read_json
     if not (folder / MARKER).is_file():
         return None
     try:
-        data = safeload.read_json(folder / MARKER, "QuantGUI export marker")
+        data = read_json(folder / MARKER, "QuantGUI export marker")
     except UserError:
         return None
     files = data.get("files") if isinstance(data, dict) else None

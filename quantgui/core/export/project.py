@@ -13,7 +13,7 @@ Entries hold typed `RunResult`s; `RunResult.from_json` reads each stored result,
 by older versions (without "schema", with older verdict fields) still open, and a result of a
 newer schema is refused naming its JSON path.
 
-`load_project` reads the file through `safeload.read_json` (regular files only, size, depth and
+`load_project` reads the file through `safefiles.read_json` (regular files only, size, depth and
 NaN limits) and checks it against `SCHEMA` (recipes against the recipe schema); anything wrong
 is a `UserError` naming the file and the JSON path of the first bad value. A file without a
 "version" is read as version 1.
@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .. import recipe as recipe_mod
-from .. import safeload, schema
+from .. import schema
+from ..safefiles import read_json
 from ..errors import UserError
 from ..progress import Task
 from ..recipe import Recipe
@@ -152,7 +153,7 @@ def load_project(path: PathLike) -> Project:
     """Reopen a project file; UserError naming the file and the problem for anything that is
     not one (see SCHEMA)."""
     path = Path(path).expanduser()
-    data = safeload.read_json(path, "project file")
+    data = read_json(path, "project file")
     if not isinstance(data, dict) or "format" not in data:
         raise UserError(f"{path}: $: not a QuantGUI project (no \"format\": "
                         f"\"{PROJECT_FORMAT}\")")

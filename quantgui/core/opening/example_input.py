@@ -18,15 +18,13 @@ from torch import nn
 from .. import safeload
 from ..errors import UserError
 from ..model.inputs import Inputs
+from .shapes import DTYPE_NAMES, dtype_key, parse_shape  # noqa: F401 (parse_shape: API)
 
 #: What an example input can come from (the GUI's dialog offers these; "text" only for a
 #: Hugging Face folder with a tokenizer).
 KINDS = ("file", "shape", "data")
 #: The data types an input shape can be made in (--input-dtype); token ids are int64.
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-          "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}
-_DTYPE_ALIASES = {"float": "float32", "fp32": "float32", "half": "float16", "fp16": "float16",
-                  "bf16": "bfloat16", "long": "int64", "int": "int32"}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 INPUT_SHAPE_SEED = 0
 DATA_EXAMPLE_BATCH = 8      # example input taken from a data file
 #: Random integer inputs are drawn from [0, this) unless the model has an embedding (then its
@@ -92,40 +90,16 @@ def _read_example_file(path: str | Path) -> Inputs:
     return Inputs.of(dict(value) if isinstance(value, Mapping) else value)
 
 
-def parse_shape(input_shape: "str | Sequence[int]") -> tuple[int, ...]:
-    """An input shape from the CLI/dialog text ("8,3,224,224", "8x3x224x224", "(8, 3)") or a
-    sequence of ints; a UserError says what is wrong."""
-    from ..params import shown
-    parts: Any = input_shape
-    if isinstance(input_shape, str):
-        parts = [p for p in input_shape.strip().strip("()[]").replace("x", ",").split(",")
-                 if p.strip()]
-    try:
-        shape = tuple(int(d) for d in parts)
-    except (TypeError, ValueError, OverflowError):
-        raise UserError(f"input shape {shown(input_shape)}: expected whole numbers like "
-                        f"8,3,224,224") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise UserError(f"input shape {shown(input_shape)}: every dimension must be a positive "
-                        f"number")
-    return shape  # whether it fits in memory is checked where it is made (memory.py)
-
-
 def parse_dtype(name: "str | torch.dtype | None") -> torch.dtype:
     """An --input-dtype name ("float32", "int64", ...; None: float32); a UserError lists the
     choices."""
-    from ..params import shown
     if name is None:
         return torch.float32
     if isinstance(name, torch.dtype):
         if name in DTYPES.values():
             return name
         raise UserError(f"input dtype {name}: expected one of {', '.join(DTYPES)}")
-    key = str(name).strip().lower().replace("torch.", "")
-    key = _DTYPE_ALIASES.get(key, key)
-    if key not in DTYPES:
-        raise UserError(f"input dtype {shown(name)}: expected one of {', '.join(DTYPES)}")
-    return DTYPES[key]
+    return DTYPES[dtype_key(name)]
 
 
 def dtype_name(dtype: torch.dtype) -> str:
