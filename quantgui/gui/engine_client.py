@@ -9,7 +9,9 @@ Cancel is cooperative first: the request's cancel goes to the engine, which stop
 check. If the request has not ended `CANCEL_GRACE_MS` later (inside torch.compile, a long
 forward, a C++ call), the process is killed, the request reports "cancelled (the engine was
 restarted to stop it)" at once, a fresh engine starts, and the model that was open is opened
-again in the background with the same parameters (trust only where the user gave it).
+again in the background with the same parameters (trust only where the user gave it) and in
+the same data mode: labels the user asked to drop ("None — fidelity only") are dropped again,
+also when the engine died before it answered that request.
 
 Crash containment: when the engine exits unexpectedly (a signal, an exit code, its pipe
 closing), every request in flight fails with kind "crashed" and the exit reason (SIGABRT,
@@ -134,6 +136,9 @@ class EngineClient(QObject):
         self.start_error = ""     # why the engine could not start, if it could not
         self.last_log = ""        # the engine's last stderr line (a start failure's reason)
         self.model_params: Optional[dict] = None  # the open of the model to re-open
+        #: The user asked to drop the open model's labels (from the moment it was asked: a
+        #: re-open drops them again even when the engine died before answering).
+        self.labels_dropped = False
         self.pids: list[int] = []  # every engine process started (tests: none left behind)
         self._requests: dict[int, Request] = {}
         self._next_id = 1
@@ -218,9 +223,17 @@ class EngineClient(QObject):
             self.restarted.emit(why)
         if self.model_params is not None:
             req = self.submit("open", self.model_params, kind="reopen")
-            req.finished.connect(self.reopened.emit)
+            req.finished.connect(self._drop_again if self.labels_dropped else
+                                 self.reopened.emit)
             req.failed.connect(self.reopenFailed.emit)
             req.start()
+
+    def _drop_again(self, opened: dict) -> None:
+        """The re-opened model in the data mode the user chose: its labels dropped again."""
+        req = self.submit("drop_labels", {"model_id": opened.get("model_id")}, kind="reopen")
+        req.finished.connect(self.reopened.emit)
+        req.failed.connect(self.reopenFailed.emit)
+        req.start()
 
     # -- requests -----------------------------------------------------------------------------
     def submit(self, method: str, params: Optional[dict] = None,
@@ -231,10 +244,22 @@ class EngineClient(QObject):
         self._requests[req.id] = req
         req.ended.connect(lambda: self._forget(req))
         if method == "open":  # the model to re-open after a restart, once it opened
-            req.finished.connect(lambda _v: setattr(self, "model_params", dict(req.params)))
+            req.finished.connect(lambda _v: self._opened(req))
+        elif method == "drop_labels" and req.kind != "reopen":
+            self.labels_dropped = True  # the user's choice, whatever happens to the engine
+            req.failed.connect(self._drop_failed)
         if len(self._requests) == 1:
             self.busyChanged.emit(True)
         return req
+
+    def _opened(self, req: Request) -> None:
+        self.model_params = dict(req.params)
+        if req.kind != "reopen":  # another model, or this one with other data: labels kept
+            self.labels_dropped = False
+
+    def _drop_failed(self, err: EngineError) -> None:
+        if err.kind != CRASHED:  # refused: the labels stay (a crash: the re-open drops them)
+            self.labels_dropped = False
 
     def requests(self, kind: Optional[str] = None) -> list[Request]:
         return [r for r in self._requests.values() if kind is None or r.kind == kind]

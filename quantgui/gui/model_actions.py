@@ -12,7 +12,7 @@ from typing import Any, Optional
 from PySide6.QtWidgets import QFileDialog
 
 from . import menus, model_dialogs
-from .engine_client import EngineError
+from .engine_client import CRASHED, EngineError
 from .model_panel import DATA_BUILTIN, DATA_CUSTOM, DATA_FILE, DATA_NONE
 from .session_model import OpenedModel
 
@@ -53,9 +53,10 @@ class ModelActions:
         req.start()
         return True
 
-    def _on_loaded(self, model: OpenedModel, args: Optional[dict] = None) -> None:
+    def _on_loaded(self, model: OpenedModel, args: Optional[dict] = None,
+                   no_data: bool = False) -> None:
         self._fill_examples()
-        self._no_data = False
+        self._no_data = no_data
         self.session.set_model(model, self._load_args if args is None else args)
         source = self.loaded_args.get("source") or model.info.source
         if not str(source).startswith("example:") and args is None:
@@ -124,11 +125,11 @@ class ModelActions:
             self.phase.setText(why)
 
     def _on_reopened(self, value: dict) -> None:
-        """The engine restarted and opened the model again: same model, new id."""
-        self._on_loaded(OpenedModel.from_json(value), self.loaded_args)
+        """The engine restarted and opened the model again: same model, new id, and the same
+        data mode (the client dropped the labels again where the user had chosen "None")."""
+        self._on_loaded(OpenedModel.from_json(value), self.loaded_args,
+                        no_data=self.engine.labels_dropped)
         self.phase.setText(f"The engine was restarted; {self.loaded.info.name} is open again.")
-        if self._no_data:
-            self.use_no_data()
 
     def _on_data_chosen(self, mode: str) -> None:
         if self.loaded is None:
@@ -174,10 +175,13 @@ class ModelActions:
             self._show_data_mode()
             self.modelLoaded.emit(model)
         req.finished.connect(done)
-        req.failed.connect(lambda err: (self.show_error("Could not drop the labels",
-                                                        err.message, err.details),
-                                        self._show_data_mode()))
+        req.failed.connect(self._drop_failed)
         req.start()
+
+    def _drop_failed(self, err: EngineError) -> None:
+        self._show_data_mode()
+        if err.kind != CRASHED:  # a crash: the restart says so, and its re-open drops them
+            self.show_error("Could not drop the labels", err.message, err.details)
 
     def _cpu(self) -> list[str]:
         if self.loaded is not None and self.loaded.cpu:
