@@ -22,6 +22,8 @@ PROJECT_FILTER = "QuantGUI project (*.qgproj.json *.json)"
 
 def png_bytes(widget: Any) -> bytes:
     """The widget as PNG bytes (GUI thread only)."""
+    from .plots.turns import release_all
+    release_all()  # plots waiting for their turn to paint would be blank
     data = QByteArray()
     buf = QBuffer(data)
     buf.open(QIODevice.OpenModeFlag.WriteOnly)

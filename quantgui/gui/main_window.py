@@ -177,6 +177,16 @@ class MainWindow(ModelActions, FileActions, QMainWindow):
         self.addDockWidget(area, dock)
         self.view_menu.addAction(dock.toggleViewAction())
 
+    def grab(self, *args: Any) -> Any:
+        """The window as a pixmap with every plot painted (plots waiting for their turn to
+        paint, plots/turns.py, would be blank)."""
+        try:
+            from .plots.turns import release_all
+        except ImportError:  # no plots (the text stand-in): nothing is held
+            return super().grab(*args)
+        release_all()
+        return super().grab(*args)
+
     def show_about(self) -> None:
         from .about import show_about
         self.dialog = show_about(self)

@@ -341,3 +341,50 @@ def test_view_survives_deletion_before_scheme_change(qtbot):
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert not shiboken6.isValid(v) and not shiboken6.isValid(h)
     QGuiApplication.styleHints().colorSchemeChanged.emit(QGuiApplication.styleHints().colorScheme())
+
+
+# -- painting in turns (issue 10: the event loop answers between the plots' paints) -----------
+def test_a_result_paints_its_plots_in_turns(view, qtbot, real_result):
+    """The size plot paints first; the latency and accuracy plots each in a later turn of the
+    event loop (a 0 ms timer ticks between them), not all in one long pass."""
+    from PySide6.QtCore import QEvent, QObject
+
+    from quantgui.gui.plots import turns
+    order = []
+
+    class Paints(QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint:
+                order.append(obj.parent().name)  # the viewport's plot
+            return False
+    paints = Paints()
+    for plot in view.plots().values():
+        plot.viewport().installEventFilter(paints)
+    tick = QTimer()
+    tick.setInterval(0)
+    tick.timeout.connect(lambda: order.append("tick"))
+    turns.release_all()  # (plots of earlier tests)
+    view.show_result(shown_result(real_result))
+    assert turns.held() == [view.latency_plot, view.accuracy_plot]
+    order.clear()
+    tick.start()
+    qtbot.waitUntil(lambda: not turns.held() and "accuracy" in order)
+    tick.stop()
+    first = {name: order.index(name) for name in ("size", "latency", "accuracy")}
+    assert first["size"] < first["latency"] < first["accuracy"]
+    assert "tick" in order[first["size"]:first["latency"]]
+    assert "tick" in order[first["latency"]:first["accuracy"]]
+
+
+def test_a_grab_right_after_a_result_draws_every_plot(view, real_result):
+    """A plot waiting for its turn would grab blank: grabbing releases it first."""
+    from quantgui.gui.plots import turns
+    turns.release_all()
+    view.show_result(shown_result(real_result))
+    assert view.latency_plot in turns.held()
+    image = view.grab().toImage()
+    assert turns.held() == []
+    r = view.latency_plot.geometry()
+    colours = {image.pixelColor(x, y).name() for x in range(r.left(), r.right(), 4)
+               for y in range(r.top(), r.bottom(), 4)}
+    assert len(colours) > 4  # axes, boxes and points, not one blank background

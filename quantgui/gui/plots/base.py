@@ -9,9 +9,11 @@ from typing import Any, Optional
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetricsF
+from PySide6.QtWidgets import QGraphicsItem
 
 from ..safe_text import printable
 from . import theme as th
+from .turns import release_all
 
 CATEGORY_TICKS = [[(0.0, "before"), (1.0, "after")]]
 #: Words that make no sense at the end of an elided line ("speedup 1.4x ·…").
@@ -115,8 +117,13 @@ class BasePlot(pg.PlotWidget):
         # width instead of widening the plot past its layout.
         item.layout.removeItem(item.titleLabel)
         item.layout.addItem(item.titleLabel, 0, 0, 1, 3)
+        # Axes replay their tick text from a QPicture on every paint (most of a plot's paint
+        # time); cached as pixmaps they are redrawn only when their ticks change.
+        for name in ("left", "bottom"):
+            item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._title_extra: list[tuple[str, Optional[str]]] = []
         self._title_roles: list[Optional[str]] = []
+        self._title_set: tuple[str, int] = ("", -1)  # the title html and extra lines set last
         self._shown_lines: list[str] = []
         self._key: list[tuple[str, str]] = []   # (label, Theme attribute) for the colour key
         self._key_symbol = "■"
@@ -142,6 +149,10 @@ class BasePlot(pg.PlotWidget):
         self.set_subtitle()
 
     # -- shared -----------------------------------------------------------------------------
+    def grab(self, *args: Any) -> Any:
+        release_all()  # (turns.py) a plot waiting for its turn to paint would be blank
+        return super().grab(*args)
+
     def apply_theme(self, theme: th.Theme) -> None:
         self.theme = theme
         th.style_plot(self, theme)
@@ -245,7 +256,11 @@ class BasePlot(pg.PlotWidget):
         if key_html and not key_inline:
             extra.insert(0, ("", None))  # the key gets a line of its own
         html = th.title_html(self.theme, title, *extra, key_html=key_html, key_inline=key_inline)
-        th.set_title(self, html, 1 + len(extra))
+        if (html, len(extra)) != self._title_set:
+            # Setting a title re-lays the plot out and repaints it: live updates (30 a second)
+            # and resizes mostly leave it as it is.
+            th.set_title(self, html, 1 + len(extra))
+            self._title_set = (html, len(extra))
         full = "\n".join(text for text, _ in self._title_extra)
         elided = any(s != t for s, (t, _) in zip(self._shown_lines, self._title_extra))
         self.getPlotItem().titleLabel.setToolTip(full if elided or title != self.title else "")

@@ -26,6 +26,7 @@ from . import theme as th
 from .base import fmt_ms, model_name, num, recipe_label
 from .pareto import pareto_front
 from .tradeoff_plot import TradeoffPlot
+from .turns import paint_later
 
 # The columns that decide (speedup, verdict) come right after what the row is (model, recipe),
 # so they are in view without scrolling in a narrow history.
@@ -408,6 +409,7 @@ class HistoryView(QWidget):
         if skipped:
             sub.append((f"{skipped} without {metric} not plotted", "warn"))
         plot.set_subtitle(*sub)
+        paint_later(plot)  # after the result's plots, in a turn of its own
         rows = {i.row() for i in self.table.selectedItems()}
         if not rows:
             plot.selected.setData([], [])

@@ -26,6 +26,7 @@ from .accuracy_plot import AccuracyPlot, LossPlot
 from .base import BasePlot, model_name, num, recipe_label
 from .latency_plot import LatencyPlot
 from .size_plot import SizePlot
+from .turns import paint_later, release_all
 
 REDRAW_MS = 33
 #: The redraw timer stops itself after this many empty ticks (a run that went quiet, failed or
@@ -68,6 +69,9 @@ class ResultsView(QWidget):
         self.status.setWordWrap(True)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.setToolTip("What the current run is doing, or the recipe of the result shown")
+        # Room for two lines always: a status wrapping to a second line (a result's summary)
+        # or back would re-lay out and repaint every plot just as a result arrives.
+        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing())
         self.inconclusive = plain_label("")
         self.inconclusive.setObjectName("inconclusiveReason")
         self.inconclusive.setWordWrap(True)
@@ -141,6 +145,10 @@ class ResultsView(QWidget):
         self._arrange(self.height() < ONE_ROW_BELOW and self.width() >= ONE_ROW_MIN_WIDTH * n)
 
     # -- interface --------------------------------------------------------------------------
+    def grab(self, *args: Any) -> Any:
+        release_all()  # a plot waiting for its turn to paint would be blank
+        return super().grab(*args)
+
     def plots(self) -> dict[str, BasePlot]:
         return {"size": self.size_plot, "latency": self.latency_plot,
                 "accuracy": self.accuracy_plot}
@@ -152,7 +160,7 @@ class ResultsView(QWidget):
         if self._state != "running":
             self._previous = self._shown
         self._activity = None
-        self._clear_plots()
+        self._clear_plots(keep_room=True)
         self._recipe = recipe_text or ""
         self._state = "running"
         self._set_status(f"Running {self._recipe or 'recipe'}…")
@@ -210,6 +218,7 @@ class ResultsView(QWidget):
             self.loss_plot.set_losses([])
         self.loss_plot.setVisible(self.loss_plot.has_data())
         self._rearrange()
+        paint_later(self.latency_plot, self.accuracy_plot, self.loss_plot)  # size: now
         self._shown = (result, recipe_text or (self._recipe if live else ""))
         self._set_status(self._state_text())
         self._show_undecided(result)
@@ -275,9 +284,17 @@ class ResultsView(QWidget):
             del plots["loss"]
         return [(plot, ex.suffixed(path, name)) for name, plot in plots.items()]
 
-    def _show_undecided(self, result: Any) -> None:
-        """The inconclusive reason and the Measure-longer button, or nothing."""
+    def _show_undecided(self, result: Any, keep_room: bool = False) -> None:
+        """The inconclusive reason and the Measure-longer button, or nothing. `keep_room`: a
+        row on show keeps its room while hidden (a run starting: its result will likely need
+        it again; the plots are not re-laid out twice)."""
         undecided = result is not None and result.verdict.label == "inconclusive"
+        for w in (self.inconclusive, self.measure_longer):
+            policy = w.sizePolicy()
+            retain = keep_room and w.isVisible()
+            if policy.retainSizeWhenHidden() != retain:
+                policy.setRetainSizeWhenHidden(retain)
+                w.setSizePolicy(policy)
         if undecided:
             reason = result.verdict.inconclusive_reason
             self.inconclusive.setText("Inconclusive: " + (
@@ -300,14 +317,15 @@ class ResultsView(QWidget):
         """The window disables the button while engine work runs."""
         self.measure_longer.setEnabled(enabled)
 
-    def _clear_plots(self) -> None:
+    def _clear_plots(self, keep_room: bool = False) -> None:
         self._pending.clear()
         self._result = None
-        self._show_undecided(None)
+        self._show_undecided(None, keep_room)
         for plot in (*self.plots().values(), self.loss_plot):
             plot.clear_data()
         self.loss_plot.hide()
         self._rearrange()
+        paint_later(self.latency_plot, self.accuracy_plot)
 
     def _set_status(self, text: str) -> None:
         self.status.setText(printable(text))
