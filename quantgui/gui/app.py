@@ -110,17 +110,17 @@ class Driver:
             return
         demo = self.queue.pop(0)
         self.window.set_recipe(demo.recipe)
-        # Start on the next event-loop turn: the previous run's result is drawn first.
-        QTimer.singleShot(0, lambda: self.window.run(note=demo.note))
+        # Start on a later event-loop turn: the previous run's result is drawn first (a real
+        # timer: a 0 ms single shot is a posted event, run in the same pass as the result).
+        QTimer.singleShot(1, lambda: self.window.run(note=demo.note))
 
     def _finish(self, code: int) -> None:
         from PySide6.QtCore import QTimer
-        from PySide6.QtWidgets import QApplication
         self.exit_code = code or self.exit_code
         if not self.screenshot:
             return
-        QApplication.processEvents()
-        # Give the plots one more paint after the last result before grabbing.
+        # Give the plots their paints after the last result before grabbing (the event loop
+        # does them; processing events here would hold it for all of them at once).
         QTimer.singleShot(250, self._grab_and_quit)
 
     def _grab_and_quit(self) -> None:

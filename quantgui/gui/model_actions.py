@@ -113,6 +113,7 @@ class ModelActions:
         if self.optimize.specs is None:
             specs = [TechniqueSpec.from_json(t) for t in info.get("techniques") or []]
             self.optimize.specs = {s.name: s for s in specs}
+        self.optimize.build_techniques_in_turns()
         self._fill_examples()
 
     def _on_engine_failed(self, text: str) -> None:

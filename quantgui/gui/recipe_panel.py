@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
                                QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
                                QVBoxLayout, QWidget)
@@ -27,6 +27,9 @@ NO_STEPS = "Enable at least one technique."
 #: Not mistakes: what is still to do.
 HINTS = (ENGINE_STARTING, NO_MODEL, NO_STEPS)
 ERROR_STYLE = "color: #c0392b;"
+#: Technique panels are built one per event-loop turn; a real timer (a 0 ms single shot is a
+#: posted event: the whole chain would run in one pass, as one stall).
+BUILD_TURN_MS = 1
 
 
 def _shown(value: Any) -> str:
@@ -133,15 +136,43 @@ class OptimizePanel(QWidget):
 
     # -- building ---------------------------------------------------------------------------
     def ensure_techniques(self) -> TechniquePanels:
-        """Build the panels (needs the engine's technique registry, hence torch, imported)."""
+        """The panels, all built now (from the engine's specs; without them, the registry
+        here, which imports torch)."""
         if self.techniques is None:
-            self.techniques = TechniquePanels(specs=self.specs)
-            self.techniques.setObjectName("techniquePanels")
-            self.techniques.changed.connect(self._on_changed)
-            self.scroll.setWidget(self.techniques)
-            # Narrow enough for the compact window (the summaries wrap).
-            self.scroll.setMinimumWidth(min(290, self.techniques.sizeHint().width() + 16))
+            self._install(TechniquePanels(specs=self.specs))
+        elif not self.techniques.complete:
+            self.techniques.build_rest()
+            self._built()
         return self.techniques
+
+    def build_techniques_in_turns(self) -> None:
+        """The engine listed its techniques: build their panels one per event-loop turn (all
+        at once held the window ~70 ms when the first model opened); `ensure_techniques`
+        finishes them at once when they are needed before."""
+        if self.techniques is None and self.specs is not None:
+            self._install(TechniquePanels(specs=self.specs, build=False))
+            self._build_turn()
+
+    def _build_turn(self) -> None:
+        if self.techniques.complete:
+            return  # (ensure_techniques finished them)
+        if self.techniques.build_next():
+            QTimer.singleShot(BUILD_TURN_MS, self, self._build_turn)
+        else:
+            self._built()
+
+    def _install(self, panels: TechniquePanels) -> None:
+        self.techniques = panels
+        panels.setObjectName("techniquePanels")
+        panels.changed.connect(self._on_changed)
+        self.scroll.setWidget(panels)
+        if panels.complete:
+            self._built()
+
+    def _built(self) -> None:
+        # Narrow enough for the compact window (the summaries wrap).
+        self.scroll.setMinimumWidth(min(290, self.techniques.sizeHint().width() + 16))
+        self.refresh()
 
     def set_model(self, loaded: Any) -> None:
         """The open model (session_model.OpenedModel: its ModelInfo and DataInfos)."""
@@ -176,7 +207,7 @@ class OptimizePanel(QWidget):
     def _validate(self) -> Optional[str]:
         """Why the current recipe cannot run, or None: the engine's preflight on the open
         model's facts (ModelInfo, DataInfo) and the technique specs the panels show."""
-        if self.techniques is None:
+        if self.techniques is None or not self.techniques.complete:
             return ENGINE_STARTING
         if self._loaded is None:
             return NO_MODEL

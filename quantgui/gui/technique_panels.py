@@ -253,25 +253,43 @@ class TechniquePanels(QWidget):
     changed = Signal()
 
     def __init__(self, parent: Optional[QWidget] = None,
-                 specs: Optional[dict] = None) -> None:
+                 specs: Optional[dict] = None, build: bool = True) -> None:
         """`specs`: name -> TechniqueSpec as the engine's hello lists them; None: read the
-        registry here (imports torch: only for panels built without an engine process)."""
+        registry here (imports torch: only for panels built without an engine process).
+        `build=False`: no panel yet; `build_next` adds them one at a time."""
         super().__init__(parent)
         if specs is None:
             from quantgui.core import technique_specs
             specs = technique_specs()
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.setSpacing(6)
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(4, 4, 4, 4)
+        self._lay.setSpacing(6)
+        self._lay.addStretch(1)
         self.panels: dict[str, TechniquePanel] = {}
         #: technique -> the reason it does not apply to the open model (None: it applies)
         self.applicability: dict[str, Optional[str]] = {}
-        for name, tech in specs.items():
+        self._todo = list(specs.items())
+        if build:
+            self.build_rest()
+
+    @property
+    def complete(self) -> bool:
+        return not self._todo
+
+    def build_next(self) -> bool:
+        """Add the next panel (registry order); False when none is left to add. One panel is
+        a few ms: the window builds them one per event-loop turn while the engine starts."""
+        if self._todo:
+            name, tech = self._todo.pop(0)
             panel = TechniquePanel(tech, self)
             panel.changed.connect(self.changed)
-            lay.addWidget(panel)
+            self._lay.insertWidget(self._lay.count() - 1, panel)  # before the stretch
             self.panels[name] = panel
-        lay.addStretch(1)
+        return bool(self._todo)
+
+    def build_rest(self) -> None:
+        while self.build_next():
+            pass
 
     def panel(self, name: str) -> TechniquePanel:
         if name not in self.panels:

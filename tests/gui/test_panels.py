@@ -191,3 +191,35 @@ def test_every_control_has_a_tooltip(window):
     assert not missing, missing
     for act in window.actions_by_name.values():
         assert act.toolTip()
+
+
+def test_technique_panels_are_built_in_turns(make_window, qtbot):
+    """The engine's techniques become panels one per event-loop turn (a 0 ms timer ticks
+    between them), not in one stall when the first model opens; a model opened before they
+    are all built finishes them at once."""
+    from PySide6.QtCore import QTimer
+
+    from quantgui.gui.recipe_panel import ENGINE_STARTING
+    from tests.gui.conftest import LOAD_TIMEOUT_MS
+    made = []
+    counts = []
+    tick = QTimer()
+    tick.setInterval(0)
+    tick.timeout.connect(lambda: made and made[0].optimize.techniques is not None and
+                         counts.append(len(made[0].optimize.techniques.panels)))
+    tick.start()
+    made.append(make_window())
+    w = made[0]
+    qtbot.waitUntil(lambda: w.optimize.techniques is not None and w.optimize.techniques.complete,
+                    timeout=LOAD_TIMEOUT_MS)
+    tick.stop()
+    n = len(w.optimize.specs)
+    assert list(w.optimize.techniques.panels) == list(w.optimize.specs) and n > 5
+    assert len({c for c in counts if 0 < c < n}) >= n // 2  # the loop turned between them
+    assert w.optimize.problem_text() != ENGINE_STARTING
+
+    other = make_window()  # the engine is ready: its first panel is built, the rest wait
+    assert other.optimize.techniques is not None and not other.optimize.techniques.complete
+    other.optimize.ensure_techniques()  # (what opening a model does)
+    assert other.optimize.techniques.complete
+    assert list(other.optimize.techniques.panels) == list(w.optimize.specs)
