@@ -77,6 +77,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "save_project": ("export", "save_project"), "load_project": ("export", "load_project"),
     "ProjectEntry": ("export", "ProjectEntry"), "protected_paths": ("export", "protected_paths"),
     "recipe_json": ("export.report", "recipe_json"),
+    "write_sweep_report": ("export.sweep_report", "write_sweep_report"),
     "write_text_atomic": ("export.atomic", "write_text_atomic"),
     "write_bytes_atomic": ("export.atomic", "write_bytes_atomic"),
 }
