@@ -28,9 +28,12 @@ def add_sweep(sub: Any) -> argparse.ArgumentParser:
                    help="torch thread counts (default: the current one)")
     p.add_argument("--time-budget", type=float, default=0.5, metavar="SECONDS",
                    help="timing per point (default 0.5)")
-    p.add_argument("--cluster", default="local", metavar="local|auto|ray://HOST:PORT",
+    p.add_argument("--cluster", default="local",
+                   metavar="local|auto|HOST:PORT|ray://HOST:PORT",
                    help="where to measure: this machine (default), or every machine type of a "
-                        "Ray cluster (pip install \"quantgui[ray]\")")
+                        "Ray cluster: auto ($RAY_ADDRESS, else a private local one), a head's "
+                        "HOST:PORT, or ray:// through the Ray Client (pip install "
+                        "\"quantgui[ray]\")")
     p.add_argument("--json", metavar="OUT.json", dest="json_out",
                    help="write the sweep as JSON ('-' for stdout)")
     p.add_argument("--csv", metavar="OUT.csv", dest="csv_out",

@@ -109,7 +109,7 @@ def connect(address: str) -> None:
     try:
         if not target:
             start_local(num_cpus=max(1, (os.cpu_count() or 1)))
-        elif address == "auto":
+        elif not address.startswith("ray://"):  # auto via $RAY_ADDRESS, or HOST:PORT
             ray.init(address=target, configure_logging=False, log_to_driver=False,
                      namespace="quantgui")
         else:

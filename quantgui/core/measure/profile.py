@@ -57,12 +57,16 @@ def profile_layers(loaded: Any, recipe: Any, batch: int, threads: int, calls: in
     from ..sweep import recipe_name
     task = task or quiet_task()
     quiet = Task(None, task.cancel_token)
+    task.report("profile", 0, 3, "applying the recipe")
     after = (optimize(loaded, recipe, None, quiet)[0] if recipe.steps
              else loaded.baseline().copy())
     with torch_threads(threads) as used:
         example = batched_example(loaded, batch)
+        task.report("profile", 1, 3, f"profiling the original, {calls} calls")
         total_b, before = _profile_side(loaded.baseline(), example, calls, quiet)
+        task.report("profile", 2, 3, f"profiling the optimized model, {calls} calls")
         total_a, later = _profile_side(after, example, calls, quiet)
+    task.report("profile", 3, 3, "profile done")
     rows = []
     for name in dict.fromkeys(list(before) + list(later)):
         kb, tb = before.get(name, ("", math.nan))
