@@ -55,6 +55,8 @@ def test_cli_report_holds_the_table_crossovers_and_recommendation(reported):
     assert page.count("<svg") == 2 and "batch size (log scale)" in page  # latency, throughput
     profile = LayerProfile.from_json(data["profile"])
     assert "Per-layer profile: dynamic_int8, batch 8" in text
+    linears = [x for x in profile.layers if x.kind_before == "Linear"]
+    assert linears and all(x.after_ms > 0 for x in linears)  # INT8 Linears timed, not lost
     assert f"{profile.total_before_ms:.3f}" in text
     assert "nan" not in text.lower().replace("nanoseconds", "")
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from .plots import theme as th
-from .safe_text import printable
+from .safe_text import html_text, printable
 
 #: Modules shown by name; the rest is one "other" bar.
 TOP = 8
@@ -30,10 +30,10 @@ class ProfileChart(QWidget):
         self.result: Any = None
         self.bars: list[tuple[str, float, float]] = []
         self._job: Any = None
-        self.title = QLabel("Per-layer profile: select a point in the table, then Profile.")
-        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        self.title = QLabel("Per-layer time: select a point in the table, then Profile point.")
+        self.title.setTextFormat(Qt.TextFormat.RichText)  # strings from files via html_text
         self.title.setWordWrap(True)
-        self.profile_button = QPushButton("Profile")
+        self.profile_button = QPushButton("Profile point")
         self.profile_button.setObjectName("sweepProfile")
         self.profile_button.setToolTip("Time each module of the selected configuration (or the "
                                        "first recipe at the largest batch), before vs after")
@@ -45,16 +45,15 @@ class ProfileChart(QWidget):
         self.plot.setLabel("bottom", "ms per call (mean)")
         self.plot.setMinimumHeight(150)
         self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.addLegend(offset=(-10, 10))  # the bars carry their names
         self.before_item: Optional[pg.BarGraphItem] = None
         self.after_item: Optional[pg.BarGraphItem] = None
-        head = QHBoxLayout()
-        head.addWidget(self.title, 1)
-        head.addWidget(self.profile_button)
-        head.addWidget(self.cancel_button)
+        # The buttons go where the view puts them (`buttons`); the chart is the title and plot.
+        self.buttons = QHBoxLayout()
+        self.buttons.addWidget(self.profile_button)
+        self.buttons.addWidget(self.cancel_button)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(head)
+        lay.addWidget(self.title)
         lay.addWidget(self.plot, 1)
         self.cancel_button.clicked.connect(self.cancel)
         self._theme = th.current()
@@ -76,15 +75,16 @@ class ProfileChart(QWidget):
         req = win.engine.submit("profile", {
             "model_id": win.loaded.model_id, "recipe": recipe.to_json(), "batch": batch,
             "threads": threads, "calls": CALLS}, kind="profile")
-        what = f"{recipe.describe()}, batch {batch}, {threads} thread(s)"
+        what = html_text(f"{recipe.describe()}, batch {batch}, {threads} thread(s)")
         req.progress.connect(lambda items: self.title.setText(
-            f"Profiling {printable(what, newlines=False)}: {items[-1].message}"))
+            f"Profiling {what}: {html_text(items[-1].message)}"))
         req.finished.connect(self._on_finished)
-        req.failed.connect(lambda err: self._end(f"Profile failed: {err.text}", err.text))
+        req.failed.connect(lambda err: self._end(f"Profile failed: {html_text(err.text)}",
+                                                 err.text))
         req.cancelled.connect(lambda _t: self._end("Profile cancelled."))
         req.warned.connect(win.add_warning)
         self._job = req
-        self.title.setText(f"Profiling {printable(what, newlines=False)}…")
+        self.title.setText(f"Profiling {what}…")
         req.start()
         self.sync(False)
         self.started.emit()
@@ -111,10 +111,10 @@ class ProfileChart(QWidget):
     def show_profile(self, profile: Any) -> None:
         self.result = profile
         self.bars = profile.bars(TOP)
-        self.title.setText(printable(
-            f"Per-layer profile: {profile.recipe}, batch {profile.batch}, {profile.threads} "
-            f"thread(s); mean of {profile.calls} calls; total {profile.total_before_ms:.3f} → "
-            f"{profile.total_after_ms:.3f} ms", newlines=False))
+        self.title.setToolTip(printable(
+            f"Mean of {profile.calls} calls per side; total {profile.total_before_ms:.3f} ms "
+            f"before, {profile.total_after_ms:.3f} ms after; the hooks add a little to each "
+            f"layer. \"other\": the layers below the top {TOP}."))
         self._redraw()
 
     def _apply_theme(self, theme: Any) -> None:
@@ -126,8 +126,13 @@ class ProfileChart(QWidget):
         self.plot.clear()
         th.style_plot(self.plot, theme)
         self.before_item = self.after_item = None
-        if not self.bars:
+        if not self.bars or self.result is None:
             return
+        p = self.result
+        self.title.setText(
+            f"Per layer: {html_text(p.recipe)}, batch {p.batch}, {p.threads} thr &nbsp;"
+            f'<span style="color:{theme.before}">&#9632;</span> before '
+            f'<span style="color:{theme.after}">&#9632;</span> after')
         n = len(self.bars)
         # Largest at the top: row 0 is drawn highest.
         ys = [float(n - 1 - i) for i in range(n)]

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QDockWidget, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSplitter,
+                               QTabWidget,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from . import sweep_export
@@ -135,13 +136,14 @@ class SweepView(QWidget):
         top_lay.setContentsMargins(0, 0, 0, 0)
         top_lay.addWidget(self.key)
         top_lay.addWidget(plots, 1)
-        body.addWidget(top)
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.table)
-        bottom.addWidget(self.profile)
-        bottom.setStretchFactor(0, 3)
-        bottom.setStretchFactor(1, 2)
-        body.addWidget(bottom)
+        # The per-layer chart on its own tab: beside the two curves it would be too narrow.
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("sweepPlots")
+        self.tabs.addTab(top, "Latency and throughput")
+        self.tabs.addTab(self.profile, "Per-layer profile")
+        self.profile.started.connect(lambda: self.tabs.setCurrentWidget(self.profile))
+        body.addWidget(self.tabs)
+        body.addWidget(self.table)
         body.setStretchFactor(0, 3)
         body.setStretchFactor(1, 1)
         controls = QWidget()
@@ -151,6 +153,7 @@ class SweepView(QWidget):
         side.addLayout(form)
         side.addLayout(buttons)
         side.addLayout(exports)
+        side.addLayout(self.profile.buttons)
         side.addWidget(self.status)
         side.addWidget(self.crossover)
         side.addStretch(1)

@@ -113,6 +113,8 @@ def connect(address: str) -> None:
             ray.init(address=target, configure_logging=False, log_to_driver=False,
                      namespace="quantgui")
         else:
+            import logging  # Ray Client logs the kwargs it forwards at INFO: not the user's
+            logging.getLogger("ray.client_builder").setLevel(logging.WARNING)
             ray.init(address=address, log_to_driver=False, namespace="quantgui")
     except ValueError as exc:
         if "ray[client]" in str(exc):  # ray:// is the Ray Client: its own extra dependencies

@@ -16,7 +16,13 @@ from ..results.profile import LayerProfile, LayerTime
 
 
 def _leaves(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
-    return [(n, m) for n, m in module.named_modules() if n and not list(m.children())]
+    """The modules timed: those without children of their own, where a child whose name
+    starts with "_" is storage, not a layer (a dynamic INT8 Linear keeps its weights in
+    `_packed_params`: the Linear is the layer, timed at the original's path)."""
+    def layer(name: str, m: torch.nn.Module) -> bool:
+        return bool(name) and not name.rpartition(".")[2].startswith("_") and not any(
+            not child.startswith("_") for child, _ in m.named_children())
+    return [(n, m) for n, m in module.named_modules() if layer(n, m)]
 
 
 def _profile_side(variant: Any, inputs: Any, calls: int, task: Task
