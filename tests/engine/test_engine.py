@@ -230,7 +230,7 @@ def test_profile_answers_the_layers_with_progress_and_cancels(engine, tmp_path):
         "dynamic_int8", 4, 1, 3)
     assert profile.total_before_ms > 0 and len(profile.layers) > 3
     phases = [(i["phase"], i["done"]) for i in progress_items(events)]
-    assert ("profile", 1) in phases and ("profile", 3) in phases
+    assert ("profile", 3) in phases  # (the ones between may be coalesced away)
     # The report of a sweep and this profile, written by the engine.
     sweep, _ = engine.call("sweep", model_id=engine.model, recipes=[SWEEP_INT8], batches=[1],
                            threads=[1], time_budget_s=0.05)
@@ -247,7 +247,7 @@ def test_profile_answers_the_layers_with_progress_and_cancels(engine, tmp_path):
     # Cancel while the original is being profiled (1000 calls of batch 64 take seconds).
     msg_id = engine.request("profile", model_id=engine.model, recipe=SWEEP_INT8, batch=64,
                             threads=1, calls=1000)
-    engine.until(msg_id, lambda m: any(i["phase"] == "profile" and i["done"] == 1
+    engine.until(msg_id, lambda m: any(i["phase"] == "profile" and i["done"] in (1, 2)
                                        for i in m.get("progress", ())))
     engine.cancel(msg_id)
     answer, _ = engine.until(msg_id)
