@@ -45,6 +45,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "DataInfo": ("results", "DataInfo"), "TechniqueSpec": ("results", "TechniqueSpec"),
     "technique_specs": ("results", "technique_specs"),
     "Recommendation": ("results", "Recommendation"), "Trial": ("results", "Trial"),
+    "SweepResult": ("results.sweep", "SweepResult"),
     "AccuracyChange": ("results", "AccuracyChange"), "Similarity": ("results", "Similarity"),
     # the user's data: the reference is torch-free, opening it is not
     "DataSpec": ("data.spec", "DataSpec"), "Preprocess": ("data.spec", "Preprocess"),

@@ -255,8 +255,19 @@ def profile(params: dict, call: Call) -> dict[str, Any]:
 
 
 def sweep_report(params: dict, call: Call) -> dict[str, Any]:
-    from quantgui.core import write_sweep_report
-    p = _only(params, ("folder", "sweep", "profile", "plots"))
+    """The report into a folder (`what` "report", the default), or the sweep as one JSON or
+    CSV file (`what` "json" / "csv", at `path`): the GUI process writes no file itself (the
+    writers' package imports torch)."""
+    from quantgui.core import SweepResult, write_sweep_report, write_text_atomic
+    from quantgui.core.export.sweep_report import sweep_text
+    p = _only(params, ("what", "folder", "path", "sweep", "profile", "plots"))
+    what = p.get("what", "report")
+    if what not in ("report", "json", "csv"):
+        raise ProtocolError("\"what\" must be report, json or csv")
+    if what != "report":
+        text = sweep_text(SweepResult.from_json(_need(p, "sweep")), what)
+        path = write_text_atomic(str(_need(p, "path")), text, call.task)
+        return {"path": str(path), "text": f"wrote {path}", "export": {"path": str(path)}}
     files = write_sweep_report(str(_need(p, "folder")), _need(p, "sweep"), p.get("profile"),
                                plots=_plots(p.get("plots")), task=call.task)
     return {"path": str(files.html), "text": "\n".join(files.lines()),

@@ -77,9 +77,11 @@ Methods: "params" -> "value" (records are the typed objects' to_json; read them 
     profile        {model_id, recipe: Recipe.to_json(), batch, threads, calls (default 20)}
                    -> {"profile": LayerProfile} (per-layer time before vs after); progress
                    phase "profile"
-    sweep_report   {folder, sweep: SweepResult JSON, profile: LayerProfile JSON | null,
-                   plots: {name: base64 PNG}} -> {"path": report.html, "text", "export":
-                   {folder, html, markdown, json}} (the folder written whole, export/folder.py)
+    sweep_report   {what: "report" (default) | "json" | "csv", folder (report), path
+                   (json/csv), sweep: SweepResult JSON, profile: LayerProfile JSON | null,
+                   plots: {name: base64 PNG}} -> {"path": report.html or the file, "text",
+                   "export": {folder, html, markdown, json} (the folder written whole,
+                   export/folder.py) or {path}}
     export         {what: "model" | "script" | "report" | "recipe" | "all", variant_id,
                    result (RunResult JSON: report/recipe of a row without a variant),
                    model_id (its files are protected), folder (model/script/report/all),

@@ -28,29 +28,11 @@ def ask_export(view: Any, fmt: str) -> None:
     dialog.open()
 
 
-def export_to(view: Any, path: str, fmt: str) -> None:
-    """Written whole or not at all (write_text_atomic); a failure is one status line."""
-    import json
-
-    from quantgui.core import UserError, write_text_atomic
-    if view.result is None:
-        return
-    if fmt == "json":
-        text = json.dumps(view.result.to_json(), indent=2, allow_nan=False) + "\n"
-    else:
-        import csv
-        import io
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(view.result.CSV_COLUMNS)
-        writer.writerows(view.result.csv_rows())
-        text = out.getvalue()
-    try:
-        write_text_atomic(path, text)
-    except (UserError, OSError) as exc:
-        view.status.setText(f"Could not export: {exc}")
-        return
-    view.status.setText(f"Exported {path}")
+def export_to(view: Any, path: str, fmt: str) -> bool:
+    """The sweep as JSON or its table as CSV, written by the engine (atomically: whole or not
+    at all); the answer or the reason in the status line."""
+    return _submit(view, {"what": fmt, "path": path}, f"Exported {path}",
+                   "Could not export")
 
 
 def plot_pngs(view: Any) -> dict[str, bytes]:
@@ -64,28 +46,33 @@ def plot_pngs(view: Any) -> dict[str, bytes]:
 def export_report(view: Any, folder: str) -> bool:
     """The report through the engine (it writes the folder whole); the answer or the reason
     in the status line, and `view.reported` with the engine's answer."""
+    profile = view.profile.result
+    return _submit(view, {
+        "what": "report", "folder": folder,
+        "profile": profile.to_json() if profile is not None else None,
+        "plots": {k: base64.b64encode(v).decode("ascii") for k, v in plot_pngs(view).items()}},
+        None, "Could not write the report")
+
+
+def _submit(view: Any, params: dict, done_text: Any, fail_text: str) -> bool:
     win = view.win
     if view.result is None or win.engine.busy:
         view.status.setText("Busy: wait for the current work to finish." if win.engine.busy
                             else "Run a sweep first.")
         return False
-    profile = view.profile.result
-    req = win.engine.submit("sweep_report", {
-        "folder": folder, "sweep": view.result.to_json(),
-        "profile": profile.to_json() if profile is not None else None,
-        "plots": {k: base64.b64encode(v).decode("ascii") for k, v in plot_pngs(view).items()}},
-        kind="export")
+    req = win.engine.submit("sweep_report", {**params, "sweep": view.result.to_json()},
+                            kind="export")
 
     def done(value: dict) -> None:
-        view.status.setText(f"Report written: {value.get('path', folder)}")
+        view.status.setText(done_text or f"Report written: {value.get('path', '')}")
         view.reported.emit(value)
 
     def failed(err: Any) -> None:
-        view.status.setText(f"Could not write the report: {err.text}")
+        view.status.setText(f"{fail_text}: {err.text}")
         view.failed.emit(err.text)
     req.finished.connect(done)
     req.failed.connect(failed)
-    req.cancelled.connect(lambda _t: view.status.setText("Report cancelled: nothing written."))
-    view.status.setText("Writing the report…")
+    req.cancelled.connect(lambda _t: view.status.setText("Export cancelled: nothing written."))
+    view.status.setText("Writing…")
     req.start()
     return True

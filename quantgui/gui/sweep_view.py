@@ -16,9 +16,8 @@ from typing import Any, Optional
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QDockWidget, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSplitter,
-                               QTabWidget,
+from PySide6.QtWidgets import (QDockWidget, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QPushButton, QSplitter, QTabWidget,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from . import sweep_export
@@ -166,9 +165,8 @@ class SweepView(QWidget):
         self.json_button.clicked.connect(lambda: sweep_export.ask_export(self, "json"))
         self.report_button.clicked.connect(lambda: sweep_export.ask_export(self, "report"))
         self.profile.profile_button.clicked.connect(self.start_profile)
-        self.profile.started.connect(self._sync)
-        self.profile.profiled.connect(self._sync)
-        self.profile.failed.connect(self._sync)
+        for signal in (self.profile.started, self.profile.profiled, self.profile.failed):
+            signal.connect(self._sync)
         self._theme = th.current()
         th.ThemeWatcher(self, self._apply_theme)
         self._sync()
@@ -226,6 +224,7 @@ class SweepView(QWidget):
             batches = parse_counts(self.batches.text(), "Batch sizes")
             threads = parse_counts(self.threads.text(), "Threads")
             cluster = self.cluster.value()
+            model = self.model_reference() if cluster != LOCAL else None
         except (ValueError, UserError) as exc:
             self.status.setText(str(exc) if self.recipes.count() else
                                 "Run a recipe first (or set one up): the sweep times the "
@@ -239,8 +238,8 @@ class SweepView(QWidget):
         params = {"model_id": win.loaded.model_id, "recipes": [r.to_json() for r in recipes],
                   "batches": batches, "threads": threads, "time_budget_s": budget,
                   "cluster": cluster}
-        if cluster != LOCAL:  # each node opens the model itself, with the same parameters
-            params["model"] = self.model_reference()
+        if model is not None:  # each node opens the model itself, with the same parameters
+            params["model"] = model
         self.swept = {r.describe(): r for r in recipes}
         req = win.engine.submit("sweep", params, kind="sweep")
         req.partial.connect(self._on_partial)
@@ -262,6 +261,9 @@ class SweepView(QWidget):
         from quantgui.core.cluster import MODEL_PARAMS
         opened = dict(self.win.engine.model_params or {})
         model = {k: v for k, v in opened.items() if k in MODEL_PARAMS and v not in (None, "")}
+        if isinstance(model.get("data"), dict):  # nodes receive files, not a DataSpec's folder
+            raise ValueError("A cluster sweep cannot send data chosen in the Data dialog yet: "
+                             "choose This machine, or open the model without that data")
         model["source"] = opened.get("source") or self.win.loaded.info.source
         return model
 

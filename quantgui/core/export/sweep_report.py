@@ -252,6 +252,20 @@ def render_sweep_markdown(sweep: SweepResult, profile: Optional[LayerProfile] = 
     return "\n".join(md) + "\n"
 
 
+def sweep_text(sweep: SweepResult, fmt: str) -> str:
+    """The sweep as JSON (strict: no NaN) or its table as CSV (one row per point, unknown
+    numbers empty)."""
+    if fmt == "json":
+        return json.dumps(sweep.to_json(), indent=2, allow_nan=False) + "\n"
+    import csv
+    import io
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(sweep.CSV_COLUMNS)
+    writer.writerows(sweep.csv_rows())
+    return out.getvalue()
+
+
 @dataclass
 class SweepReportFiles:
     folder: Path
