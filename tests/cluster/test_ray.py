@@ -39,7 +39,9 @@ def test_ray_started_here_stays_on_loopback(ray_cluster):
 
 
 def test_ray_sweep_has_the_local_schema_and_values_within_noise(ray_cluster):
-    spec = SweepSpec([INT8], [1, 16], [1], **SMALL)
+    # More rounds than the other tests: its medians are compared (3 samples on a loaded
+    # machine once differed 7x).
+    spec = SweepSpec([INT8], [1, 16], [1], time_budget_s=0.1, min_rounds=6)
     streamed = []
     remote = rx.RayExecutor("auto").run({"source": MLP}, spec, Task(), streamed.append)
     local = LocalExecutor().run({"source": MLP}, spec, Task())
