@@ -115,8 +115,20 @@ def test_spec_refuses_bad_values(values, message):
 
 
 def test_unknown_cluster_is_one_line():
-    with pytest.raises(UserError, match="expected local, auto or ray://HOST:PORT"):
+    with pytest.raises(UserError, match="expected local, auto, HOST:PORT or ray://HOST:PORT"):
         executor_for("tcp://x")
+
+
+def test_a_cluster_without_the_ray_extra_names_what_to_install(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as when not installed
+    monkeypatch.delitem(sys.modules, "quantgui.core.cluster.ray_executor", raising=False)
+    for cluster in ("auto", "127.0.0.2:6379", "ray://127.0.0.2:10001"):
+        with pytest.raises(UserError) as err:
+            executor_for(cluster)
+        assert str(err.value).startswith(f"--cluster {cluster}: Ray is not installed")
+        assert str(err.value).endswith('install it with pip install "quantgui[ray]"')
+        assert "\n" not in str(err.value)
 
 
 def test_profile_per_layer_lines_up_before_and_after(capsys):
@@ -135,6 +147,14 @@ def test_profile_per_layer_lines_up_before_and_after(capsys):
     assert profile.total_before_ms >= sum(x.before_ms for x in profile.layers[:-1])
     assert [p["recipe"] for p in data["points"]] == ["inference_mode"]
     assert "[1/1] inference_mode, batch 4" in err
+    # The GUI's chart: the top layers and "other", adding up to the totals.
+    bars = profile.bars(top=2)
+    assert len(bars) == 3 and bars[-1][0] == "other"
+    assert bars[0][1] >= bars[1][1] or bars[0][2] >= bars[1][2]
+    assert sum(b for _, b, _ in bars) == pytest.approx(
+        sum(x.before_ms for x in profile.layers))
+    assert sum(a for _, _, a in bars) == pytest.approx(sum(x.after_ms for x in profile.layers))
+    assert len(profile.bars(top=100)) == len(profile.layers)
 
 
 def test_cli_sweep_table_and_csv(capsys, tmp_path):

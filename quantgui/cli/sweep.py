@@ -28,13 +28,19 @@ def add_sweep(sub: Any) -> argparse.ArgumentParser:
                    help="torch thread counts (default: the current one)")
     p.add_argument("--time-budget", type=float, default=0.5, metavar="SECONDS",
                    help="timing per point (default 0.5)")
-    p.add_argument("--cluster", default="local", metavar="local|auto|ray://HOST:PORT",
+    p.add_argument("--cluster", default="local",
+                   metavar="local|auto|HOST:PORT|ray://HOST:PORT",
                    help="where to measure: this machine (default), or every machine type of a "
-                        "Ray cluster (pip install \"quantgui[ray]\")")
+                        "Ray cluster: auto ($RAY_ADDRESS, else a private local one), a head's "
+                        "HOST:PORT, or ray:// through the Ray Client (pip install "
+                        "\"quantgui[ray]\")")
     p.add_argument("--json", metavar="OUT.json", dest="json_out",
                    help="write the sweep as JSON ('-' for stdout)")
     p.add_argument("--csv", metavar="OUT.csv", dest="csv_out",
                    help="write the table as CSV ('-' for stdout)")
+    p.add_argument("--report", metavar="DIR",
+                   help="write report.html, report.md and sweep.json into DIR (a table, the "
+                        "crossovers, the recommendation and the plots per machine type)")
     p.add_argument("--profile", action="store_true",
                    help="also profile per layer, before vs after, the first recipe at the "
                         "largest batch and first thread count")
@@ -115,7 +121,8 @@ def cmd_sweep(args: argparse.Namespace, task: Any) -> int:
     if args.json_out == "-" and args.csv_out == "-":
         raise CliError("--json - and --csv - both want stdout; give one a file name")
     inputs = check_outputs(args, [("--json", args.json_out, False),
-                                  ("--csv", args.csv_out, False)])
+                                  ("--csv", args.csv_out, False),
+                                  ("--report", args.report, True)])
     spec = SweepSpec([parse_recipe(r) for r in args.recipes], batches, threads,
                      args.time_budget)
     executor = executor_for(args.cluster)
@@ -145,10 +152,14 @@ def cmd_sweep(args: argparse.Namespace, task: Any) -> int:
     if args.csv_out not in (None, "-"):
         from ..core.export.atomic import write_text_atomic
         write_text_atomic(args.csv_out, csv_text(result), protected=inputs)
-    for flag, path in (("--json", args.json_out), ("--csv", args.csv_out)):
-        if path not in (None, "-"):
-            print(f"wrote {path}", file=sys.stderr if "-" in (args.json_out, args.csv_out)
-                  else sys.stdout)
+    written = [f"wrote {path}" for path in (args.json_out, args.csv_out)
+               if path not in (None, "-")]
+    if args.report and result.points:
+        from ..core.export.sweep_report import write_sweep_report
+        written += write_sweep_report(args.report, result, profile, protected=inputs,
+                                      task=task).lines()
+    for line in written:  # stdout stays the JSON or CSV when one went there
+        print(line, file=sys.stderr if "-" in (args.json_out, args.csv_out) else sys.stdout)
     if result.error:  # the cluster went away: what was measured is printed above
         raise CliError(f"--cluster {args.cluster}: {result.error}")
     return 130 if result.cancelled else 0

@@ -45,6 +45,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "DataInfo": ("results", "DataInfo"), "TechniqueSpec": ("results", "TechniqueSpec"),
     "technique_specs": ("results", "technique_specs"),
     "Recommendation": ("results", "Recommendation"), "Trial": ("results", "Trial"),
+    "SweepResult": ("results.sweep", "SweepResult"),
     "AccuracyChange": ("results", "AccuracyChange"), "Similarity": ("results", "Similarity"),
     # the user's data: the reference is torch-free, opening it is not
     "DataSpec": ("data.spec", "DataSpec"), "Preprocess": ("data.spec", "Preprocess"),
@@ -78,6 +79,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "save_project": ("export", "save_project"), "load_project": ("export", "load_project"),
     "ProjectEntry": ("export", "ProjectEntry"), "protected_paths": ("export", "protected_paths"),
     "recipe_json": ("export.report", "recipe_json"),
+    "write_sweep_report": ("export.sweep_report", "write_sweep_report"),
     "write_text_atomic": ("export.atomic", "write_text_atomic"),
     "write_bytes_atomic": ("export.atomic", "write_bytes_atomic"),
 }

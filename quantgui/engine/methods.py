@@ -234,6 +234,46 @@ def sweep(params: dict, call: Call) -> dict[str, Any]:
     return {"sweep": result.to_json()}
 
 
+def _count(params: dict, name: str) -> int:
+    value = _need(params, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ProtocolError(f"\"{name}\" must be a whole number from 1, got {value!r:.40}")
+    return value
+
+
+def profile(params: dict, call: Call) -> dict[str, Any]:
+    """Per-layer time before vs after for one configuration of the store's model."""
+    from quantgui.core.measure.profile import profile_layers
+    _only(params, ("model_id", "recipe", "batch", "threads", "calls"))
+    loaded = call.store.model(str(_need(params, "model_id")))
+    recipe = _recipe(_need(params, "recipe"))
+    batch, threads = _count(params, "batch"), _count(params, "threads")
+    calls = _count(params, "calls") if "calls" in params else 20
+    check_memory(estimate_run_bytes(loaded, batch), "this profile")
+    result = profile_layers(loaded, recipe, batch, threads, min(calls, 1000), task=call.task)
+    return {"profile": result.to_json()}
+
+
+def sweep_report(params: dict, call: Call) -> dict[str, Any]:
+    """The report into a folder (`what` "report", the default), or the sweep as one JSON or
+    CSV file (`what` "json" / "csv", at `path`): the GUI process writes no file itself (the
+    writers' package imports torch)."""
+    from quantgui.core import SweepResult, write_sweep_report, write_text_atomic
+    from quantgui.core.export.sweep_report import sweep_text
+    p = _only(params, ("what", "folder", "path", "sweep", "profile", "plots"))
+    what = p.get("what", "report")
+    if what not in ("report", "json", "csv"):
+        raise ProtocolError("\"what\" must be report, json or csv")
+    if what != "report":
+        text = sweep_text(SweepResult.from_json(_need(p, "sweep")), what)
+        path = write_text_atomic(str(_need(p, "path")), text, call.task)
+        return {"path": str(path), "text": f"wrote {path}", "export": {"path": str(path)}}
+    files = write_sweep_report(str(_need(p, "folder")), _need(p, "sweep"), p.get("profile"),
+                               plots=_plots(p.get("plots")), task=call.task)
+    return {"path": str(files.html), "text": "\n".join(files.lines()),
+            "export": files.to_json()}
+
+
 # --- writing out --------------------------------------------------------------------------------
 
 def _plots(data: Any) -> dict[str, bytes]:
@@ -326,6 +366,7 @@ def forget(params: dict, call: Call) -> dict[str, Any]:
 #: "shutdown" are answered by the server at once).
 WORK: dict[str, Callable[[dict, Call], dict]] = {
     "open": open_, "inspect": inspect, "drop_labels": drop_labels, "classes": classes,
-    "run": run, "recommend": recommend, "sweep": sweep, "export": export, "save_project": save_project,
+    "run": run, "recommend": recommend, "sweep": sweep, "profile": profile,
+    "sweep_report": sweep_report, "export": export, "save_project": save_project,
     "load_project": load_project,
 }

@@ -74,6 +74,14 @@ Methods: "params" -> "value" (records are the typed objects' to_json; read them 
                    time_budget_s, cluster: "local" (default) | "auto" | "ray://HOST:PORT"}
                    -> partial events {"point": SweepPoint} as each point is measured, then
                    {"sweep": SweepResult}; cancelled: data {"sweep": SweepResult so far}
+    profile        {model_id, recipe: Recipe.to_json(), batch, threads, calls (default 20)}
+                   -> {"profile": LayerProfile} (per-layer time before vs after); progress
+                   phase "profile"
+    sweep_report   {what: "report" (default) | "json" | "csv", folder (report), path
+                   (json/csv), sweep: SweepResult JSON, profile: LayerProfile JSON | null,
+                   plots: {name: base64 PNG}} -> {"path": report.html or the file, "text",
+                   "export": {folder, html, markdown, json} (the folder written whole,
+                   export/folder.py) or {path}}
     export         {what: "model" | "script" | "report" | "recipe" | "all", variant_id,
                    result (RunResult JSON: report/recipe of a row without a variant),
                    model_id (its files are protected), folder (model/script/report/all),
@@ -109,7 +117,7 @@ PROGRESS, LOG, PARTIAL = "progress", "log", "partial"
 EVENTS = (PROGRESS, LOG, PARTIAL)
 
 METHODS = ("hello", "open", "inspect", "drop_labels", "classes", "run", "recommend", "sweep",
-           "export", "save_project", "load_project", "variants", "forget", "shutdown")
+           "profile", "sweep_report", "export", "save_project", "load_project", "variants", "forget", "shutdown")
 #: Export targets ("all": model, script, report and recipe into one folder).
 EXPORT_WHAT = ("model", "script", "report", "recipe", "all")
 

@@ -69,6 +69,13 @@ class AppSettings:
     def set_theme(self, theme: str) -> None:
         self.q.setValue("theme", theme)
 
+    def cluster(self) -> str:
+        """Where the Sweep view measures: "local" (this machine), "auto", or a Ray address."""
+        return str(self.q.value("sweep/cluster", "local") or "local")
+
+    def set_cluster(self, cluster: str) -> None:
+        self.q.setValue("sweep/cluster", cluster)
+
     def last_dir(self) -> str:
         return str(self.q.value("last_dir", ""))
 

@@ -1,6 +1,7 @@
 """The Sweep view (a dock, Tools > Sweep…): recipes x batch sizes x thread counts on the open
 model, latency and throughput vs batch as the points arrive, crossovers marked, the table
-exportable as CSV or JSON.
+exportable as CSV, JSON or a report (sweep_export.py). Where it measures is the Cluster setting
+(sweep_cluster.py); a point of the table can be profiled per layer (profile_chart.py).
 
 The sweep is a request to the engine process, like a run (`win.engine.submit("sweep", ...)`):
 each measured point arrives as a "partial" event; the result is the SweepResult (crossovers,
@@ -15,12 +16,15 @@ from typing import Any, Optional
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSplitter,
+from PySide6.QtWidgets import (QDockWidget, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QPushButton, QSplitter, QTabWidget,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from . import sweep_export
 from .plots import theme as th
+from .profile_chart import ProfileChart
 from .safe_text import html_text, printable
+from .sweep_cluster import LOCAL, ClusterChoice
 
 #: Timing per point at most: a sweep has many points (a run's budget is for one).
 MAX_BUDGET_S = 0.5
@@ -44,6 +48,7 @@ class SweepView(QWidget):
     pointAdded = Signal(object)     # SweepPoint
     finished = Signal(object)       # SweepResult (cancelled=True when cut short)
     failed = Signal(str)
+    reported = Signal(dict)         # the engine's answer to sweep_report
 
     def __init__(self, win: Any) -> None:
         super().__init__(win)
@@ -60,6 +65,10 @@ class SweepView(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.csv_button = QPushButton("Export CSV…")
         self.json_button = QPushButton("Export JSON…")
+        self.report_button = QPushButton("Export report…")
+        self.cluster = ClusterChoice(win.app_settings)
+        self.profile = ProfileChart(win)
+        self.swept: dict[str, Any] = {}  # recipe name -> Recipe of the sweep shown
         tips = {
             self.recipes: "The recipes to time: the current one and those of the session "
                           "history; tick the ones to sweep",
@@ -71,12 +80,16 @@ class SweepView(QWidget):
             self.csv_button: "Save the table as CSV (one row per point)",
             self.json_button: "Save the whole sweep as JSON (points, crossovers, "
                               "recommendation)",
+            self.report_button: "Write report.html and report.md (tables, crossovers, "
+                                "recommendation per machine type, these plots) and sweep.json "
+                                "into a new folder",
         }
         for widget, tip in tips.items():
             widget.setToolTip(tip)
         for name, widget in (("sweepBatches", self.batches), ("sweepThreads", self.threads),
                              ("sweepRun", self.run_button), ("sweepCancel", self.cancel_button),
-                             ("sweepCsv", self.csv_button), ("sweepJson", self.json_button)):
+                             ("sweepCsv", self.csv_button), ("sweepJson", self.json_button),
+                             ("sweepReport", self.report_button)):
             widget.setObjectName(name)
         self.status = QLabel("Choose recipes, batch sizes and thread counts, then Run sweep.")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
@@ -88,11 +101,12 @@ class SweepView(QWidget):
         form.addRow("Recipes", self.recipes)
         form.addRow("Batch sizes", self.batches)
         form.addRow("Threads", self.threads)
+        form.addRow("Cluster", self.cluster)
         buttons = QHBoxLayout()
         for b in (self.run_button, self.cancel_button):
             buttons.addWidget(b)
         exports = QHBoxLayout()
-        for b in (self.csv_button, self.json_button):
+        for b in (self.csv_button, self.json_button, self.report_button):
             exports.addWidget(b)
         self.latency_plot, self.throughput_plot = pg.PlotWidget(), pg.PlotWidget()
         for plot, label in ((self.latency_plot, "latency (ms)"),
@@ -114,23 +128,31 @@ class SweepView(QWidget):
                                               "after ms", "speedup", "95% CI", "after /s"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         body = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         top_lay = QVBoxLayout(top)
         top_lay.setContentsMargins(0, 0, 0, 0)
         top_lay.addWidget(self.key)
         top_lay.addWidget(plots, 1)
-        body.addWidget(top)
+        # The per-layer chart on its own tab: beside the two curves it would be too narrow.
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("sweepPlots")
+        self.tabs.addTab(top, "Latency and throughput")
+        self.tabs.addTab(self.profile, "Per-layer profile")
+        self.profile.started.connect(lambda: self.tabs.setCurrentWidget(self.profile))
+        body.addWidget(self.tabs)
         body.addWidget(self.table)
         body.setStretchFactor(0, 3)
         body.setStretchFactor(1, 1)
         controls = QWidget()
-        controls.setMaximumWidth(320)
+        controls.setMaximumWidth(340)
         side = QVBoxLayout(controls)
         side.setContentsMargins(0, 0, 0, 0)
         side.addLayout(form)
         side.addLayout(buttons)
         side.addLayout(exports)
+        side.addLayout(self.profile.buttons)
         side.addWidget(self.status)
         side.addWidget(self.crossover)
         side.addStretch(1)
@@ -139,8 +161,12 @@ class SweepView(QWidget):
         lay.addWidget(body, 1)
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
-        self.csv_button.clicked.connect(lambda: self._ask_export("csv"))
-        self.json_button.clicked.connect(lambda: self._ask_export("json"))
+        self.csv_button.clicked.connect(lambda: sweep_export.ask_export(self, "csv"))
+        self.json_button.clicked.connect(lambda: sweep_export.ask_export(self, "json"))
+        self.report_button.clicked.connect(lambda: sweep_export.ask_export(self, "report"))
+        self.profile.profile_button.clicked.connect(self.start_profile)
+        for signal in (self.profile.started, self.profile.profiled, self.profile.failed):
+            signal.connect(self._sync)
         self._theme = th.current()
         th.ThemeWatcher(self, self._apply_theme)
         self._sync()
@@ -176,12 +202,13 @@ class SweepView(QWidget):
                 if self.recipes.item(i).checkState() == Qt.CheckState.Checked]
 
     # -- running --------------------------------------------------------------------------
-    def _sync(self) -> None:
-        running = self._job is not None
+    def _sync(self, *_args: Any) -> None:
+        running = self._job is not None or self.profile.running
         self.run_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        for b in (self.csv_button, self.json_button):
+        self.cancel_button.setEnabled(self._job is not None)
+        for b in (self.csv_button, self.json_button, self.report_button):
             b.setEnabled(not running and self.result is not None)
+        self.profile.sync(not running and self.result is not None and bool(self.swept))
 
     def start(self) -> bool:
         from quantgui.core import UserError
@@ -196,6 +223,8 @@ class SweepView(QWidget):
                 raise ValueError("no recipe chosen")
             batches = parse_counts(self.batches.text(), "Batch sizes")
             threads = parse_counts(self.threads.text(), "Threads")
+            cluster = self.cluster.value()
+            model = self.model_reference() if cluster != LOCAL else None
         except (ValueError, UserError) as exc:
             self.status.setText(str(exc) if self.recipes.count() else
                                 "Run a recipe first (or set one up): the sweep times the "
@@ -206,9 +235,13 @@ class SweepView(QWidget):
         self._redraw()
         self.table.setRowCount(0)
         self.crossover.setText("")
-        req = win.engine.submit("sweep", {
-            "model_id": win.loaded.model_id, "recipes": [r.to_json() for r in recipes],
-            "batches": batches, "threads": threads, "time_budget_s": budget}, kind="sweep")
+        params = {"model_id": win.loaded.model_id, "recipes": [r.to_json() for r in recipes],
+                  "batches": batches, "threads": threads, "time_budget_s": budget,
+                  "cluster": cluster}
+        if model is not None:  # each node opens the model itself, with the same parameters
+            params["model"] = model
+        self.swept = {r.describe(): r for r in recipes}
+        req = win.engine.submit("sweep", params, kind="sweep")
         req.partial.connect(self._on_partial)
         req.finished.connect(self._on_finished)
         req.cancelled.connect(lambda _text: self._on_cancelled(req.cancel_data))
@@ -222,9 +255,36 @@ class SweepView(QWidget):
         self.started.emit()
         return True
 
+    def model_reference(self) -> dict:
+        """The open parameters a cluster node opens the model with (the ones the engine
+        opened it with; an example by its name)."""
+        from quantgui.core.cluster import MODEL_PARAMS
+        opened = dict(self.win.engine.model_params or {})
+        model = {k: v for k, v in opened.items() if k in MODEL_PARAMS and v not in (None, "")}
+        if isinstance(model.get("data"), dict):  # nodes receive files, not a DataSpec's folder
+            raise ValueError("A cluster sweep cannot send data chosen in the Data dialog yet: "
+                             "choose This machine, or open the model without that data")
+        model["source"] = opened.get("source") or self.win.loaded.info.source
+        return model
+
     def cancel(self) -> None:
         if self._job is not None:
             self._job.cancel()
+
+    def start_profile(self) -> bool:
+        """The selected table row's configuration, else the first recipe at the largest batch
+        and the first thread count (what `quantgui-cli sweep --profile` profiles)."""
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        row = rows[0].row() if rows else self.table.currentRow()
+        if 0 <= row < len(self.points) and self.points[row].recipe in self.swept:
+            p = self.points[row]
+            recipe, batch, threads = self.swept[p.recipe], p.batch, p.threads
+        elif self.swept and self.result is not None:
+            recipe = next(iter(self.swept.values()))
+            batch, threads = max(self.result.batches), min(self.result.threads)
+        else:
+            return False
+        return self.profile.start(recipe, batch, threads)
 
     def _on_partial(self, value: dict) -> None:
         from quantgui.core.results.sweep import SweepPoint
@@ -253,7 +313,8 @@ class SweepView(QWidget):
     def _on_finished(self, value: dict) -> None:
         from quantgui.core.results.sweep import SweepResult
         result = SweepResult.from_json(value["sweep"])
-        if len(result.points) != len(self.points):  # the result is the whole truth
+        if [p.key() for p in result.points] != [p.key() for p in self.points]:
+            # the result is the whole truth (a cluster's comes sorted by machine type)
             self.points = list(result.points)
             self.table.setRowCount(0)
             for p in self.points:
@@ -357,41 +418,6 @@ class SweepView(QWidget):
                                symbolBrush=pen.color(), name=printable(name, newlines=False))
         self.throughput_plot.plot(xs, thr, pen=pen, symbol=sym, symbolSize=6,
                                   symbolBrush=pen.color())
-
-    # -- export ---------------------------------------------------------------------------
-    def _ask_export(self, fmt: str) -> None:
-        dialog = QFileDialog(self, f"Export the sweep as {fmt.upper()}")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setNameFilter(f"{fmt.upper()} (*.{fmt})")
-        dialog.setDefaultSuffix(fmt)
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)  # the same dialog everywhere
-        dialog.setObjectName("sweepExportDialog")
-        dialog.fileSelected.connect(lambda path: self.export_to(path, fmt))
-        dialog.open()
-
-    def export_to(self, path: str, fmt: str) -> None:
-        """Written whole or not at all (write_text_atomic); a failure is one status line."""
-        import json
-
-        from quantgui.core import UserError, write_text_atomic
-        if self.result is None:
-            return
-        if fmt == "json":
-            text = json.dumps(self.result.to_json(), indent=2, allow_nan=False) + "\n"
-        else:
-            import csv
-            import io
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(self.result.CSV_COLUMNS)
-            writer.writerows(self.result.csv_rows())
-            text = out.getvalue()
-        try:
-            write_text_atomic(path, text)
-        except (UserError, OSError) as exc:
-            self.status.setText(f"Could not export: {exc}")
-            return
-        self.status.setText(f"Exported {path}")
 
 
 def add_sweep_view(win: Any) -> SweepView:

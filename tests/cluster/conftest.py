@@ -1,6 +1,6 @@
 """One Ray for the whole session (it takes seconds to start): a `ray.cluster_utils.Cluster`
 whose head node is what `start_local` starts (loopback, no dashboard, no usage statistics, its
-own temporary folder), with 2 CPUs. `typed_nodes` adds worker nodes labelled as two CPU types.
+own temporary folder), with 2 CPUs and the Ray Client server on a free port. `typed_nodes` adds worker nodes labelled as two CPU types.
 At the end every Ray process started under that folder must be gone."""
 
 import os
@@ -31,6 +31,13 @@ def ray_processes(marker: str) -> list[str]:
     return found
 
 
+def free_port(host: str) -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     from ray.cluster_utils import Cluster
@@ -38,12 +45,15 @@ def ray_cluster():
     saved = {k: os.environ.get(k) for k in ("RAY_USAGE_STATS_ENABLED", "RAY_TMPDIR",
                                             "RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
     rx.private_environment(temp)  # usage stats off, address file and token kept to us
+    client_port = free_port(rx.loopback_address())
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 2, "resources": {rx.TIMING_RESOURCE: 1}, "include_dashboard": False,
-        "node_ip_address": rx.loopback_address(), "temp_dir": temp})
+        "node_ip_address": rx.loopback_address(), "temp_dir": temp,
+        "ray_client_server_port": client_port})  # the Ray Client's door (ray://)
     ray.init(address=cluster.address, configure_logging=False, log_to_driver=False,
              namespace="quantgui-tests")
     cluster.temp = temp
+    cluster.client_port = client_port
     yield cluster
     ray.shutdown()
     cluster.shutdown()

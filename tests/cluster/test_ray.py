@@ -20,7 +20,7 @@ from .conftest import ray, ray_processes, rx
 
 MLP = "example:digits-mlp"
 INT8 = Recipe([Step("dynamic_int8", {})])
-SMALL = dict(time_budget_s=0.1, min_rounds=2)
+SMALL = dict(time_budget_s=0.05, min_rounds=2)
 HEAD = machine_type(local_environment())  # the head node's type, as probed
 
 
@@ -39,7 +39,9 @@ def test_ray_started_here_stays_on_loopback(ray_cluster):
 
 
 def test_ray_sweep_has_the_local_schema_and_values_within_noise(ray_cluster):
-    spec = SweepSpec([INT8], [1, 16], [1], **SMALL)
+    # More rounds than the other tests: its medians are compared (3 samples on a loaded
+    # machine once differed 7x).
+    spec = SweepSpec([INT8], [1, 16], [1], time_budget_s=0.1, min_rounds=6)
     streamed = []
     remote = rx.RayExecutor("auto").run({"source": MLP}, spec, Task(), streamed.append)
     local = LocalExecutor().run({"source": MLP}, spec, Task())
@@ -128,7 +130,8 @@ def test_a_worker_dying_twice_fails_its_point_with_the_reason(typed_nodes, tmp_p
 
 def test_cancel_stops_every_task_and_keeps_the_points(typed_nodes):
     token = CancelToken()
-    spec = SweepSpec([INT8], [1, 2, 4, 8, 16], [1], time_budget_s=1.0, min_rounds=4)
+    # 0.5 s a point: the other node's point is still being timed when the first one lands.
+    spec = SweepSpec([INT8], [1, 2, 4, 8, 16], [1], time_budget_s=0.5, min_rounds=4)
     result = rx.RayExecutor("auto").run({"source": MLP}, spec, Task(None, token),
                                         lambda point: token.cancel())
     assert result.cancelled and 1 <= len(result.points) < 15
@@ -169,6 +172,51 @@ def test_cancel_returns_within_two_seconds(typed_nodes):
     spec = SweepSpec([INT8], [1, 2, 4, 8, 16], [1], time_budget_s=3.0, min_rounds=4)
     result = rx.RayExecutor("auto").run({"source": MLP}, spec, Task(None, token), on_point)
     assert result.cancelled and time.monotonic() - cancelled_at[0] < 2.0
+
+
+def listening(port: int) -> list[str]:
+    """The local addresses a TCP socket listens on at `port` (from /proc/net/tcp)."""
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            ip_hex, port_hex = local.split(":")
+            if state != "0A" or int(port_hex, 16) != port:  # 0A: LISTEN
+                continue
+            if set(ip_hex) == {"0"}:
+                found.append("0.0.0.0" if table == "tcp" else "::")
+            elif table == "tcp" or ip_hex.startswith("0000000000000000FFFF0000"):
+                v4 = ip_hex[-8:]  # an IPv4 address (IPv4-mapped in tcp6), little-endian hex
+                found.append(".".join(str(int(v4[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+            else:
+                found.append(ip_hex)
+    return found
+
+
+def test_ray_client_address_runs_the_sweep_end_to_end(ray_cluster):
+    """`--cluster ray://HOST:PORT` from another process (this one is already a driver):
+    the Ray Client connects to the head's client server and measures there."""
+    import subprocess
+    import sys
+    port = ray_cluster.client_port
+    # Ray 2.60's client server listens on 127.0.0.1 and the node's address (loopback here).
+    where = listening(port)
+    assert where and all(a.startswith("127.") for a in where), where
+    out = subprocess.run(
+        [sys.executable, "-m", "quantgui.cli", "sweep", MLP, "--recipe", "dynamic_int8",
+         "--batch", "1", "--threads", "1", "--time-budget", "0.05", "--json", "-",
+         "--cluster", f"ray://{rx.loopback_address()}:{port}"],
+        capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = SweepResult.from_json(json.loads(out.stdout))
+    assert result.executor == f"ray (ray://{rx.loopback_address()}:{port})"
+    # One point per machine type (the head's, and "alpha" when the typed nodes joined before).
+    assert HEAD in [t.machine for t in result.types]
+    assert sorted(p.machine for p in result.points) == sorted(t.machine for t in result.types)
+    assert all(p.ok and p.batch == 1 for p in result.points)
+    lines = out.stderr.strip().splitlines()
+    assert lines and all(line.startswith("[") for line in lines), out.stderr  # progress only
+    print(f"Ray Client server listens on {where} port {port}")
 
 
 def test_a_cluster_address_where_nothing_listens_is_one_line_at_once():

@@ -220,6 +220,40 @@ def test_sweep_cancelled_keeps_the_points_so_far(engine):
     assert kept.cancelled and 1 <= len(kept.points) < 6
 
 
+def test_profile_answers_the_layers_with_progress_and_cancels(engine, tmp_path):
+    from quantgui.core.results.profile import LayerProfile
+    answer, events = engine.call("profile", model_id=engine.model, recipe=SWEEP_INT8,
+                                 batch=4, threads=1, calls=3)
+    assert answer["type"] == p.RESULT, answer
+    profile = LayerProfile.from_json(answer["value"]["profile"])
+    assert (profile.recipe, profile.batch, profile.threads, profile.calls) == (
+        "dynamic_int8", 4, 1, 3)
+    assert profile.total_before_ms > 0 and len(profile.layers) > 3
+    phases = [(i["phase"], i["done"]) for i in progress_items(events)]
+    assert ("profile", 3) in phases  # (the ones between may be coalesced away)
+    # The report of a sweep and this profile, written by the engine.
+    sweep, _ = engine.call("sweep", model_id=engine.model, recipes=[SWEEP_INT8], batches=[1],
+                           threads=[1], time_budget_s=0.05)
+    folder = tmp_path / "report"
+    answer, _ = engine.call("sweep_report", folder=str(folder),
+                            sweep=sweep["value"]["sweep"], profile=profile.to_json(),
+                            plots={"a plot": base64.b64encode(b"\x89PNG").decode()})
+    assert answer["value"]["path"] == str(folder / "report.html"), answer
+    page = (folder / "report.html").read_text()
+    assert "Per-layer profile: dynamic_int8, batch 4" in page and "<figcaption>a plot" in page
+    answer, _ = engine.call("profile", model_id=engine.model, recipe=SWEEP_INT8, batch=0,
+                            threads=1)
+    assert "\"batch\" must be a whole number from 1" in _error(answer).message
+    # Cancel while the original is being profiled (1000 calls of batch 64 take seconds).
+    msg_id = engine.request("profile", model_id=engine.model, recipe=SWEEP_INT8, batch=64,
+                            threads=1, calls=1000)
+    engine.until(msg_id, lambda m: any(i["phase"] == "profile" and i["done"] in (1, 2)
+                                       for i in m.get("progress", ())))
+    engine.cancel(msg_id)
+    answer, _ = engine.until(msg_id)
+    assert _error(answer).kind == p.CANCELLED
+
+
 def test_sweep_bad_params_are_protocol_errors(engine):
     answer, _ = engine.call("sweep", model_id=engine.model, recipes=SWEEP_INT8, batches=[1],
                             threads=[1])

@@ -78,13 +78,21 @@ class LocalExecutor(Executor):
         return summarize(result, {LOCAL: environment}, {LOCAL: [measurer.node]})
 
 
+def is_address(text: str) -> bool:
+    """HOST:PORT (a Ray head's GCS address, which this machine joins as a driver)."""
+    host, sep, port = text.rpartition(":")
+    return bool(sep and host and "/" not in text and port.isdigit())
+
+
 def executor_for(cluster: Optional[str]) -> Executor:
     """`local` (or None), `auto` (the Ray cluster $RAY_ADDRESS names, else a private local Ray
-    on loopback) or `ray://HOST:PORT` (the Ray Client)."""
+    on loopback), `HOST:PORT` (a head's address, as RAY_ADDRESS would give it) or
+    `ray://HOST:PORT` (the Ray Client)."""
     if cluster in (None, "", "local"):
         return LocalExecutor()
-    if cluster != "auto" and not cluster.startswith("ray://"):
-        raise UserError(f"--cluster: expected local, auto or ray://HOST:PORT, got {cluster!r:.60}")
+    if cluster != "auto" and not cluster.startswith("ray://") and not is_address(cluster):
+        raise UserError(f"--cluster: expected local, auto, HOST:PORT or ray://HOST:PORT, "
+                        f"got {cluster!r:.60}")
     try:
         from .ray_executor import RayExecutor
     except ImportError as exc:  # the extra is not installed

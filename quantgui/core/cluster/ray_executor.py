@@ -109,10 +109,12 @@ def connect(address: str) -> None:
     try:
         if not target:
             start_local(num_cpus=max(1, (os.cpu_count() or 1)))
-        elif address == "auto":
+        elif not address.startswith("ray://"):  # auto via $RAY_ADDRESS, or HOST:PORT
             ray.init(address=target, configure_logging=False, log_to_driver=False,
                      namespace="quantgui")
         else:
+            import logging  # Ray Client logs the kwargs it forwards at INFO: not the user's
+            logging.getLogger("ray.client_builder").setLevel(logging.WARNING)
             ray.init(address=address, log_to_driver=False, namespace="quantgui")
     except ValueError as exc:
         if "ray[client]" in str(exc):  # ray:// is the Ray Client: its own extra dependencies

@@ -16,7 +16,13 @@ from ..results.profile import LayerProfile, LayerTime
 
 
 def _leaves(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
-    return [(n, m) for n, m in module.named_modules() if n and not list(m.children())]
+    """The modules timed: those without children of their own, where a child whose name
+    starts with "_" is storage, not a layer (a dynamic INT8 Linear keeps its weights in
+    `_packed_params`: the Linear is the layer, timed at the original's path)."""
+    def layer(name: str, m: torch.nn.Module) -> bool:
+        return bool(name) and not name.rpartition(".")[2].startswith("_") and not any(
+            not child.startswith("_") for child, _ in m.named_children())
+    return [(n, m) for n, m in module.named_modules() if layer(n, m)]
 
 
 def _profile_side(variant: Any, inputs: Any, calls: int, task: Task
@@ -57,12 +63,16 @@ def profile_layers(loaded: Any, recipe: Any, batch: int, threads: int, calls: in
     from ..sweep import recipe_name
     task = task or quiet_task()
     quiet = Task(None, task.cancel_token)
+    task.report("profile", 0, 3, "applying the recipe")
     after = (optimize(loaded, recipe, None, quiet)[0] if recipe.steps
              else loaded.baseline().copy())
     with torch_threads(threads) as used:
         example = batched_example(loaded, batch)
+        task.report("profile", 1, 3, f"profiling the original, {calls} calls")
         total_b, before = _profile_side(loaded.baseline(), example, calls, quiet)
+        task.report("profile", 2, 3, f"profiling the optimized model, {calls} calls")
         total_a, later = _profile_side(after, example, calls, quiet)
+    task.report("profile", 3, 3, "profile done")
     rows = []
     for name in dict.fromkeys(list(before) + list(later)):
         kb, tb = before.get(name, ("", math.nan))

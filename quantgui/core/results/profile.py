@@ -9,6 +9,9 @@ from typing import Any
 
 from . import _json as j
 
+#: The bar that sums the layers below the top N.
+OTHER = "other"
+
 
 @dataclass
 class LayerTime:
@@ -54,6 +57,22 @@ class LayerProfile:
                    j.real(data, "total_after_ms"),
                    [LayerTime.from_json(x) for x in j.items(data, "layers")
                     if isinstance(x, dict)])
+
+    def bars(self, top: int = 8) -> list[tuple[str, float, float]]:
+        """(label, before ms, after ms) of the `top` layers that take the most time on either
+        side, largest first, then "other" (every remaining row summed; a side without the layer
+        counts 0), so the bars add up to the totals. The time outside layers is a row like any
+        other, labelled "(outside layers)"."""
+        def ms(x: float) -> float:
+            return x if math.isfinite(x) else 0.0
+        rows = sorted(self.layers, key=lambda x: -max(ms(x.before_ms), ms(x.after_ms)))
+        out = [(x.name or "(outside layers)", ms(x.before_ms), ms(x.after_ms))
+               for x in rows[:top]]
+        rest = rows[top:]
+        if rest:
+            out.append((OTHER, sum(ms(x.before_ms) for x in rest),
+                        sum(ms(x.after_ms) for x in rest)))
+        return out
 
     def table(self) -> str:
         def ms(x: float) -> str:
