@@ -67,6 +67,17 @@ def qconfig_mapping(engine: Optional[str], observer: str, per_channel: bool, qat
     return mapping.set_global(QConfig(activation=act, weight=weight))
 
 
+def skip_layers(mapping, model: nn.Module, skip, ctx: StepContext):
+    """Set the qconfig of each Linear/Conv a skip pattern names to None (FX keeps it float) and
+    record the plan; returns the mapping."""
+    from . import _layers
+    plan = _layers.plan(model, _layers.of_types(*QUANTIZABLE), list(skip))
+    for name in plan.kept:
+        mapping.set_module_name(name, None)
+    plan.record(ctx, "INT8")
+    return mapping
+
+
 def prepare(model: nn.Module, mapping, example: Inputs, qat: bool = False) -> nn.Module:
     """Trace and insert observers (or fake-quant modules); a model FX cannot trace is the
     user's to know about, not a crash."""
