@@ -1,9 +1,9 @@
 """A small model with one deliberately sensitive layer, for the skip-list and sensitivity tests.
 
-`sensitive` reads its hidden features next to a constant 1000.0 feature it gives zero weight:
-its output is exact in FP32, but dynamic INT8 quantizes its input with one scale per tensor, and
-a scale set by 1000 rounds the real features (~0-3) to almost nothing. Every other layer sees
-ordinary activations, so INT8 there costs little.
+`sensitive` reads its hidden features next to a constant 30000.0 feature it gives zero weight:
+its output is exact in FP32, but dynamic INT8 quantizes its input with one scale per tensor,
+and a scale set by 30000 (below FP16's limit) rounds the real features (~0-3) to nothing.
+Every other layer sees ordinary activations, so INT8 there costs little.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ class SensitiveNet(nn.Module):
         self.head = nn.Linear(32, 8)
         with torch.no_grad():
             self.sensitive.weight[:, 32] = 0.0
+            for layer in (self.fc1, self.sensitive, self.fc2, self.head):
+                layer.bias.zero_()  # predictions follow the input, not the initial biases
 
     def forward(self, x):
         h = torch.relu(self.fc1(x))
-        h = torch.cat([h, torch.full_like(h[:, :1], 1000.0)], -1)
+        h = torch.cat([h, torch.full_like(h[:, :1], 30000.0)], -1)
         h = torch.relu(self.sensitive(h))
         return self.head(torch.relu(self.fc2(h)))
 

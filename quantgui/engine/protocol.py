@@ -74,6 +74,10 @@ Methods: "params" -> "value" (records are the typed objects' to_json; read them 
                    time_budget_s, cluster: "local" (default) | "auto" | "ray://HOST:PORT"}
                    -> partial events {"point": SweepPoint} as each point is measured, then
                    {"sweep": SweepResult}; cancelled: data {"sweep": SweepResult so far}
+    sensitivity    {model_id, format, params: {k: v}, expand, samples, batch_size,
+                   use_cache} -> partial events {"unit": UnitSensitivity} as each unit is
+                   measured, then {"sensitivity": SensitivityReport}; cancelled: data
+                   {"sensitivity": SensitivityReport so far}
     export         {what: "model" | "script" | "report" | "recipe" | "all", variant_id,
                    result (RunResult JSON: report/recipe of a row without a variant),
                    model_id (its files are protected), folder (model/script/report/all),
@@ -109,7 +113,7 @@ PROGRESS, LOG, PARTIAL = "progress", "log", "partial"
 EVENTS = (PROGRESS, LOG, PARTIAL)
 
 METHODS = ("hello", "open", "inspect", "drop_labels", "classes", "run", "recommend", "sweep",
-           "export", "save_project", "load_project", "variants", "forget", "shutdown")
+           "sensitivity", "export", "save_project", "load_project", "variants", "forget", "shutdown")
 #: Export targets ("all": model, script, report and recipe into one folder).
 EXPORT_WHAT = ("model", "script", "report", "recipe", "all")
 

@@ -35,11 +35,18 @@ class UnitQuality:
         cos = self.fidelity.cosine
         return 1.0 - cos if math.isfinite(cos) else math.nan
 
+    @property
+    def fidelity_loss(self) -> float:
+        """1 - mean cosine (NaN: unknown): what ranks units whose accuracy did not move."""
+        cos = self.fidelity.cosine
+        return 1.0 - cos if math.isfinite(cos) else math.nan
+
     def words(self) -> str:
         """'cos 0.9512, agree 93.8%' or '-1.2 pt (95% CI ...)' for the table."""
-        if self.accuracy is not None and math.isfinite(self.accuracy.change):
-            return self.accuracy.words()
         f = self.fidelity
+        if self.accuracy is not None and math.isfinite(self.accuracy.change):
+            cos = f", cos {f.cosine:.4f}" if math.isfinite(f.cosine) else ""
+            return self.accuracy.words() + cos
         parts = [f"cos {f.cosine:.4f}" if math.isfinite(f.cosine) else "cos -"]
         if f.top1_agreement is not None and math.isfinite(f.top1_agreement):
             parts.append(f"agree {100 * f.top1_agreement:.1f}%")
@@ -138,13 +145,16 @@ class SensitivityReport:
 
 
 def _score(unit: UnitSensitivity) -> tuple:
-    """Bigger is more sensitive: what converting only this unit costs, then what keeping it
-    out of an otherwise converted model buys back (the full loss minus the all-but loss is
-    read as the same thing from the other side); unknown counts as least sensitive."""
-    only = unit.only.loss if unit.only else math.nan
-    all_but = unit.all_but.loss if unit.all_but else math.nan
-    return (only if math.isfinite(only) else -math.inf,
-            -all_but if math.isfinite(all_but) else -math.inf)
+    """Bigger is more sensitive: what converting only this unit costs (accuracy drop, then
+    fidelity), then how little an otherwise converted model loses without it; unknown counts
+    as least sensitive."""
+    def known(x: float, sign: float = 1.0) -> float:
+        return sign * x if math.isfinite(x) else -math.inf
+    only, but = unit.only, unit.all_but
+    return (known(only.loss) if only else -math.inf,
+            known(only.fidelity_loss) if only else -math.inf,
+            known(but.loss, -1.0) if but else -math.inf,
+            known(but.fidelity_loss, -1.0) if but else -math.inf)
 
 
 def rank(report: SensitivityReport) -> list[str]:
