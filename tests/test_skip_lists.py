@@ -139,3 +139,53 @@ def test_scripts_of_the_other_paths_keep_the_same_layers(name, params, tmp_path)
 def test_autocast_cannot_keep_layers_and_says_so():
     with pytest.raises(UserError, match="autocast covers the whole call"):
         apply("bf16", {"autocast": True, "skip": ["head"]})
+
+
+# ---- mixed precision: INT8, BF16 and FP32 per layer (skip + bf16) ------------------------------
+
+def test_mixed_precision_puts_kept_layers_in_bf16_or_fp32_and_is_measured(monkeypatch):
+    from quantgui.core.run import RunOptions, run_recipe
+    monkeypatch.setattr("quantgui.core.env.has_fast_bf16", lambda: True)
+    variant, ctx = apply("dynamic_int8", dict(FIXED["dynamic_int8"], skip=["sensitive", "head"],
+                                              bf16=["sens*"]))
+    module = variant.module
+    assert module.sensitive.weight.dtype == torch.bfloat16
+    assert module.head.weight.dtype == torch.float32 and type(module.head) is torch.nn.Linear
+    assert sm.converted(module) == {"fc1", "fc2", "sensitive"}  # INT8, INT8, BF16
+    assert ctx.decisions["bf16_layers"] == ["sensitive"]
+    assert ctx.decisions["kept_layers"] == ["sensitive", "head"]
+    out = variant(sm.example())
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    result = run_recipe(sm.loaded(), Recipe.of(("dynamic_int8", dict(
+        FIXED["dynamic_int8"], skip=["sensitive"], bf16=["*"]))), RunOptions(
+        time_budget_s=0.1, min_rounds=4, max_rounds=8, warmup=1))
+    assert result.steps[0].decisions["bf16_layers"] == ["sensitive"]
+    assert result.fidelity.cosine > 0.999 and 0 < result.size_ratio < 1
+    assert result.timing is not None
+
+
+def test_mixed_precision_refusals_are_one_line(monkeypatch):
+    monkeypatch.setattr("quantgui.core.env.has_fast_bf16", lambda: True)
+    with pytest.raises(UserError, match=r"^bf16 pattern 'fc1' names no layer kept out of INT8"):
+        apply("dynamic_int8", dict(FIXED["dynamic_int8"], skip=["head"], bf16=["fc1"]))
+    monkeypatch.setattr("quantgui.core.env.has_fast_bf16", lambda: False)
+    with pytest.raises(UserError, match=r"^bf16: this CPU has no AVX512-BF16/AMX"):
+        apply("static_int8", dict(FIXED["static_int8"], skip=["head"], bf16=["*"]))
+
+
+@pytest.mark.parametrize("name", ["dynamic_int8", "static_int8"])
+def test_mixed_precision_script_keeps_the_same_precisions(name, tmp_path, monkeypatch):
+    monkeypatch.setattr("quantgui.core.env.has_fast_bf16", lambda: True)
+    loaded = sm.loaded()
+    recipe = Recipe.of((name, dict(FIXED[name], skip=["sensitive", "head"], bf16=["head"])))
+    variant, steps = optimize(loaded, recipe)
+    export = write_script(tmp_path, loaded, recipe, steps, variant, loaded.example)
+    ns = runpy.run_path(str(export.script), run_name="rebuilt")
+    model, call = ns["load_original"](), ns["new_call"]()
+    rebuilt = ns["optimize"](model, call)
+    dtypes = {n: rebuilt.get_submodule(n).weight.dtype for n in ("sensitive", "head")}
+    assert dtypes == {"sensitive": torch.float32, "head": torch.bfloat16}
+    assert variant.module.head.weight.dtype == torch.bfloat16
+    with torch.no_grad():
+        torch.testing.assert_close(ns["run"](rebuilt, call, ns["Inputs"](loaded.example.args)),
+                                   variant(loaded.example), rtol=0, atol=1e-4)

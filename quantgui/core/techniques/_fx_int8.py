@@ -69,13 +69,13 @@ def qconfig_mapping(engine: Optional[str], observer: str, per_channel: bool, qat
 
 def skip_layers(mapping, model: nn.Module, skip, ctx: StepContext):
     """Set the qconfig of each Linear/Conv a skip pattern names to None (FX keeps it float) and
-    record the plan; returns the mapping."""
+    record the plan; returns the plan."""
     from . import _layers
     plan = _layers.plan(model, _layers.of_types(*QUANTIZABLE), list(skip))
     for name in plan.kept:
         mapping.set_module_name(name, None)
     plan.record(ctx, "INT8")
-    return mapping
+    return plan
 
 
 def prepare(model: nn.Module, mapping, example: Inputs, qat: bool = False) -> nn.Module:

@@ -82,10 +82,10 @@ def of_types(*types: type) -> Callable[[nn.Module], bool]:
 
 # --- the rules the standalone script repeats (their source is copied into it) ------------------
 
-def cast_layers(model, patterns, dtype, layer_types):
-    """Cast the layers of `layer_types` no skip pattern names to `dtype`, with their float inputs
-    cast on the way in and their float outputs back to float32 on the way out, so the layers
-    kept (and everything between layers) see float32. Returns the names cast."""
+def cast_named(model, names, dtype):
+    """Cast the modules named in `names` to `dtype`, with their float inputs cast on the way
+    in and their float outputs back to float32 on the way out, so everything around them
+    sees float32."""
     def conv(x, to):
         if isinstance(x, torch.Tensor):
             return x.to(to) if x.is_floating_point() else x
@@ -98,15 +98,70 @@ def cast_layers(model, patterns, dtype, layer_types):
 
     def outputs_back(_m, _args, out):
         return conv(out, torch.float32)
-    names = []
-    for name, m in model.named_modules():
-        if name and isinstance(m, layer_types) and not skipped(name, patterns):
-            m.to(dtype)
-            m.register_forward_pre_hook(inputs_to, with_kwargs=True)
-            m.register_forward_hook(outputs_back)
-            names.append(name)
-    return names
+    for name in names:
+        m = model.get_submodule(name)
+        m.to(dtype)
+        m.register_forward_pre_hook(inputs_to, with_kwargs=True)
+        m.register_forward_hook(outputs_back)
+    return list(names)
+
+
+def cast_layers(model, patterns, dtype, layer_types):
+    """Cast the layers of `layer_types` no skip pattern names to `dtype` (`cast_named`);
+    returns their names."""
+    return cast_named(model, [n for n, m in model.named_modules()
+                              if n and isinstance(m, layer_types) and not skipped(n, patterns)],
+                      dtype)
 
 
 #: Appended to the standalone script's runtime: the same rules, as source.
-SCRIPT_HELPERS = "\n\n" + "\n\n".join(inspect.getsource(f) for f in (skipped, cast_layers))
+SCRIPT_HELPERS = "\n\n" + "\n\n".join(inspect.getsource(f)
+                                        for f in (skipped, cast_named, cast_layers))
+
+BF16_HELP = ("Of the layers kept out of INT8 by skip, these (patterns, comma-separated; * for "
+             "all of them) run in BF16 instead of FP32: mixed precision. Only on CPUs with "
+             "native BF16 (AVX512-BF16/AMX); elsewhere BF16 is emulated and slower than FP32.")
+
+
+def bf16_param() -> list:
+    """The `bf16` field of an INT8 technique's Params (mixed precision)."""
+    return param([], BF16_HELP, label="Kept layers in BF16")
+
+
+def require_bf16(patterns: Sequence[str]) -> None:
+    """Before any work: BF16 layers only where the CPU computes BF16 natively."""
+    from ..env import has_fast_bf16
+    if patterns and not has_fast_bf16():
+        raise UserError("bf16: this CPU has no AVX512-BF16/AMX, so BF16 layers would be "
+                        "emulated in FP32 and slower than keeping them FP32; leave bf16 empty")
+
+
+def bf16_fallback(module: nn.Module, plan: Plan, patterns: Sequence[str], ctx) -> list[str]:
+    """Cast the kept layers `patterns` name to BF16 (mixed precision: INT8 / BF16 / FP32 per
+    layer); decides `bf16_layers`. UserError when this CPU has no native BF16 or a pattern
+    names no kept layer."""
+    if not patterns:
+        return []
+    require_bf16(patterns)
+    names = [n for n in plan.kept if matching(n, patterns)]
+    missing = [p for p in patterns if not any(matching(n, [p]) for n in plan.kept)]
+    if missing:
+        raise UserError(f"bf16 pattern{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(repr(p) for p in missing)} name{'' if len(missing) > 1 else 's'}"
+                        f" no layer kept out of INT8 (bf16 picks among the skip list's layers)")
+    cast_named(module, names, torch.bfloat16)
+    ctx.decide("bf16_layers", names)
+    ctx.note(f"mixed precision: {len(names)} kept layer(s) in BF16 (inputs cast in, outputs "
+             f"back to FP32), {len(plan.kept) - len(names)} in FP32, {len(plan.converted)} in "
+             f"INT8")
+    return names
+
+
+def bf16_script(layer_types: str, step) -> str:
+    """The script lines that repeat `bf16_fallback` (after the INT8 conversion)."""
+    patterns = list(step.param("bf16", []))
+    if not patterns:
+        return ""
+    return (f"BF16 = {patterns!r}  # kept layers that run in BF16 (mixed precision)\n"
+            f"cast_named(model, [n for n, m in model.named_modules() if isinstance(m, "
+            f"({layer_types})) and skipped(n, SKIP) and skipped(n, BF16)], torch.bfloat16)\n")

@@ -95,14 +95,13 @@ def quantize(variant: Variant, ctx: Any, dynamic: bool, calibrate: Callable[[nn.
     step's skip patterns (the Linear/Conv modules they name stay float; an exported program
     has no module names to match, so a skip list there is refused)."""
     kept: tuple = ()
-    if skip:
-        if _is_exported(variant.module):
-            raise UserError("a skip list names modules, and an exported (.pt2) program has none "
-                            "(its layers are graph operators); open the eager model to skip "
-                            "layers")
+    if skip and _is_exported(variant.module):
+        raise UserError("a skip list names modules, and an exported (.pt2) program has none "
+                        "(its layers are graph operators); open the eager model to skip layers")
+    if not _is_exported(variant.module):
         from . import _layers
-        plan = _layers.plan(variant.module, _layers.of_types(
-            nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d), list(skip))
+        types = (nn.Linear,) if dynamic else (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+        plan = _layers.plan(variant.module, _layers.of_types(*types), list(skip))
         kept = tuple(plan.kept)
         plan.record(ctx, "INT8")
     prepared = prepare(variant.module, ctx.example, dynamic, what, kept)

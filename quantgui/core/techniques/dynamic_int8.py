@@ -58,6 +58,7 @@ class Params:
         False, "Also store nn.Embedding/EmbeddingBag tables as 8-bit (weight-only). Shrinks "
         "large vocabularies ~4x; no speedup; small accuracy risk. torch.ao path only.")
     skip: list[str] = _layers.skip_param()
+    bf16: list[str] = _layers.bf16_param()
 
 
 def layer_types(params: Params) -> tuple:
@@ -157,6 +158,7 @@ class DynamicInt8(Technique):
             raise UserError("dynamic_int8 needs an nn.Module (the model was already converted "
                             "to something else by an earlier step)")
         model.eval()
+        _layers.require_bf16(params.bf16)
         if _engines.is_exported(model) and params.api in (TORCH_AO, TORCHAO):
             raise UserError(f"api={params.api} swaps nn.Linear modules, and an exported program "
                             f"has none (its layers are graph operators); use api=pt2e (or auto)")
@@ -202,6 +204,7 @@ class DynamicInt8(Technique):
         ctx.decide("chosen_by", "measurement" if len(candidates) > 1 else
                    "parameter" if params.engine or params.api != "auto" else "only candidate")
         plan.record(ctx, "INT8")
+        _layers.bf16_fallback(result.module, plan, params.bf16, ctx)
         self._notes(result.module, api, params, has_rnn, ctx)
         result.tags.update({"quantized_api": "torchao" if api == TORCHAO else "torch.ao eager",
                             "engine": result.quantized_engine, "quantization": "dynamic_int8"})
@@ -210,6 +213,9 @@ class DynamicInt8(Technique):
     @staticmethod
     def _pt2e(variant: Variant, params: Params, ctx: StepContext) -> Variant:
         from . import _pt2e
+        if params.bf16:
+            raise UserError("bf16 (kept layers in BF16) works on the torch.ao and torchao paths; "
+                            "PT2E compiles one INT8 graph")
         _engines.import_torchao()
 
         def observe(prepared: nn.Module) -> int:  # weights are observed at convert; one call
@@ -322,6 +328,7 @@ quantize_(model, Int8DynamicActivationInt8WeightConfig(granularity={gran},
                                                        set_inductor_config=False),
           filter_fn=lambda m, name: _is_linear(m, name) and not skipped(name, SKIP))
 """
+    body += _layers.bf16_script("nn.Linear,", step)
     return ScriptCode(body, f"dynamic INT8 via torchao ({gran[:-2]} weights)", True)
 
 
@@ -359,5 +366,7 @@ for m in model.modules():
     elif isinstance(m, nn.TransformerEncoder):
         m.use_nested_tensor = False
 """
+    body += _layers.bf16_script("nn.Linear, nn.LSTM, nn.GRU, nn.Embedding, nn.EmbeddingBag",
+                                step)
     gran = "per-channel" if p.get("per_channel", True) else "per-tensor"
     return ScriptCode(body, f"dynamic INT8 via torch.ao quantize_dynamic, engine {engine}, {gran}")

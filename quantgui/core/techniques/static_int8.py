@@ -58,6 +58,7 @@ class Params:
         True, "One weight scale per output channel: better accuracy at the same size and "
         "speed. Per-tensor only if a deployment target needs it (FX only).")
     skip: list[str] = _layers.skip_param()
+    bf16: list[str] = _layers.bf16_param()
 
 
 def calibration_data(ctx: StepContext) -> tuple[Dataset, str]:
@@ -117,6 +118,7 @@ class StaticInt8(Technique):
         if not isinstance(model, nn.Module):
             raise UserError("static_int8 needs an nn.Module (an earlier step converted it)")
         model.eval()
+        _layers.require_bf16(params.bf16)
         data, data_name = calibration_data(ctx)
         why_not_fx = self._why_not_fx(model, ctx)
         if params.api == "fx" and why_not_fx:
@@ -150,11 +152,12 @@ class StaticInt8(Technique):
         if params.engine is not None:
             _engines.check_engine(params.engine)
         mapping = _fx_int8.qconfig_mapping(params.engine, params.observer, params.per_channel)
-        _fx_int8.skip_layers(mapping, model, params.skip, ctx)
+        plan = _fx_int8.skip_layers(mapping, model, params.skip, ctx)
         observed = _fx_int8.prepare(model, mapping, ctx.example)
         count = calibrate(observed, data, params.batches, ctx.batch_size, ctx)
         result = _fx_int8.convert_for_fastest_engine(observed, variant, params.engine, ctx,
                                                      model)
+        _layers.bf16_fallback(result.module, plan, params.bf16, ctx)
         ctx.decide("api", "fx")
         ctx.decide("calibration_batches", count)
         ctx.note(f"FX static INT8: calibrated on {count} batch(es) of {data_name} with the "
@@ -174,6 +177,9 @@ class StaticInt8(Technique):
     def _pt2e(self, variant: Variant, params: Params, ctx: StepContext, data: Dataset,
               data_name: str) -> Variant:
         from . import _pt2e
+        if params.bf16:
+            raise UserError("bf16 (kept layers in BF16) works on the FX path; PT2E compiles one "
+                            "INT8 graph")
         _engines.import_torchao()
         result, count, compile_s = _pt2e.quantize(
             variant, ctx, dynamic=False, what="dynamic_int8", skip=params.skip,
@@ -264,6 +270,8 @@ with warnings.catch_warnings():  # FX graph mode is deprecated but runs eagerly,
     model = convert_fx(observed)
 call["engine"] = {engine!r}
 """
+    body += _layers.bf16_script("nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, "
+                                "nn.ConvTranspose2d", step)
     return ScriptCode(body, f"static INT8 via torch.ao FX ({p.get('observer') or 'histogram'} "
                       f"observer, {batches} calibration batch(es)), engine {engine}",
                       calibration_samples=batches * size)
