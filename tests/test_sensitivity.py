@@ -148,7 +148,7 @@ def test_cli_prints_the_table_and_json_and_one_line_errors(capsys):
     for argv, line in [
         (["--params", "skip=net.1"], "quantgui-cli: error: example:digits-mlp: --params: "
          "sensitivity chooses the skip list itself (each unit alone, each unit left out); "
-         "leave 'skip' out"),
+         "leave 'skip' and 'bf16' out"),
         (["--params", "group=3", "--format", "weight_only_int8"],
          "quantgui-cli: error: example:digits-mlp: --params (weight_only_int8): unknown "
          "parameter(s) group; known: group_size, skip"),

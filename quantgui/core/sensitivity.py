@@ -223,9 +223,9 @@ def sensitivity(loaded: Any, format: str = "dynamic_int8", params: Optional[dict
     if reason:
         raise UserError(f"{format} does not apply to this model: {reason}")
     params = dict(params or {})
-    if "skip" in params:
+    if "skip" in params or "bf16" in params:
         raise UserError("--params: sensitivity chooses the skip list itself (each unit alone, "
-                        "each unit left out); leave 'skip' out")
+                        "each unit left out); leave 'skip' and 'bf16' out")
     build(get(format).Params, params, f"--params ({format})")  # refused before any work
     if not isinstance(samples, int) or samples < 1:
         raise UserError(f"samples must be a whole number from 1, got {samples!r:.40}")
@@ -267,7 +267,7 @@ def sensitivity(loaded: Any, format: str = "dynamic_int8", params: Optional[dict
         full, steps = convert(params)
         pinned = _pinned(format, params, steps[0].decisions if steps else {})
         report.params = {k: v for k, v in to_dict(build(get(format).Params, pinned)).items()
-                         if k != "skip"}
+                         if k not in ("skip", "bf16")}
         evaluator = _Evaluator(loaded, batches, quiet)
         report.metric = "accuracy" if evaluator.labeled else "fidelity"
         report.full = evaluator.quality(full, quiet)
