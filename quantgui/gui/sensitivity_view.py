@@ -59,6 +59,8 @@ class SensitivityView(QWidget):
         self._job: Any = None
         #: Evaluation samples (None: the engine's default); tests make it small.
         self.samples: Optional[int] = None
+        #: Read a complete earlier measurement of the same model, data and format.
+        self.use_cache = True
         self.format = QComboBox()
         self.format.addItems(FORMATS)
         self.expand = QCheckBox("One row per layer (expand blocks)")
@@ -182,7 +184,7 @@ class SensitivityView(QWidget):
         self.table.setRowCount(0)
         self._redraw()
         req = win.engine.sensitivity(win.loaded.model_id, fmt, expand=self.expand.isChecked(),
-                                     samples=self.samples)
+                                     samples=self.samples, use_cache=self.use_cache)
         req.partial.connect(self._on_partial)
         req.finished.connect(self._on_finished)
         req.cancelled.connect(lambda _text: self._on_cancelled(req.cancel_data))
