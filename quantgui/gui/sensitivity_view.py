@@ -61,6 +61,8 @@ class SensitivityView(QWidget):
         self.samples: Optional[int] = None
         #: Read a complete earlier measurement of the same model, data and format.
         self.use_cache = True
+        #: The format's parameters (as the recipe's step would have them; empty: defaults).
+        self.params: dict = {}
         self.format = QComboBox()
         self.format.addItems(FORMATS)
         self.expand = QCheckBox("One row per layer (expand blocks)")
@@ -183,7 +185,8 @@ class SensitivityView(QWidget):
         self.units, self.report = [], None
         self.table.setRowCount(0)
         self._redraw()
-        req = win.engine.sensitivity(win.loaded.model_id, fmt, expand=self.expand.isChecked(),
+        req = win.engine.sensitivity(win.loaded.model_id, fmt, dict(self.params),
+                                     expand=self.expand.isChecked(),
                                      samples=self.samples, use_cache=self.use_cache)
         req.partial.connect(self._on_partial)
         req.finished.connect(self._on_finished)
