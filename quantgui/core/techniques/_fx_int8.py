@@ -142,9 +142,13 @@ def note_coverage(float_model: nn.Module, quantized: nn.Module, ctx: StepContext
     left = sum(1 for m in quantized.modules() if type(m) in QUANTIZABLE)
     ctx.metrics["layers_quantized"] = before - left
     ctx.metrics["layers_left_fp32"] = left
+    kept = len(ctx.decisions.get("kept_layers") or [])
     if left:
+        why = (f"{kept} kept by the skip list" + (", the rest e.g. inside nn.TransformerEncoder, "
+               "which FX does not trace into" if left > kept else "")) if kept else \
+            "e.g. inside nn.TransformerEncoder, which FX does not trace into"
         ctx.note(f"{before - left} of {before} Linear/Conv layers quantized; {left} stay FP32 "
-                 "(e.g. inside nn.TransformerEncoder, which FX does not trace into)")
+                 f"({why})")
     else:
         ctx.note(f"all {before} Linear/Conv layers quantized; BatchNorm/ReLU that follow them are fused in")
 
