@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 import warnings
 
 from . import commands as c
+from . import sensitivity as sens
 from . import sweep as sw
 from .common import PROG, CliError, emit_json  # noqa: F401  (part of the package's face)
 from .process import (one_line, pure_json_stdout, quiet_torch_logging, safe_output, sigint_cancels,
@@ -33,6 +34,7 @@ SUBCOMMANDS: list[tuple[str, Callable[[Any], argparse.ArgumentParser],
     ("recommend", c.add_recommend, c.cmd_recommend),
     ("serve", c.add_serve, c.cmd_serve),
     ("sweep", sw.add_sweep, sw.cmd_sweep),
+    ("sensitivity", sens.add_sensitivity, sens.cmd_sensitivity),
 ]
 
 

@@ -72,6 +72,10 @@ _API: dict[str, tuple[str, str | None]] = {
     "run_recipe": ("run", "run_recipe"), "optimize": ("run", "optimize"),
     "format_result": ("run", "format_result"),
     "recommend_recipe": ("recommend", "recommend"),
+    "sensitivity": ("sensitivity", "sensitivity"),
+    "SensitivityReport": ("results.sensitivity", "SensitivityReport"),
+    "sensitivity_rank": ("results.sensitivity", "rank"),
+    "fallback_skip": ("results.sensitivity", "fallback_skip"),
     # writing out
     "export_run": ("export", "export_run"), "save_model": ("export", "save_model"),
     "write_report": ("export", "write_report"), "write_recipe": ("export", "write_recipe"),

@@ -26,6 +26,8 @@ def param(default: Any, help: str, *, min: Optional[float] = None, max: Optional
           label: Optional[str] = None) -> Any:
     meta = {"help": help, "min": min, "max": max, "step": step,
             "choices": tuple(choices) if choices is not None else None, "label": label}
+    if isinstance(default, list):  # a list parameter: each instance gets its own list
+        return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -75,8 +77,10 @@ class ParamSpec:
                    label if isinstance(label, str) else None, data.get("optional") is True)
 
 
-#: The parameter types a spec may have, by the name `ParamSpec.to_json` writes.
-TYPES: dict[Any, type] = {"int": int, "float": float, "str": str, "bool": bool}
+#: The parameter types a spec may have, by the name `ParamSpec.to_json` writes. A `list`
+#: parameter is a list of short texts (e.g. module-name patterns): JSON holds a list, the CLI
+#: and the GUI's line edit write it comma-separated.
+TYPES: dict[Any, type] = {"int": int, "float": float, "str": str, "bool": bool, "list": list}
 
 
 def _resolve_type(annotation: Any) -> tuple[type, bool]:
@@ -96,8 +100,10 @@ def specs(params_cls: type) -> list[ParamSpec]:
     out = []
     for f in fields(params_cls):
         typ, optional = _resolve_type(hints[f.name])
+        typ = typing.get_origin(typ) or typ  # list[str] -> list
         meta = f.metadata
-        default = f.default if f.default is not MISSING else None
+        default = (f.default if f.default is not MISSING else
+                   f.default_factory() if f.default_factory is not MISSING else None)
         out.append(ParamSpec(f.name, typ, default, meta.get("help", ""), meta.get("min"),
                              meta.get("max"), meta.get("step"), meta.get("choices"),
                              meta.get("label"), optional))
@@ -140,10 +146,12 @@ def check(spec: ParamSpec, value: Any) -> Any:
         if spec.optional:
             return None
         raise ParamError("may not be empty")
-    if isinstance(value, str) and len(value) > MAX_TEXT:
+    if isinstance(value, str) and len(value) > MAX_TEXT and spec.type is not list:
         raise ParamError(f"is {len(value):,} characters long; no value is longer than {MAX_TEXT}")
     if isinstance(value, str) and spec.optional and value.lower() in ("auto", "none", ""):
         return None
+    if spec.type is list:
+        return _text_list(value)
     if isinstance(value, (dict, list, tuple)):
         raise ParamError(f"must be {spec.type.__name__}, got {shown(value)}")
     try:
@@ -161,6 +169,37 @@ def check(spec: ParamSpec, value: Any) -> Any:
     if spec.max is not None and value > spec.max:
         raise ParamError(f"{shown(value)} is above its maximum {spec.max}")
     return value
+
+
+#: A list parameter holds at most this many items (a skip list names layers; a model has a few
+#: thousand at most).
+MAX_ITEMS = 10_000
+
+
+def _text_list(value: Any) -> list:
+    """A list parameter's value: a list of non-empty texts, or one text of comma-separated items
+    (what the CLI and the GUI's line edit write); blanks around items are dropped."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    if not isinstance(value, (list, tuple)):
+        raise ParamError(f"must be a list of texts, got {shown(value)}")
+    if len(value) > MAX_ITEMS:
+        raise ParamError(f"has {len(value):,} items; at most {MAX_ITEMS:,}")
+    out = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ParamError(f"must be a list of texts, got an item {shown(item)}")
+        if len(item) > MAX_TEXT:
+            raise ParamError(f"has an item {len(item):,} characters long; at most {MAX_TEXT}")
+        if item.strip():
+            out.append(item.strip())
+    return out
+
+
+def list_text(value: Any) -> str:
+    """A list parameter as the CLI and the GUI's line edit write it: 'a,b'."""
+    return ",".join(value) if isinstance(value, (list, tuple)) else "" if value is None \
+        else str(value)
 
 
 def _convert(typ: type, value: Any) -> Any:
@@ -232,15 +271,23 @@ def to_dict(params: Any) -> dict:
 
 
 def parse_kv(text: str, where: str = "step") -> dict:
-    """'a=1,b=x' -> {'a': '1', 'b': 'x'} (values are coerced later by `build`)."""
+    """'a=1,b=x' -> {'a': '1', 'b': 'x'} (values are coerced later by `build`). A part without
+    '=' continues the value before it, so a list parameter reads naturally:
+    'skip=encoder.layer.5.*,classifier,per_channel=false' -> skip 'encoder.layer.5.*,classifier'
+    (a list parameter splits it at the commas)."""
     out: dict[str, str] = {}
     if not text:
         return out
+    last = None
     for part in text.split(","):
         if not part.strip():
             continue
         if "=" not in part:
-            raise UserError(f"{where}: expected key=value, got {part!r}")
+            if last is None:
+                raise UserError(f"{where}: expected key=value, got {part!r}")
+            out[last] += "," + part.strip()
+            continue
         k, v = part.split("=", 1)
-        out[k.strip()] = v.strip()
+        last = k.strip()
+        out[last] = v.strip()
     return out

@@ -127,7 +127,8 @@ class Recipe:
             return "(no steps)"
         parts = []
         for s in self.steps:
-            args = ",".join(f"{k}={v}" for k, v in s.params.items())
+            args = ",".join(f"{k}={params_mod.list_text(v) if isinstance(v, list) else v}"
+                            for k, v in s.params.items())  # the --step syntax
             parts.append(f"{s.name}:{args}" if args else s.name)
         return " + ".join(parts)
 

@@ -287,6 +287,36 @@ def _plots(data: Any) -> dict[str, bytes]:
         raise ProtocolError("\"plots\" must hold base64 text") from None
 
 
+def sensitivity(params: dict, call: Call) -> dict[str, Any]:
+    """Per-unit sensitivity of the store's model to a format (core/sensitivity.py); a partial
+    event per unit, the units so far in the "cancelled" error's data."""
+    from quantgui.core.sensitivity import sensitivity as measure
+    _only(params, ("model_id", "format", "params", "expand", "samples", "batch_size",
+                   "use_cache"))
+    loaded = call.store.model(str(_need(params, "model_id")))
+    values = params.get("params") or {}
+    if not isinstance(values, dict):
+        raise ProtocolError("\"params\" must be an object of the format's parameters")
+    for key in ("samples", "batch_size"):
+        value = params.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ProtocolError(f"\"{key}\" must be a whole number from 1, got {value!r:.40}")
+    check_memory(estimate_run_bytes(loaded, params.get("batch_size")), "this measurement")
+    report = measure(loaded, str(params.get("format") or "dynamic_int8"), values,
+                     expand=bool(params.get("expand")),
+                     samples=params.get("samples") or SENSITIVITY_SAMPLES,
+                     batch_size=params.get("batch_size"), task=call.task,
+                     use_cache=params.get("use_cache") is not False,
+                     on_unit=lambda unit: call.partial({"unit": unit.to_json()}))
+    if report.cancelled:
+        raise CancelledWith({"sensitivity": report.to_json()})
+    return {"sensitivity": report.to_json()}
+
+
+SENSITIVITY_SAMPLES = 256
+
+
 def export(params: dict, call: Call) -> dict[str, Any]:
     from quantgui.core import (RunResult, export_run, protected_paths, recipe_json,
                                write_report, write_script_for_run, write_text_atomic)
@@ -367,6 +397,7 @@ def forget(params: dict, call: Call) -> dict[str, Any]:
 WORK: dict[str, Callable[[dict, Call], dict]] = {
     "open": open_, "inspect": inspect, "drop_labels": drop_labels, "classes": classes,
     "run": run, "recommend": recommend, "sweep": sweep, "profile": profile,
-    "sweep_report": sweep_report, "export": export, "save_project": save_project,
+    "sweep_report": sweep_report, "sensitivity": sensitivity, "export": export,
+    "save_project": save_project,
     "load_project": load_project,
 }

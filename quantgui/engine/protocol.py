@@ -82,6 +82,10 @@ Methods: "params" -> "value" (records are the typed objects' to_json; read them 
                    plots: {name: base64 PNG}} -> {"path": report.html or the file, "text",
                    "export": {folder, html, markdown, json} (the folder written whole,
                    export/folder.py) or {path}}
+    sensitivity    {model_id, format, params: {k: v}, expand, samples, batch_size,
+                   use_cache} -> partial events {"unit": UnitSensitivity} as each unit is
+                   measured, then {"sensitivity": SensitivityReport}; cancelled: data
+                   {"sensitivity": SensitivityReport so far}
     export         {what: "model" | "script" | "report" | "recipe" | "all", variant_id,
                    result (RunResult JSON: report/recipe of a row without a variant),
                    model_id (its files are protected), folder (model/script/report/all),
@@ -117,7 +121,8 @@ PROGRESS, LOG, PARTIAL = "progress", "log", "partial"
 EVENTS = (PROGRESS, LOG, PARTIAL)
 
 METHODS = ("hello", "open", "inspect", "drop_labels", "classes", "run", "recommend", "sweep",
-           "profile", "sweep_report", "export", "save_project", "load_project", "variants", "forget", "shutdown")
+           "profile", "sweep_report", "sensitivity", "export", "save_project", "load_project",
+           "variants", "forget", "shutdown")
 #: Export targets ("all": model, script, report and recipe into one folder).
 EXPORT_WHAT = ("model", "script", "report", "recipe", "all")
 

@@ -261,6 +261,18 @@ class EngineClient(QObject):
         if err.kind != CRASHED:  # refused: the labels stay (a crash: the re-open drops them)
             self.labels_dropped = False
 
+    def sensitivity(self, model_id: str, format: str = "dynamic_int8",
+                    params: Optional[dict] = None, expand: bool = False,
+                    samples: Optional[int] = None, batch_size: Optional[int] = None,
+                    use_cache: bool = True) -> Request:
+        """A "sensitivity" request (not started): its `partial` signal carries {"unit":
+        UnitSensitivity JSON} per measured unit, `finished` {"sensitivity": SensitivityReport
+        JSON}; a cancel's error data holds the report so far."""
+        return self.submit("sensitivity", {
+            "model_id": model_id, "format": format, "params": dict(params or {}),
+            "expand": bool(expand), "samples": samples, "batch_size": batch_size,
+            "use_cache": bool(use_cache)})
+
     def requests(self, kind: Optional[str] = None) -> list[Request]:
         return [r for r in self._requests.values() if kind is None or r.kind == kind]
 

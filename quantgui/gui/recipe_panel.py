@@ -34,6 +34,8 @@ BUILD_TURN_MS = 1
 
 def _shown(value: Any) -> str:
     """A parameter value as its editor shows it (3e-5, not 3e-05)."""
+    if isinstance(value, list):  # a list parameter, as its line edit shows it
+        return ", ".join(map(str, value))
     return float_text(value) if isinstance(value, float) else str(value)
 
 

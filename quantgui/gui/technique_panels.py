@@ -35,6 +35,8 @@ def make_editor(spec: Any) -> Editor:
     """The type -> widget map. `spec` is a `quantgui.core.params.ParamSpec`."""
     default = (AUTO if spec.default is None else float_text(spec.default)
                if spec.type is float else spec.default)
+    if spec.type is list:
+        default = ", ".join(spec.default or []) or "none"
     tip = spec.help + f"\nDefault: {default}"
     if spec.choices:
         w = QComboBox()
@@ -62,6 +64,12 @@ def make_editor(spec: Any) -> Editor:
     elif spec.type in (int, float):
         editor = _number_editor(spec)
         w = editor.widget
+    elif spec.type is list:  # e.g. a skip list: comma-separated patterns
+        w = QLineEdit()
+        w.setPlaceholderText("none (comma-separated)")
+        editor = Editor(spec, w, lambda: [p.strip() for p in w.text().split(",") if p.strip()],
+                        lambda v: w.setText(", ".join(v) if isinstance(v, (list, tuple))
+                                            else "" if v is None else str(v)), w.textChanged)
     else:
         w = QLineEdit()
         if spec.optional:

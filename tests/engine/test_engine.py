@@ -261,3 +261,20 @@ def test_sweep_bad_params_are_protocol_errors(engine):
     answer, _ = engine.call("sweep", model_id=engine.model, recipes=[SWEEP_INT8], batches=[0],
                             threads=[1])
     assert "from 1, got 0" in _error(answer).message
+
+
+def test_sensitivity_streams_each_unit_and_answers_the_report(engine):
+    from quantgui.core.results import SensitivityReport, UnitSensitivity
+    answer, events = engine.call("sensitivity", model_id=engine.model, format="weight_only_int8",
+                                 samples=32, use_cache=False)
+    assert answer["type"] == p.RESULT, answer
+    report = SensitivityReport.from_json(answer["value"]["sensitivity"])
+    partials = [UnitSensitivity.from_json(m["value"]["unit"]) for m in events
+                if m.get("event") == p.PARTIAL]
+    assert [u.name for u in partials] == ["classifier.1", "classifier.3"]
+    assert [u.to_json() for u in partials] == [u.to_json() for u in report.units]
+    assert report.complete and report.metric == "accuracy" and not report.cached
+    answer, _ = engine.call("sensitivity", model_id=engine.model, format="fp16")
+    assert "'fp16' is not a format sensitivity measures" in _error(answer).message
+    answer, _ = engine.call("sensitivity", model_id=engine.model, samples=0)
+    assert "from 1, got 0" in _error(answer).message

@@ -40,6 +40,8 @@ def expected_text(spec):
         return AUTO if not (spec.type is str and not spec.choices) else ""
     if spec.type is bool:
         return str(spec.default)
+    if spec.type is list:  # a line edit of comma-separated items
+        return ", ".join(spec.default)
     return float_text(spec.default) if spec.type is float else str(spec.default)
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pytest
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QCheckBox, QComboBox,
                                QDoubleSpinBox, QLineEdit, QSpinBox)
 
@@ -223,3 +224,23 @@ def test_technique_panels_are_built_in_turns(make_window, qtbot):
     other.optimize.ensure_techniques()  # (what opening a model does)
     assert other.optimize.techniques.complete
     assert list(other.optimize.techniques.panels) == list(w.optimize.specs)
+
+
+def test_skip_list_is_a_comma_separated_line_edit_that_builds_a_list(qtbot):
+    panels = TechniquePanels()
+    qtbot.addWidget(panels)
+    panels.resize(420, 700)
+    panels.show()
+    panel = panels.panel("dynamic_int8")
+    # on the box itself: the check box stretches across the header, its text ends earlier
+    qtbot.mouseClick(panel.check, Qt.MouseButton.LeftButton,
+                     pos=QPoint(8, panel.check.height() // 2))
+    assert panel.enabled
+    edit = panel.findChild(QLineEdit, "param_skip")
+    assert edit is not None and edit.text() == "" and "none" in edit.toolTip()
+    with qtbot.waitSignal(panels.changed):
+        qtbot.keyClicks(edit, "encoder.layer.5.*, classifier,")
+    assert panels.recipe().steps[0].params == {"skip": ["encoder.layer.5.*", "classifier"]}
+    panels.set_recipe(Recipe([Step("bf16", {"skip": ["head"]})]))
+    assert panels.panel("bf16").findChild(QLineEdit, "param_skip").text() == "head"
+    assert panels.recipe().steps[0].params == {"skip": ["head"]}

@@ -259,7 +259,8 @@ def render_html(result: Any, plots: Optional[dict[str, bytes]] = None,
     h.append(_table(["measure", "value"], [list(x) for x in fidelity_rows(r)], (1,)))
     h.append("<h2>Recipe and steps</h2>")
     for i, s in enumerate(r.steps, 1):
-        params = ", ".join(f"{k}={v}" for k, v in s.params.items()) or "defaults"
+        params = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                           for k, v in s.params.items() if v != []) or "defaults"
         h.append(f"<h3>{i}. {_esc(s.name)} <span class=muted>({_esc(params)}; "
                  f"{s.seconds:.1f} s)</span></h3>")
         h.append(_list(s.notes))
@@ -298,7 +299,8 @@ def render_markdown(result: Any, exports: Optional[list[str]] = None) -> str:
     md += [f"| {k} | {v} |" for k, v in fidelity_rows(r)]
     md += ["", "## Steps", ""]
     for i, s in enumerate(r.steps, 1):
-        params = ", ".join(f"{k}={v}" for k, v in s.params.items()) or "defaults"
+        params = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                           for k, v in s.params.items() if v != []) or "defaults"
         md.append(f"{i}. **{s.name}** ({params}; {s.seconds:.1f} s)")
         md += [f"   - {n}" for n in s.notes]
         md += [f"   - {k}: `{json.dumps(json_safe(v))}`" for k, v in s.metrics.items()]

@@ -279,7 +279,9 @@ def generate_script(loaded: Any, recipe: Recipe, steps: Optional[list] = None,
                f"RECIPE = {recipe.describe()!r}\n"
                f"STEP_SUMMARIES = {step_lines!r}\n"
                f"THREADS = {threads!r}\n\n\n")
-    text = (header + imports + origin + "\n" + RUNTIME + "\n\n# ---- the steps ----\n\n"
+    from ..techniques._layers import SCRIPT_HELPERS  # the skip lists' matching rule
+    text = (header + imports + origin + "\n" + RUNTIME + SCRIPT_HELPERS
+            + "\n\n# ---- the steps ----\n\n"
             + "\n\n".join(functions)
             + f"\n\ndef optimize(model, call):\n{calls}\n    return model\n\n\n"
             + 'if __name__ == "__main__":\n    main()\n')

@@ -25,15 +25,20 @@ def _leaves(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     return [(n, m) for n, m in module.named_modules() if layer(n, m)]
 
 
-def _profile_side(variant: Any, inputs: Any, calls: int, task: Task
-                  ) -> tuple[float, dict[str, tuple[str, float]]]:
-    """(mean ms per call, {layer path: (class name, mean ms per call)})."""
+def _profile_side(variant: Any, inputs: Any, calls: int, task: Task,
+                  names: Optional[Any] = None) -> tuple[float, dict[str, tuple[str, float]]]:
+    """(mean ms per call, {layer path: (class name, mean ms per call)}). `names`: hook these
+    modules instead of the leaves (a quantized Linear's leaf is its packed-weights holder,
+    which its forward never calls)."""
     prepared = variant.prepare(inputs)
     spent: dict[str, float] = {}
     starts: dict[str, float] = {}
     handles = []
     module = variant.module if isinstance(variant.module, torch.nn.Module) else None
     leaves = _leaves(module) if module is not None else []
+    if names is not None and module is not None:
+        wanted = set(names)
+        leaves = [(n, m) for n, m in module.named_modules() if n in wanted]
     for name, m in leaves:
         def pre(_m: Any, _a: Any, name: str = name) -> None:
             starts[name] = time.perf_counter()

@@ -161,4 +161,19 @@ def model_info(module: nn.Module, source: str, format: str, example: Optional[In
                      parameters=parameter_count(module), size_bytes=serialized_size(module),
                      layer_counts=layer_counts(module),
                      example_input=example.describe() if example is not None else None,
-                     applicability=applies, notes=notes)
+                     applicability=applies, notes=notes, module_names=module_names(module))
+
+
+#: A model with more submodules than this lists none (the skip check then happens when the step
+#: runs); real models have a few thousand at most.
+MAX_MODULE_NAMES = 20_000
+
+
+def module_names(module) -> list[str]:
+    """The qualified names skip patterns match; empty for a graph without module structure."""
+    from ..techniques._engines import is_exported
+    if not isinstance(module, nn.Module) or isinstance(module, torch.jit.ScriptModule) \
+            or is_exported(module):
+        return []
+    names = [n for n, _ in module.named_modules() if n]
+    return names if len(names) <= MAX_MODULE_NAMES else []

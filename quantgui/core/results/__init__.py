@@ -13,11 +13,12 @@ from .accuracy import AccuracyChange, ClassAccuracy, Flip, Similarity
 from .model import DataInfo, ModelInfo, TechniqueSpec, technique_specs
 from .quality import Fidelity
 from .recommendation import Recommendation, Trial, pick
+from .sensitivity import SensitivityReport, UnitQuality, UnitSensitivity
 from .run import Measurement, RunResult, StepReport, recipe_from_json
 from .timing import LatencyStats, Timing
 from .verdict import Verdict
 
 __all__ = ["AccuracyChange", "ClassAccuracy", "DataInfo", "Fidelity", "Flip", "LatencyStats",
-           "Measurement", "ModelInfo", "Recommendation", "RunResult", "SCHEMA", "Similarity",
-           "StepReport", "TechniqueSpec", "Timing", "Trial", "Verdict", "check_schema",
+           "Measurement", "ModelInfo", "Recommendation", "RunResult", "SCHEMA", "SensitivityReport", "Similarity",
+           "StepReport", "TechniqueSpec", "Timing", "Trial", "UnitQuality", "UnitSensitivity", "Verdict", "check_schema",
            "json_safe", "pick", "recipe_from_json", "technique_specs"]

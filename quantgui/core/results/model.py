@@ -27,6 +27,9 @@ class ModelInfo:
     notes: list[str] = field(default_factory=list)
     #: Shape of the (primary) output on the example input; None until the model has run on one.
     output_shape: Optional[list[int]] = None
+    #: Qualified names of the model's submodules (what skip patterns match); empty when it has
+    #: none to name (TorchScript, an exported program) or the info predates them.
+    module_names: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return j.json_safe({"schema": j.SCHEMA, "source": self.source, "format": self.format,
@@ -35,7 +38,8 @@ class ModelInfo:
                             "layer_counts": dict(self.layer_counts),
                             "example_input": self.example_input,
                             "applicability": dict(self.applicability),
-                            "notes": list(self.notes), "output_shape": self.output_shape})
+                            "notes": list(self.notes), "output_shape": self.output_shape,
+                            "module_names": list(self.module_names)})
 
     @classmethod
     def from_json(cls, data: Any, where: str = "model info") -> "ModelInfo":
@@ -49,7 +53,8 @@ class ModelInfo:
                    j.whole(data, "parameters"), j.whole(data, "size_bytes"), counts,
                    j.maybe_text(data, "example_input"), applies, j.texts(data, "notes"),
                    [int(n) for n in shape if isinstance(n, int) and not isinstance(n, bool)]
-                   if "output_shape" in data and data["output_shape"] is not None else None)
+                   if "output_shape" in data and data["output_shape"] is not None else None,
+                   j.texts(data, "module_names"))
 
 
 @dataclass

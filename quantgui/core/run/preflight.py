@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
+from .. import layer_names
 from .. import params as params_mod
 from ..errors import UserError
 from ..recipe import STAGES, Recipe
@@ -158,6 +159,24 @@ def _applies(model: Any, info: Any, applicability: Optional[Mapping[str, Optiona
     return get(name).applies_to(module)
 
 
+def _skip_problem(info: Any, skip: Any) -> Optional[str]:
+    """Why a step's skip list cannot be honoured on this model: a pattern naming no module (a
+    typo is never silently ignored), or a model whose layers have no module names."""
+    try:
+        patterns = params_mod.check(params_mod.ParamSpec("skip", list, [], ""), skip)
+    except params_mod.ParamError:
+        return None  # the recipe's own check reports it
+    if not patterns:
+        return None
+    if getattr(info, "format", None) in ("exported", "torchscript"):
+        return (f"parameter 'skip': a skip list names modules, and a {info.format} model has "
+                f"none (its layers are graph operators); open the eager model to skip layers")
+    names = getattr(info, "module_names", None) or []
+    missing = layer_names.unmatched(names, patterns) if names else []
+    return f"parameter 'skip': {layer_names.unmatched_message(missing, names)}" if missing \
+        else None
+
+
 def preflight(model: Any, recipe: Recipe, *, train: Any = _FROM_MODEL, test: Any = _FROM_MODEL,
               techniques: Optional[Mapping[str, TechniqueSpec]] = None,
               applicability: Optional[Mapping[str, Optional[str]]] = None) -> list[Problem]:
@@ -187,6 +206,9 @@ def preflight(model: Any, recipe: Recipe, *, train: Any = _FROM_MODEL, test: Any
         if reason:
             problems.append(Problem("not_applicable", f"does not apply to this model: {reason}",
                                     i, step.name))
+        elif _skip_problem(info, step.params.get("skip")):
+            problems.append(Problem("params", _skip_problem(info, step.params.get("skip")), i,
+                                    step.name, "skip"))
         elif specs[step.name].needs_labels and not (train is not None and train.labeled):
             problems.append(Problem("needs_labels", NEEDS_LABELS, i, step.name))
     shape = getattr(info, "output_shape", None)

@@ -66,8 +66,8 @@ def format_result(result: Any) -> str:
     if result.steps:
         lines.append("steps:")
         for i, s in enumerate(result.steps, 1):
-            params = ", ".join(f"{k}={'auto' if val is None else val}"
-                               for k, val in s.params.items())
+            params = ", ".join(f"{k}={'auto' if val is None else _listed(val)}"
+                               for k, val in s.params.items() if val != [])
             lines.append(f"  {i}. {s.name}" + (f" ({params})" if params else "")
                          + f"  {s.seconds:.2f} s")
             lines += [f"     - {n}" for n in s.notes]
@@ -105,3 +105,9 @@ def data_lines(result: Any) -> list[str]:
         lines.append(f"skipped: {result.skipped_samples:,} unreadable samples")
     return lines
 
+
+def _listed(value):
+    """A list parameter as the command line writes it (skip=a,b; an empty one is left out)."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return value

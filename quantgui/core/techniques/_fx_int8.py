@@ -67,6 +67,17 @@ def qconfig_mapping(engine: Optional[str], observer: str, per_channel: bool, qat
     return mapping.set_global(QConfig(activation=act, weight=weight))
 
 
+def skip_layers(mapping, model: nn.Module, skip, ctx: StepContext):
+    """Set the qconfig of each Linear/Conv a skip pattern names to None (FX keeps it float) and
+    record the plan; returns the plan."""
+    from . import _layers
+    plan = _layers.plan(model, _layers.of_types(*QUANTIZABLE), list(skip))
+    for name in plan.kept:
+        mapping.set_module_name(name, None)
+    plan.record(ctx, "INT8")
+    return plan
+
+
 def prepare(model: nn.Module, mapping, example: Inputs, qat: bool = False) -> nn.Module:
     """Trace and insert observers (or fake-quant modules); a model FX cannot trace is the
     user's to know about, not a crash."""
@@ -131,9 +142,13 @@ def note_coverage(float_model: nn.Module, quantized: nn.Module, ctx: StepContext
     left = sum(1 for m in quantized.modules() if type(m) in QUANTIZABLE)
     ctx.metrics["layers_quantized"] = before - left
     ctx.metrics["layers_left_fp32"] = left
+    kept = len(ctx.decisions.get("kept_layers") or [])
     if left:
+        why = (f"{kept} kept by the skip list" + (", the rest e.g. inside nn.TransformerEncoder, "
+               "which FX does not trace into" if left > kept else "")) if kept else \
+            "e.g. inside nn.TransformerEncoder, which FX does not trace into"
         ctx.note(f"{before - left} of {before} Linear/Conv layers quantized; {left} stay FP32 "
-                 "(e.g. inside nn.TransformerEncoder, which FX does not trace into)")
+                 f"({why})")
     else:
         ctx.note(f"all {before} Linear/Conv layers quantized; BatchNorm/ReLU that follow them are fused in")
 

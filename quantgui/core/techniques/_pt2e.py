@@ -67,7 +67,7 @@ def export(model: nn.Module, example: Inputs) -> nn.Module:
 
 
 def prepare(model: nn.Module, example: Inputs, dynamic: bool = False,
-            what: str = "another technique") -> nn.Module:
+            what: str = "another technique", kept: tuple = ()) -> nn.Module:
     """Export (an exported program's module is exported again as it is) and insert observers:
     calibrated ranges (static) or per-call activation ranges (dynamic); weights per channel.
     A model torch.export cannot capture is the user's to know about (a UserError naming `what`
@@ -77,6 +77,8 @@ def prepare(model: nn.Module, example: Inputs, dynamic: bool = False,
         X86InductorQuantizer, get_default_x86_inductor_quantization_config)
     config = get_default_x86_inductor_quantization_config(is_dynamic=dynamic)
     quantizer = X86InductorQuantizer().set_global(config)
+    for name in kept:  # a skip list: these modules' operators stay float
+        quantizer.set_module_name_qconfig(name, None)
     try:
         graph = export(model, example)
     except Exception as exc:
@@ -87,10 +89,22 @@ def prepare(model: nn.Module, example: Inputs, dynamic: bool = False,
 
 
 def quantize(variant: Variant, ctx: Any, dynamic: bool, calibrate: Callable[[nn.Module], int],
-             what: str) -> tuple[Variant, int, float]:
+             what: str, skip: tuple = ()) -> tuple[Variant, int, float]:
     """Prepare, calibrate (`calibrate(prepared)` -> batches run), convert and compile the
-    variant's module; returns (the INT8 variant, batches, first-call seconds)."""
-    prepared = prepare(variant.module, ctx.example, dynamic, what)
+    variant's module; returns (the INT8 variant, batches, first-call seconds). `skip`: the
+    step's skip patterns (the Linear/Conv modules they name stay float; an exported program
+    has no module names to match, so a skip list there is refused)."""
+    kept: tuple = ()
+    if skip and _is_exported(variant.module):
+        raise UserError("a skip list names modules, and an exported (.pt2) program has none "
+                        "(its layers are graph operators); open the eager model to skip layers")
+    if not _is_exported(variant.module):
+        from . import _layers
+        types = (nn.Linear,) if dynamic else (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+        plan = _layers.plan(variant.module, _layers.of_types(*types), list(skip))
+        kept = tuple(plan.kept)
+        plan.record(ctx, "INT8")
+    prepared = prepare(variant.module, ctx.example, dynamic, what, kept)
     count = calibrate(prepared)
     ctx.task.report("convert", 0, 1, "converting to INT8")
     module = FrozenCompiledInt8(convert(prepared))
@@ -100,6 +114,11 @@ def quantize(variant: Variant, ctx: Any, dynamic: bool, calibrate: Callable[[nn.
     result = variant.evolve(module=module, quantized_engine=None)
     result.tags.update({"quantized_api": "torchao PT2E", "compiled": True})
     return result, count, compile_s
+
+
+def _is_exported(module: nn.Module) -> bool:
+    from ._engines import is_exported
+    return is_exported(module)
 
 
 def convert(prepared: nn.Module) -> nn.Module:

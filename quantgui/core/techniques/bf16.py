@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..params import param
-from . import hooks
+from . import _layers, hooks
 from .base import Technique
 from .fp16 import apply_cast, cast_script, float_params_reason
 
@@ -23,6 +23,7 @@ class Params:
         False, "Run under torch.autocast(cpu, bfloat16) instead of casting the model: matmuls "
         "and convolutions compute in BF16, precision-sensitive ops stay FP32. Keeps FP32 weights "
         "(no size gain) and re-casts them every call; slower than a cast on LSTMs.")
+    skip: list[str] = _layers.skip_param()
 
 
 class Bf16(Technique):
@@ -47,7 +48,7 @@ class Bf16(Technique):
         else:
             speed = ("this CPU has no AVX512-BF16/AMX: BF16 is emulated by converting to FP32, "
                      "expect the same speed or slower (size still halves)")
-        return apply_cast(variant, params.autocast, ctx, torch.bfloat16, speed)
+        return apply_cast(variant, params.autocast, ctx, torch.bfloat16, speed, params.skip)
 
     # --- knowledge hooks ------------------------------------------------------------------------
 

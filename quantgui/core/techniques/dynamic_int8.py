@@ -22,7 +22,7 @@ import warnings
 import torch
 from torch import nn
 
-from . import _engines, hooks
+from . import _engines, _layers, hooks
 from ..errors import UserError
 from ..model.variant import Variant
 from ..params import param
@@ -57,15 +57,23 @@ class Params:
     embeddings: bool = param(
         False, "Also store nn.Embedding/EmbeddingBag tables as 8-bit (weight-only). Shrinks "
         "large vocabularies ~4x; no speedup; small accuracy risk. torch.ao path only.")
+    skip: list[str] = _layers.skip_param()
+    bf16: list[str] = _layers.bf16_param()
 
 
-def _qconfig_spec(params: Params) -> dict:
+def layer_types(params: Params) -> tuple:
+    return _DYNAMIC_TYPES + (_EMBEDDING_TYPES if params.embeddings else ())
+
+
+def _qconfig_spec(params: Params, kept: tuple = ()) -> dict:
     from torch.ao.quantization import (default_dynamic_qconfig, float_qparams_weight_only_qconfig,
                                        per_channel_dynamic_qconfig)
     qconfig = per_channel_dynamic_qconfig if params.per_channel else default_dynamic_qconfig
     spec = {t: qconfig for t in _DYNAMIC_TYPES}
     if params.embeddings:
         spec.update({t: float_qparams_weight_only_qconfig for t in _EMBEDDING_TYPES})
+    # A module name beats its type in torch.ao's propagation; None keeps the layer float.
+    spec.update({name: None for name in kept})
     return spec
 
 
@@ -92,12 +100,15 @@ def disable_encoder_fastpath(model: nn.Module) -> int:
     return count
 
 
-def quantize_torch_ao(model: nn.Module, params: Params, engine: str) -> nn.Module:
-    """A quantized copy with weights packed for `engine` (packing reads the global engine)."""
+def quantize_torch_ao(model: nn.Module, params: Params, engine: str,
+                      kept: tuple = ()) -> nn.Module:
+    """A quantized copy with weights packed for `engine` (packing reads the global engine);
+    the layers named in `kept` stay float."""
     from ..model.variant import quantized_engine
     with quantized_engine(engine), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the deprecation banner; it goes into the notes instead
-        q = torch.ao.quantization.quantize_dynamic(model, _qconfig_spec(params), inplace=False)
+        q = torch.ao.quantization.quantize_dynamic(model, _qconfig_spec(params, kept),
+                                                   inplace=False)
     disable_encoder_fastpath(q)
     return q
 
@@ -111,7 +122,10 @@ def quantize_torchao(model: nn.Module, params: Params) -> nn.Module:
     # would change every other compiled variant in this process.
     config = Int8DynamicActivationInt8WeightConfig(
         granularity=PerRow() if params.per_channel else PerTensor(), set_inductor_config=False)
-    quantize_(q, config)
+    from torchao.quantization.quant_api import _is_linear
+    skip = list(params.skip)
+    quantize_(q, config, filter_fn=lambda m, fqn: _is_linear(m, fqn) and not
+              _layers.skipped(fqn, skip))
     return q
 
 
@@ -144,6 +158,7 @@ class DynamicInt8(Technique):
             raise UserError("dynamic_int8 needs an nn.Module (the model was already converted "
                             "to something else by an earlier step)")
         model.eval()
+        _layers.require_bf16(params.bf16)
         if _engines.is_exported(model) and params.api in (TORCH_AO, TORCHAO):
             raise UserError(f"api={params.api} swaps nn.Linear modules, and an exported program "
                             f"has none (its layers are graph operators); use api=pt2e (or auto)")
@@ -155,11 +170,14 @@ class DynamicInt8(Technique):
         if params.engine is not None:
             _engines.check_engine(params.engine)
         engines = [params.engine] if params.engine else _engines.auto_engines()
+        # torchao swaps Linear only; it is a candidate only where there is nothing else.
+        plan = _layers.plan(model, _layers.of_types(*layer_types(params)), params.skip)
+        kept = tuple(plan.kept)
 
         candidates: dict[str, Variant] = {}
         if TORCH_AO in apis:
             for engine in engines:
-                q = quantize_torch_ao(model, params, engine)
+                q = quantize_torch_ao(model, params, engine, kept)
                 candidates[engine if apis == [TORCH_AO] else f"{TORCH_AO}/{engine}"] = \
                     variant.evolve(module=q, quantized_engine=engine)
                 ctx.task.check()
@@ -185,6 +203,8 @@ class DynamicInt8(Technique):
         ctx.decide("engine", result.quantized_engine)
         ctx.decide("chosen_by", "measurement" if len(candidates) > 1 else
                    "parameter" if params.engine or params.api != "auto" else "only candidate")
+        plan.record(ctx, "INT8")
+        _layers.bf16_fallback(result.module, plan, params.bf16, ctx)
         self._notes(result.module, api, params, has_rnn, ctx)
         result.tags.update({"quantized_api": "torchao" if api == TORCHAO else "torch.ao eager",
                             "engine": result.quantized_engine, "quantization": "dynamic_int8"})
@@ -193,6 +213,9 @@ class DynamicInt8(Technique):
     @staticmethod
     def _pt2e(variant: Variant, params: Params, ctx: StepContext) -> Variant:
         from . import _pt2e
+        if params.bf16:
+            raise UserError("bf16 (kept layers in BF16) works on the torch.ao and torchao paths; "
+                            "PT2E compiles one INT8 graph")
         _engines.import_torchao()
 
         def observe(prepared: nn.Module) -> int:  # weights are observed at convert; one call
@@ -200,7 +223,7 @@ class DynamicInt8(Technique):
                 prepared(*ctx.example.args, **ctx.example.kwargs)
             return 1
         result, _, compile_s = _pt2e.quantize(variant, ctx, dynamic=True, calibrate=observe,
-                                              what="another technique")
+                                              what="another technique", skip=params.skip)
         ctx.decide("api", PT2E)
         ctx.decide("compiled", True)
         why = ("the model is an exported program: its linear layers are graph operators, "
@@ -291,16 +314,21 @@ TECHNIQUE = DynamicInt8()
 
 def _torchao_script(step):
     gran = "PerRow()" if step.param("per_channel", True) else "PerTensor()"
+    skip = list(step.param("skip", []))
     body = f"""\
 import logging
 logging.getLogger("torchao").setLevel(logging.ERROR)  # CUDA-library notices on CPU
 import torchao.quantization  # noqa: F401
 from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 from torchao.quantization.granularity import PerRow, PerTensor
+from torchao.quantization.quant_api import _is_linear
+SKIP = {skip!r}  # layers kept in higher precision (module-name patterns)
 # set_inductor_config=False: the default flips process-global inductor settings
 quantize_(model, Int8DynamicActivationInt8WeightConfig(granularity={gran},
-                                                       set_inductor_config=False))
+                                                       set_inductor_config=False),
+          filter_fn=lambda m, name: _is_linear(m, name) and not skipped(name, SKIP))
 """
+    body += _layers.bf16_script("nn.Linear,", step)
     return ScriptCode(body, f"dynamic INT8 via torchao ({gran[:-2]} weights)", True)
 
 
@@ -314,9 +342,14 @@ def _torch_ao_script(step):
     emb = ("\nspec.update({nn.Embedding: float_qparams_weight_only_qconfig,\n"
            "             nn.EmbeddingBag: float_qparams_weight_only_qconfig})"
            if p.get("embeddings") else "")
+    skip = list(p.get("skip") or [])
     body = f"""\
 from torch.ao.quantization import ({qconfig}, float_qparams_weight_only_qconfig)
 spec = {{nn.Linear: {qconfig}, nn.LSTM: {qconfig}, nn.GRU: {qconfig}}}{emb}
+SKIP = {skip!r}  # layers kept in higher precision (module-name patterns)
+# A module name beats its type in torch.ao's propagation; None keeps the layer float.
+spec.update({{n: None for n, m in model.named_modules()
+             if isinstance(m, tuple(k for k in spec if isinstance(k, type))) and skipped(n, SKIP)}})
 # Packed INT8 weights belong to one quantized engine: {why}.
 torch.backends.quantized.engine = {engine!r}
 with warnings.catch_warnings():  # torch.ao's deprecation banner: still the fastest here
@@ -333,5 +366,7 @@ for m in model.modules():
     elif isinstance(m, nn.TransformerEncoder):
         m.use_nested_tensor = False
 """
+    body += _layers.bf16_script("nn.Linear, nn.LSTM, nn.GRU, nn.Embedding, nn.EmbeddingBag",
+                                step)
     gran = "per-channel" if p.get("per_channel", True) else "per-tensor"
     return ScriptCode(body, f"dynamic INT8 via torch.ao quantize_dynamic, engine {engine}, {gran}")

@@ -18,7 +18,7 @@ from ..errors import UserError, clean_message
 from ..model.variant import Variant
 from ..params import param
 from ._compile_util import max_rel_diff, output_of
-from . import hooks
+from . import _layers, hooks
 from .base import StepContext, Technique
 from .hooks import ScriptCode, StepRecord
 
@@ -31,6 +31,12 @@ class Params:
         False, "Run under torch.autocast(cpu, float16) instead of casting the model: matmuls and "
         "convolutions compute in FP16, the rest stays FP32. Keeps FP32 weights (no size gain) "
         "and is rarely faster on CPU; use it when a full cast loses too much accuracy.")
+    skip: list[str] = _layers.skip_param()
+
+
+#: What a cast with a skip list converts layer by layer (norms and the glue between layers stay
+#: FP32 then: each converted layer casts its inputs in and its outputs back).
+CAST_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.LSTM, nn.GRU, nn.Embedding)
 
 
 def float_params_reason(model: nn.Module, dtype: torch.dtype) -> Optional[str]:
@@ -43,13 +49,29 @@ def float_params_reason(model: nn.Module, dtype: torch.dtype) -> Optional[str]:
 
 
 def apply_cast(variant: Variant, autocast: bool, ctx: StepContext, dtype: torch.dtype,
-               speed_note: str) -> Variant:
+               speed_note: str, skip: Optional[list] = None) -> Variant:
     name = _NAMES[dtype]
     module = variant.module
     ctx.decide("dtype", str(dtype).replace("torch.", ""))
     ctx.decide("autocast", bool(autocast))
     reference = output_of(variant, variant.prepare(ctx.example))
-    if autocast:
+    if skip and autocast:
+        raise UserError(f"{name}: autocast covers the whole call and cannot keep layers in FP32; "
+                        f"a skip list needs autocast=false (a cast layer by layer)")
+    if skip:
+        if not isinstance(module, nn.Module):
+            raise UserError(f"{name}: a skip list needs an nn.Module (an earlier step converted "
+                            f"the model)")
+        plan = _layers.plan(module, _layers.of_types(*CAST_TYPES), skip)
+        cast = _layers.cast_layers(module, list(skip), dtype, CAST_TYPES)
+        plan.converted = cast
+        plan.record(ctx, name)
+        out = variant.evolve()
+        out.tags["dtype"] = f"mixed {str(dtype).replace('torch.', '')}/float32"
+        ctx.note(f"cast {len(cast)} layer(s) to {name} one by one (each casts its inputs in and "
+                 f"its outputs back to FP32); the layers kept, norms and the glue between layers "
+                 f"stay FP32")
+    elif autocast:
         out = variant.evolve(autocast_dtype=dtype)
         ctx.note(f"autocast {name}: weights stay FP32 (size unchanged); matmul/conv-like ops "
                  f"run in {name}, casting weights on every call")
@@ -81,6 +103,12 @@ def apply_cast(variant: Variant, autocast: bool, ctx: StepContext, dtype: torch.
 
 def cast_script(step: StepRecord, dtype: str) -> ScriptCode:
     """The script's form of `apply_cast` (dtype: "float16" / "bfloat16")."""
+    skip = list(step.param("skip", []))
+    if skip:
+        types = ", ".join(f"nn.{t.__name__}" for t in CAST_TYPES)
+        body = (f"SKIP = {skip!r}  # layers kept in FP32 (module-name patterns)\n"
+                f"cast_layers(model, SKIP, torch.{dtype}, ({types}))\n")
+        return ScriptCode(body, f"cast the layers not skipped to {dtype}, one by one")
     if step.decided("autocast", step.param("autocast", False)):
         return ScriptCode(f'call["autocast"] = torch.{dtype}\n',
                           f"run under torch.autocast(cpu, {dtype})")
@@ -111,7 +139,7 @@ class Fp16(Technique):
             speed = ("this CPU has no native FP16 arithmetic: kernels convert to FP32 and back, "
                      "so expect it to be slower, often several times (measured 0.06-0.2x on an "
                      "AVX512-BF16 EPYC); the size still halves. Prefer BF16 for speed")
-        return apply_cast(variant, params.autocast, ctx, torch.float16, speed)
+        return apply_cast(variant, params.autocast, ctx, torch.float16, speed, params.skip)
 
     # --- knowledge hooks ------------------------------------------------------------------------
 

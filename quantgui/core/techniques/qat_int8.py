@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from . import _engines, _fx_int8
+from . import _engines, _fx_int8, _layers
 from ..errors import UserError
 from ..model.variant import Variant
 from ..params import param
@@ -37,6 +37,7 @@ class Params:
         "each engine and the fastest on your batch kept.", choices=_engines.ENGINE_CHOICES)
     per_channel: bool = param(
         True, "One weight scale per output channel: better accuracy at the same size/speed.")
+    skip: list[str] = _layers.skip_param()
 
 
 class QatInt8(Technique):
@@ -77,6 +78,7 @@ class QatInt8(Technique):
         model.eval()  # trace in eval form; prepare_qat_fx fuses conv+bn into QAT modules
         mapping = _fx_int8.qconfig_mapping(params.engine, "moving_average", params.per_channel,
                                            qat=True)
+        _fx_int8.skip_layers(mapping, model, params.skip, ctx)
         fake_quant = _fx_int8.prepare(model.train(), mapping, ctx.example, qat=True)
         last_loss = self._train(fake_quant, params, ctx)
         fake_quant.eval()

@@ -20,7 +20,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from . import _engines, _fx_int8, hooks
+from . import _engines, _fx_int8, _layers, hooks
 from ..errors import UserError
 from ..model.data import Dataset
 from ..model.variant import Variant
@@ -57,6 +57,8 @@ class Params:
     per_channel: bool = param(
         True, "One weight scale per output channel: better accuracy at the same size and "
         "speed. Per-tensor only if a deployment target needs it (FX only).")
+    skip: list[str] = _layers.skip_param()
+    bf16: list[str] = _layers.bf16_param()
 
 
 def calibration_data(ctx: StepContext) -> tuple[Dataset, str]:
@@ -116,6 +118,7 @@ class StaticInt8(Technique):
         if not isinstance(model, nn.Module):
             raise UserError("static_int8 needs an nn.Module (an earlier step converted it)")
         model.eval()
+        _layers.require_bf16(params.bf16)
         data, data_name = calibration_data(ctx)
         why_not_fx = self._why_not_fx(model, ctx)
         if params.api == "fx" and why_not_fx:
@@ -149,10 +152,12 @@ class StaticInt8(Technique):
         if params.engine is not None:
             _engines.check_engine(params.engine)
         mapping = _fx_int8.qconfig_mapping(params.engine, params.observer, params.per_channel)
+        plan = _fx_int8.skip_layers(mapping, model, params.skip, ctx)
         observed = _fx_int8.prepare(model, mapping, ctx.example)
         count = calibrate(observed, data, params.batches, ctx.batch_size, ctx)
         result = _fx_int8.convert_for_fastest_engine(observed, variant, params.engine, ctx,
                                                      model)
+        _layers.bf16_fallback(result.module, plan, params.bf16, ctx)
         ctx.decide("api", "fx")
         ctx.decide("calibration_batches", count)
         ctx.note(f"FX static INT8: calibrated on {count} batch(es) of {data_name} with the "
@@ -172,9 +177,12 @@ class StaticInt8(Technique):
     def _pt2e(self, variant: Variant, params: Params, ctx: StepContext, data: Dataset,
               data_name: str) -> Variant:
         from . import _pt2e
+        if params.bf16:
+            raise UserError("bf16 (kept layers in BF16) works on the FX path; PT2E compiles one "
+                            "INT8 graph")
         _engines.import_torchao()
         result, count, compile_s = _pt2e.quantize(
-            variant, ctx, dynamic=False, what="dynamic_int8",
+            variant, ctx, dynamic=False, what="dynamic_int8", skip=params.skip,
             calibrate=lambda prepared: calibrate(prepared, data, params.batches, ctx.batch_size,
                                                  ctx, exact=_engines.is_exported(variant.module)))
         ctx.decide("api", "pt2e")
@@ -233,6 +241,7 @@ def _fx_script(step):
               "qscheme=torch.per_channel_symmetric)" if p.get("per_channel", True) else
               "MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)")
     batches = int(p.get("batches") or 16)
+    skip = list(p.get("skip") or [])
     size = int(step.decided("calibration_batch") or max(step.batch_size, _MIN_CALIBRATION_BATCH))
     why = (f"{engine!r} was set by parameter" if p.get("engine") else
            f"the QuantGUI run measured {engine!r} fastest on this machine and batch")
@@ -243,6 +252,11 @@ from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 mapping = get_default_qconfig_mapping({backend!r}).set_global(QConfig(
     activation={observer}.with_args(reduce_range={reduce_range!r}),
     weight={weight}))
+SKIP = {skip!r}  # layers kept in higher precision (module-name patterns)
+for n, m in model.named_modules():
+    if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
+                      nn.ConvTranspose2d)) and skipped(n, SKIP):
+        mapping.set_module_name(n, None)
 with warnings.catch_warnings():  # FX graph mode is deprecated but runs eagerly, no compile cost
     warnings.simplefilter("ignore")
     observed = prepare_fx(model, mapping, tuple(EXAMPLE.args))
@@ -256,6 +270,8 @@ with warnings.catch_warnings():  # FX graph mode is deprecated but runs eagerly,
     model = convert_fx(observed)
 call["engine"] = {engine!r}
 """
+    body += _layers.bf16_script("nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, "
+                                "nn.ConvTranspose2d", step)
     return ScriptCode(body, f"static INT8 via torch.ao FX ({p.get('observer') or 'histogram'} "
                       f"observer, {batches} calibration batch(es)), engine {engine}",
                       calibration_samples=batches * size)

@@ -20,7 +20,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from . import _engines
+from . import _engines, _layers
 from ..errors import UserError
 from ..model.variant import Variant
 from ..params import param
@@ -69,6 +69,7 @@ class Params:
         "larger (one bf16 scale+zero per group). Layers whose input width is not a multiple "
         "(or whose output width is not a multiple of 16) stay in bf16.",
         choices=(32, 64, 128, 256))
+    skip: list[str] = _layers.skip_param()
 
 
 class WeightOnlyInt4(Technique):
@@ -98,8 +99,13 @@ class WeightOnlyInt4(Technique):
         model = variant.module
         if not isinstance(model, nn.Module):
             raise UserError("weight_only_int4 needs an nn.Module (an earlier step converted it)")
-        linears = [m for m in model.modules() if type(m) is nn.Linear]
-        chosen = {id(m) for m in linears if eligible(m, params.group_size)}
+        plan = _layers.plan(model, lambda m: type(m) is nn.Linear, params.skip,
+                            lambda m: None if eligible(m, params.group_size) else
+                            f"shape {m.out_features}x{m.in_features} does not pack in groups "
+                            f"of {params.group_size}")
+        linears = plan.converted + list(plan.kept)
+        names = plan.converted_set
+        chosen = {id(m) for n, m in model.named_modules() if n in names}
         if not chosen:
             raise UserError(f"weight_only_int4: no Linear layer fits group_size "
                             f"{params.group_size}; try a smaller group")
@@ -124,6 +130,7 @@ class WeightOnlyInt4(Technique):
         ctx.metrics["layers_quantized"] = len(chosen)
         ctx.decide("api", "torchao prototype")
         ctx.decide("dtype", "bfloat16")
+        plan.record(ctx, "INT4")
         result = variant.evolve(module=model, input_dtype=torch.bfloat16)
         result.tags.update({"quantized_api": "torchao prototype int4",
                             "quantization": "weight_only_int4", "dtype": "bfloat16"})

@@ -13,7 +13,7 @@ from typing import Optional
 
 from torch import nn
 
-from . import _engines
+from . import _engines, _layers
 from ..errors import UserError
 from ..model.variant import Variant
 from ..params import param
@@ -27,6 +27,7 @@ class Params:
         0, "0: one scale per output row (smallest, already near-exact). 32-256: one scale per "
         "group of that many inputs: a little more accurate, slightly larger. Layers whose "
         "input width is not a multiple stay FP32.", choices=(0, 32, 64, 128, 256))
+    skip: list[str] = _layers.skip_param()
 
 
 class WeightOnlyInt8(Technique):
@@ -58,12 +59,14 @@ class WeightOnlyInt8(Technique):
         granularity = PerGroup(params.group_size) if params.group_size else PerRow()
         # set_inductor_config=False: the default flips process-global inductor settings.
         config = Int8WeightOnlyConfig(granularity=granularity, set_inductor_config=False)
-        linears = [m for m in model.modules() if type(m) is nn.Linear]
-        eligible = [m for m in linears
-                    if not params.group_size or m.in_features % params.group_size == 0]
-        eligible_ids = {id(m) for m in eligible}
-        quantize_(model.eval(), config,
-                  filter_fn=lambda m, _name: id(m) in eligible_ids)
+        group = params.group_size
+        plan = _layers.plan(model, lambda m: type(m) is nn.Linear, params.skip,
+                            lambda m: None if not group or m.in_features % group == 0 else
+                            f"input width {m.in_features} is not a multiple of {group}")
+        linears = plan.converted + list(plan.kept)
+        eligible = plan.converted
+        chosen = plan.converted_set
+        quantize_(model.eval(), config, filter_fn=lambda _m, name: name in chosen)
         ctx.task.check()
         ctx.note(f"torchao Int8WeightOnlyConfig ({'per-row' if not params.group_size else f'groups of {params.group_size}'}"
                  f" scales) on {len(eligible)} of {len(linears)} Linear layer(s); "
@@ -72,6 +75,7 @@ class WeightOnlyInt8(Technique):
                  "torch.load with weights_only=True")
         ctx.metrics["layers_quantized"] = len(eligible)
         ctx.decide("api", "torchao")
+        plan.record(ctx, "INT8")
         result = variant.evolve(module=model)
         result.tags.update({"quantized_api": "torchao", "quantization": "weight_only_int8"})
         return result
@@ -81,14 +85,16 @@ class WeightOnlyInt8(Technique):
     def script(self, step):
         group = int(step.param("group_size", 0) or 0)
         gran = f"PerGroup({group})" if group else "PerRow()"
+        skip = list(step.param("skip", []))
         body = f"""\
 import logging
 logging.getLogger("torchao").setLevel(logging.ERROR)  # CUDA-library notices on CPU
 import torchao.quantization  # noqa: F401
 from torchao.quantization import Int8WeightOnlyConfig, quantize_
 from torchao.quantization.granularity import PerGroup, PerRow
-eligible = {{id(m) for m in model.modules() if type(m) is nn.Linear
-            and ({group} == 0 or m.in_features % {group or 1} == 0)}}
+SKIP = {skip!r}  # layers kept in higher precision (module-name patterns)
+eligible = {{id(m) for n, m in model.named_modules() if type(m) is nn.Linear
+            and ({group} == 0 or m.in_features % {group or 1} == 0) and not skipped(n, SKIP)}}
 quantize_(model.eval(), Int8WeightOnlyConfig(granularity={gran}, set_inductor_config=False),
           filter_fn=lambda m, _name: id(m) in eligible)
 """
