@@ -172,9 +172,14 @@ class DynamicInt8(Technique):
             ctx.note(f"dynamic INT8 via {chosen if chosen == TORCHAO else TORCH_AO} "
                      f"(engine {candidates[chosen].quantized_engine or 'n/a'}, set by parameter)")
         else:
+            dropped: dict[str, str] = {}
             timings, baseline = _engines.time_baseline_and(candidates, variant.module,
-                                                           ctx.example, ctx.task)
+                                                           ctx.example, ctx.task, dropped)
             chosen = _engines.fastest(timings)
+            for label, why in dropped.items():
+                ctx.note(f"{label} not timed further: {why}")
+            if dropped:
+                ctx.metrics["dropped_candidates"] = dict(dropped)
             what = "engine" if apis == [TORCH_AO] else "API/engine"
             ctx.note(_engines.describe_choice(what, chosen, timings, ctx.batch_size, baseline))
             ctx.metrics["engine_timings_ms"] = {k: round(v, 4) for k, v in timings.items()}
