@@ -98,11 +98,13 @@ def check_slow_cap(before_s: float, after_s: float, cap: float, calls: int) -> N
 
 
 def _warm_up(variant: Variant, prepared: Inputs, first_s: float, budget_s: float,
-             warmup: int, task: Task, at_least: int = 0) -> tuple[float, int]:
+             warmup: int, task: Task, at_least: int = 0,
+             stop_above: float = math.inf) -> tuple[float, int]:
     """Warm calls within their share of the budget; returns the per-call estimate and the
     calls made (the first included).
     `at_least` warm calls are made whatever they cost (the slow cap judges a variant by calls
-    after its first, which may compile)."""
+    after its first, which may compile); past those, a warm call of `stop_above` seconds or
+    more ends the warm-up (it is already too slow to be worth timing)."""
     # Freshly copied weights and allocator pools make the calls after the first slow too (tens
     # of ms on a VM touching new pages), so warm for a share of the budget, not just N calls.
     warm: list[float] = []
@@ -115,6 +117,8 @@ def _warm_up(variant: Variant, prepared: Inputs, first_s: float, budget_s: float
         task.check()
         warm.append(_checked_call(variant, prepared))
         spent += warm[-1]
+        if len(warm) >= at_least and warm[-1] >= stop_above:
+            break
     if not warm:  # the first call alone outran the warm-up's share: it is the estimate
         return first_s, 1
     return float(np.median(warm[len(warm) // 2:])), 1 + len(warm)
@@ -164,9 +168,10 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
         # The first call may compile (seconds) and allocates; it is reported on its own.
         first_s = _checked_call(variant, prepared)
         first_ms[name] = first_s * 1e3
+        capped = slow_cap is not None and name == "after"
         per_call[name], calls_made = _warm_up(
-            variant, prepared, first_s, budget_s, warmup, task,
-            at_least=1 if slow_cap is not None and name == "after" else 0)
+            variant, prepared, first_s, budget_s, warmup, task, at_least=1 if capped else 0,
+            stop_above=slow_cap * per_call["before"] if capped else math.inf)
     if slow_cap is not None:  # "after" was warmed last: calls_made are its calls
         check_slow_cap(per_call["before"], per_call["after"], slow_cap, calls_made)
 
