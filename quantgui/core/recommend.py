@@ -51,34 +51,39 @@ SLOW_CAP = 3.0
 
 # --- candidates ---------------------------------------------------------------------------------
 
-#: Layer type names (a TorchScript module keeps its class's name in `original_name`: it
-#: exposes no nn.Conv2d, yet it is a conv net).
-_LINEAR = {"Linear"}
-_CONV = {"Conv1d", "Conv2d", "Conv3d"}
-_RECURRENT_NAMES = {"LSTM", "GRU", "RNN"}
+_RECURRENT = (nn.LSTM, nn.GRU, nn.RNN)
+#: A TorchScript module keeps its class's name in `original_name`: it exposes no nn.Conv2d,
+#: yet it is a conv net.
+_SCRIPTED = {"Linear": "linear", "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv",
+             "LSTM": "recurrent", "GRU": "recurrent", "RNN": "recurrent",
+             "MultiheadAttention": "attention"}
 
 
-def _type_name(m: nn.Module) -> str:
-    return getattr(m, "original_name", None) or type(m).__name__ \
-        if isinstance(m, torch.jit.ScriptModule) else type(m).__name__
+def _kind(m: nn.Module) -> Optional[str]:
+    if isinstance(m, torch.jit.ScriptModule):
+        name = getattr(m, "original_name", None) or ""
+        return _SCRIPTED.get(name, "attention" if name.endswith("SelfAttention") else None)
+    if isinstance(m, nn.Linear):  # subclasses too (MHA's out_proj)
+        return "linear"
+    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return "conv"
+    if isinstance(m, _RECURRENT):
+        return "recurrent"
+    if isinstance(m, nn.MultiheadAttention) or type(m).__name__.endswith("SelfAttention"):
+        return "attention"
+    return None
 
 
 def model_traits(module: nn.Module) -> ModelTraits:
-    """The layer counts hints read, by layer type name (also inside TorchScript modules)."""
-    linear = conv = recurrent = attention = 0
+    """The layer counts hints read (also inside TorchScript modules, by their class names)."""
+    counts = {"linear": 0, "conv": 0, "recurrent": 0, "attention": 0}
     for m in module.modules():
-        name = _type_name(m)
-        if name in _LINEAR:
-            linear += 1
-        elif name in _CONV:
-            conv += 1
-        elif name in _RECURRENT_NAMES:
-            recurrent += 1
-        elif isinstance(m, nn.MultiheadAttention) or name == "MultiheadAttention" \
-                or name.endswith("SelfAttention"):
-            attention += 1
+        kind = _kind(m)
+        if kind is not None:
+            counts[kind] += 1
     hf = getattr(getattr(module, "config", None), "_attn_implementation", None) is not None
-    return ModelTraits(linear, conv, recurrent, attention, hf)
+    return ModelTraits(counts["linear"], counts["conv"], counts["recurrent"],
+                       counts["attention"], hf)
 
 
 def _is_program(module: Any) -> bool:
