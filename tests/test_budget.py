@@ -143,3 +143,9 @@ def test_cli_run_prints_the_budget(digits, capsys):
     assert code == 0
     assert "budget (accuracy drop <= 0.5 pt): MEETS" in out
     assert "meets: accuracy 0.0 pt (95% CI +0.0 to +0.0): within noise, budget -0.5 pt" in out
+
+
+def test_a_value_under_the_bound_never_reads_as_reaching_it():
+    from quantgui.core.budget import below
+    assert below(0.99999996, 1.0) == "0.99999996"
+    assert below(0.95, 0.99) == "0.9500"

@@ -188,6 +188,14 @@ def _needed_words(needed: Optional[int]) -> str:
             else f"about {needed:,} samples would decide")
 
 
+def below(value: float, bound: float, digits: int = 4) -> str:
+    """`value` with enough digits that a value under `bound` never reads as reaching it
+    (0.99999996 against 1 is "0.99999996", not "1.0000")."""
+    while digits < 12 and value < bound <= round(value, digits):
+        digits += 1
+    return f"{value:.{digits}f}"
+
+
 def wilson(successes: float, n: int) -> tuple[float, float]:
     """Wilson 95% interval of a proportion."""
     if n <= 0:
@@ -242,7 +250,8 @@ def judge(budget: QualityBudget, accuracy_change: Any = None, fidelity: Any = No
         else:
             status = MEETS if low >= budget.min_cosine else FAILS
             add(Criterion("min_cosine", status, budget.min_cosine, low, samples=samples,
-                          words=f"lowest cosine over {samples:,} samples {low:.4f}, budget "
+                          words=f"lowest cosine over {samples:,} samples "
+                                f"{below(low, budget.min_cosine)}, budget "
                                 f">= {budget.min_cosine:g}"))
 
     if budget.min_agreement is not None and not garbage("min_agreement", budget.min_agreement):

@@ -68,6 +68,39 @@ def quality_of(result: Any, metric: str) -> Optional[float]:
     return num(result.fidelity.cosine)
 
 
+def fails_budget(result: Any) -> bool:
+    check = getattr(result, "budget", None)
+    return check is not None and check.status == "fails"
+
+
+def budget_subtitle(plot: Any, results: list[Any], metric: str, baseline: Optional[float],
+                    scale: float, xs: list[float]) -> list[tuple[str, Optional[str]]]:
+    """The budget line of the newest shown result whose budget this axis can draw (accuracy:
+    the original's accuracy minus the drop; cosine: the minimum cosine), and the subtitle that
+    says what the line and the crosses mean."""
+    plot.budget_line.setData([], [])
+    checks = [r.budget for r in reversed(results)
+              if getattr(r, "budget", None) is not None and r.budget.criteria]
+    if not checks:
+        return []
+
+    def level(b: Any) -> Optional[float]:
+        if metric == "accuracy" and b.max_accuracy_drop is not None and baseline is not None:
+            return baseline * scale - b.max_accuracy_drop
+        if metric == "cosine" and b.min_cosine is not None:
+            return b.min_cosine
+        return None
+    drawn = next((c.budget for c in checks if level(c.budget) is not None), None)
+    if drawn is not None and xs:
+        y = level(drawn)
+        plot.budget_line.setData([min(xs), max(xs)], [y, y])
+    shown = drawn or checks[0].budget
+    failing = sum(fails_budget(r) for r in results)
+    text = f"✕ fails its budget: {failing} · " if failing else ""
+    text += ("┈ " if drawn is not None and xs else "") + f"budget {shown.describe()}"
+    return [(text, "warn" if failing else "muted")]
+
+
 def choose_metric(results: list[Any]) -> str:
     """Accuracy when every variant has it, else cosine when that covers more variants."""
     acc = sum(quality_of(r, "accuracy") is not None for r in results)
@@ -374,6 +407,8 @@ class HistoryView(QWidget):
             spots.append({"pos": (x, y * scale),
                           "size": 8 + 18 * math.sqrt(s / biggest) if s else 10,
                           "brush": pg.mkBrush(plot.theme.brush(colour, 200)),
+                          # a variant that fails the budget is a cross, not a dot
+                          "symbol": "x" if fails_budget(results[k]) else "o",
                           "data": (self._tip(self._shown[k], x, y * scale), self._shown[k])})
         plot.points.setData(spots)
         # The star is this model's original, as its latest run that timed it measured it.
@@ -401,7 +436,8 @@ class HistoryView(QWidget):
         plot.set_axis_label("left", "accuracy (%)" if metric == "accuracy"
                             else "cosine similarity to original")
         skipped = sum(1 for x, y in zip(xs, ys) if x is None or y is None)
-        sub = []
+        sub = budget_subtitle(plot, results, metric, by, scale,
+                              [x for x in xs + [bx] if x is not None])
         if results:
             sub.append((f"{model_name(self._model)}: {len(results)} variant(s); front: " +
                         (", ".join(f"#{i + 1}" for i in self._front) or "–"), "muted"))
