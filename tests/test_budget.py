@@ -149,3 +149,19 @@ def test_a_value_under_the_bound_never_reads_as_reaching_it():
     from quantgui.core.budget import below
     assert below(0.99999996, 1.0) == "0.99999996"
     assert below(0.95, 0.99) == "0.9500"
+
+
+def test_a_project_keeps_the_budget_and_refuses_a_bad_one(tmp_path):
+    from quantgui.core.export.project import ProjectEntry, load_project, save_project
+    recipe = Recipe.of("inference_mode")
+    recipe.budget = QualityBudget(max_accuracy_drop=0.5)
+    path = tmp_path / "p.qgproj.json"
+    save_project(path, [ProjectEntry({"source": "example:digits-mlp"}, recipe)])
+    assert load_project(path).entries[0].recipe.budget == recipe.budget
+    data = json.loads(path.read_text())
+    data["entries"][0]["recipe"]["budget"]["max_accuracy_drop"] = -3
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError) as err:
+        load_project(path)
+    assert str(err.value) == (f"{path}: $.entries[0].recipe.budget.max_accuracy_drop: must be "
+                              f"at least 0 and at most 100, got -3")
