@@ -89,11 +89,18 @@ def _checked_call(variant: Variant, prepared: Inputs) -> float:
     return clock() - t0
 
 
-def check_slow_cap(before_s: float, after_s: float, cap: float, calls: int) -> None:
-    """TooSlow when the variant's warm per-call time is `cap` times the original's or more."""
+#: The slow cap saves time: a variant whose calls cost less extra than this is timed anyway
+#: (on a busy machine a few milliseconds' calls can look 3x slower by chance).
+SLOW_MIN_S = 0.02
+
+
+def check_slow_cap(before_s: float, after_s: float, cap: float, calls: int,
+                   min_s: float = SLOW_MIN_S) -> None:
+    """TooSlow when the variant's warm per-call time is `cap` times the original's or more,
+    and at least `min_s` longer."""
     from ..errors import TooSlow
     ratio = after_s / max(before_s, 1e-9)
-    if ratio >= cap:
+    if ratio >= cap and after_s - before_s >= min_s:
         raise TooSlow(ratio, calls, cap)
 
 
@@ -151,7 +158,8 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
                      budget_s: float = 3.5, min_rounds: int = 10, max_rounds: int = 200,
                      warmup: int = 3, min_sample_s: float = 1e-3, resamples: int = 1000,
                      seed: int = 0, task: Optional[Task] = None,
-                     slow_cap: Optional[float] = None) -> Timing:
+                     slow_cap: Optional[float] = None,
+                     slow_min_s: float = SLOW_MIN_S) -> Timing:
     """Time `before` and `after` on the same batch, interleaved; see the module docstring.
 
     Rounds are chosen so the timed part fits `budget_s`; when fewer than `min_rounds` fit (at
@@ -173,7 +181,7 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
             variant, prepared, first_s, budget_s, warmup, task, at_least=1 if capped else 0,
             stop_above=slow_cap * per_call["before"] if capped else math.inf)
     if slow_cap is not None:  # "after" was warmed last: calls_made are its calls
-        check_slow_cap(per_call["before"], per_call["after"], slow_cap, calls_made)
+        check_slow_cap(per_call["before"], per_call["after"], slow_cap, calls_made, slow_min_s)
 
     # Fast calls (< min_sample_s) are timed in groups so perf_counter's overhead and
     # resolution vanish; both sides use the same count so a sample is the same kind of thing.

@@ -47,19 +47,24 @@ def check_engine(engine: str) -> None:
 #: further (torchao's eager INT8 took 4.5-11 s per call on a sentence encoder where torch.ao
 #: took 0.1 s: timing it in rounds was most of a recommendation's minute and a half).
 SLOW_CAP = 3.0
+#: ... and at least this much slower: a few milliseconds cost nothing to time, and a first call
+#: (allocation, cold caches, a busy machine) can look 3x slower by chance.
+SLOW_MIN_S = 0.05
 
 
 def time_variants(candidates: dict[str, Variant], example: Inputs, task: Optional[Task] = None,
                   budget_s: float = 1.2, rounds: int = 7,
-                  dropped: Optional[dict[str, str]] = None) -> dict[str, float]:
+                  dropped: Optional[dict[str, str]] = None, reference: Optional[str] = None,
+                  min_drop_s: float = SLOW_MIN_S) -> dict[str, float]:
     """Best-of-rounds milliseconds per call of each candidate, timed in interleaved rounds.
 
     Interleaving spreads slow phases of the machine over all candidates; taking each one's
     fastest round (not the median) discards interference from other processes, which only
     ever adds time: on a shared 2-core box medians swung 10x while minima held. The total
     stays near `budget_s`. A candidate whose first call already took `SLOW_CAP` times the
-    fastest first call is timed no further: its one call is its timing, and `dropped` (when
-    given) gets the reason."""
+    `reference` candidate's first call (default: the fastest), and `min_drop_s` more, is
+    timed no further: its one call is its timing, and `dropped` (when given) gets the
+    reason."""
     prepared = {label: v.prepare(example) for label, v in candidates.items()}
     first: dict[str, float] = {}
     for label, v in candidates.items():  # first calls allocate and pack
@@ -68,12 +73,14 @@ def time_variants(candidates: dict[str, Variant], example: Inputs, task: Optiona
         first[label] = max(time.perf_counter() - start, 1e-6)
         if task is not None:
             task.check()
-    quickest = min(first.values())
-    slow = {label for label, s in first.items() if s >= SLOW_CAP * quickest}
+    ref = first[reference] if reference in first else min(first.values())
+    whose = "the original's" if reference in first else "the fastest candidate's"
+    slow = {label for label, s in first.items()
+            if label != reference and s >= SLOW_CAP * ref and s - ref >= min_drop_s}
     for label in slow:
         if dropped is not None:
-            dropped[label] = (f"{SLOW_CAP:g}x slower after 1 call ({first[label] / quickest:.1f}x "
-                              f"the fastest candidate's first call)")
+            dropped[label] = (f"{SLOW_CAP:g}x slower after 1 call ({first[label] / ref:.1f}x "
+                              f"{whose} first call)")
     live = {label: v for label, v in candidates.items() if label not in slow}
     single: dict[str, float] = {}
     for label, v in live.items():
@@ -126,7 +133,7 @@ def time_baseline_and(candidates: dict[str, Variant], original: Callable, exampl
     whether INT8 is faster at all); returns (candidate timings, FP32 ms)."""
     label = "\0fp32"
     timings = time_variants({**candidates, label: Variant(original)}, example, task,
-                            dropped=dropped)
+                            dropped=dropped, reference=label)
     baseline = timings.pop(label)
     if dropped is not None:
         dropped.pop(label, None)

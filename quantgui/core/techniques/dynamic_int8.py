@@ -222,7 +222,7 @@ class DynamicInt8(Technique):
             for label, why in dropped.items():
                 ctx.note(f"{label} not timed further: {why}")
             if dropped:
-                ctx.metrics["dropped_candidates"] = dict(dropped)
+                ctx.metrics["dropped_candidates"] = sorted(dropped)  # the reasons: notes
             what = "engine" if apis == [TORCH_AO] else "API/engine"
             ctx.note(_engines.describe_choice(what, chosen, timings, ctx.batch_size, baseline))
             ctx.metrics["engine_timings_ms"] = {k: round(v, 4) for k, v in timings.items()}
