@@ -221,8 +221,7 @@ class DynamicInt8(Technique):
             chosen = _engines.fastest(timings)
             for label, why in dropped.items():
                 ctx.note(f"{label} not timed further: {why}")
-            if dropped:
-                ctx.metrics["dropped_candidates"] = sorted(dropped)  # the reasons: notes
+            ctx.metrics["dropped_candidates"] = sorted(dropped)  # the reasons: in the notes
             what = "engine" if apis == [TORCH_AO] else "API/engine"
             ctx.note(_engines.describe_choice(what, chosen, timings, ctx.batch_size, baseline))
             ctx.metrics["engine_timings_ms"] = {k: round(v, 4) for k, v in timings.items()}
