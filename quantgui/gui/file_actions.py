@@ -55,7 +55,7 @@ class FileActions:
         except UserError as exc:
             self.show_error("Could not load the recipe", str(exc))
             return [str(exc)]
-        problems = panels.set_recipe(recipe)
+        problems = self.optimize.set_recipe(recipe)
         if problems:
             self.show_error("Parts of the recipe were not applied", "\n".join(problems),
                             warning=True)

@@ -216,7 +216,7 @@ class MainWindow(ModelActions, FileActions, QMainWindow):
         self.optimize.ensure_techniques().panel(name).set_value(field, value)
 
     def set_recipe(self, recipe: Any) -> list[str]:
-        return self.optimize.ensure_techniques().set_recipe(recipe)
+        return self.optimize.set_recipe(recipe)
 
     @property
     def running(self) -> bool:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, Q
                                QVBoxLayout, QWidget)
 
 from quantgui.core import usable_cpus  # torch-free
+from .budget_box import BudgetBox
 from .float_edit import float_text
 from .technique_panels import TechniquePanels
 
@@ -94,6 +95,10 @@ class OptimizePanel(QWidget):
         form.addRow("Threads:", self.threads)
         form.addRow("Time budget:", self.budget)
 
+        #: The quality budget: part of the recipe (runs are judged by it, Suggest keeps to it).
+        self.quality_budget = BudgetBox()
+        self.quality_budget.changed.connect(self._on_changed)
+
         self.recipe_label = QLabel()
         self.recipe_label.setObjectName("recipeText")
         self.recipe_label.setWordWrap(True)
@@ -132,6 +137,7 @@ class OptimizePanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.scroll, 1)
+        lay.addWidget(self.quality_budget)
         lay.addWidget(recipe_box)
         lay.addLayout(buttons)
         self.refresh()
@@ -193,8 +199,19 @@ class OptimizePanel(QWidget):
     def recipe(self) -> Any:
         if self.techniques is None:
             from quantgui.core import Recipe
-            return Recipe([])
-        return self.techniques.recipe()
+            recipe = Recipe([])
+        else:
+            recipe = self.techniques.recipe()
+        recipe.budget = self.quality_budget.budget()
+        return recipe
+
+    def set_recipe(self, recipe: Any) -> list[str]:
+        """Show a recipe: its steps in the technique panels, its budget (when it has one) in
+        the budget box; returns what could not be applied."""
+        problems = self.ensure_techniques().set_recipe(recipe)
+        if getattr(recipe, "budget", None) is not None:
+            self.quality_budget.set_budget(recipe.budget)
+        return problems
 
     def options(self, **overrides: Any) -> dict:
         """The run options as the engine's "run" takes them (RunOptions' fields; unset ones

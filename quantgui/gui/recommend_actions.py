@@ -47,6 +47,9 @@ class RecommendActions(QObject):
                                    **win.run_overrides})
         self._candidate = ""
         params = {"model_id": win.loaded.model_id, "options": options}
+        budget = panel.quality_budget.budget()
+        if budget is not None:  # the search keeps to the user's budget
+            params["budget"] = budget.to_json()
         if max_candidates is not None:
             params["max_candidates"] = int(max_candidates)
         req = win.engine.submit("recommend", params)

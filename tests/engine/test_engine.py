@@ -85,9 +85,11 @@ def test_a_variant_no_longer_held_cannot_export_and_says_why(engine, tmp_path):
 
 def test_recommend_sends_each_trial_as_a_partial(engine):
     answer, events = engine.call("recommend", model_id=engine.model, options=FAST,
-                                 max_candidates=2)
+                                 max_candidates=2, budget={"max_accuracy_drop": 0.5})
     assert answer["type"] == p.RESULT, answer
     rec = Recommendation.from_json(answer["value"]["recommendation"])
+    assert rec.bound["budget"] == {"max_accuracy_drop": 0.5}  # the search kept to it
+    assert all(t.result is None or t.result.budget is not None for t in rec.trials)
     partials = [m["value"]["trial"] for m in events if m.get("event") == p.PARTIAL]
     assert len(partials) == len(rec.trials) == 2
     assert [t["recipe"] for t in partials] == [t.recipe.describe() for t in rec.trials]
@@ -95,6 +97,14 @@ def test_recommend_sends_each_trial_as_a_partial(engine):
     for trial in rec.trials:
         assert trial.result is None or trial.result.variant_id in held
     assert any(i["phase"] == "recommend" for i in progress_items(events))
+
+
+def test_a_bad_budget_is_a_user_error(engine):
+    answer, _ = engine.call("recommend", model_id=engine.model, options=FAST,
+                            budget={"min_cosine": 2})
+    error = _error(answer)
+    assert error.kind == p.USER
+    assert error.message == "budget: $.min_cosine: must be at least -1 and at most 1, got 2"
 
 
 def test_cancel_during_timing_answers_cancelled_and_keeps_nothing(engine):

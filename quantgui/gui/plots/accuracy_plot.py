@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
 from .base import CATEGORY_TICKS, BasePlot, num
 from .theme import COLOUR_HELP
@@ -66,6 +67,10 @@ class AccuracyPlot(BasePlot):
             item.addItem(self.bar_labels[w], ignoreBounds=True)
         self.center_text = pg.TextItem("", anchor=(0.5, 0.5))
         item.addItem(self.center_text, ignoreBounds=True)
+        # The quality budget's accuracy floor (before minus the allowed drop), when there is one.
+        self.budget_line = pg.InfiniteLine(angle=0, movable=False)
+        self.budget_line.setVisible(False)
+        item.addItem(self.budget_line, ignoreBounds=True)
         # {"accuracy"|"agreement": {which: ([batch], [percent])}}
         self._live: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
         self._final: Any = None  # the RunResult shown
@@ -81,6 +86,7 @@ class AccuracyPlot(BasePlot):
             self.bars[w].setOpts(brush=pg.mkBrush(colour), pen=pg.mkPen(t.foreground, width=0.5))
             self.bar_labels[w].setColor(t.foreground)
         self.center_text.setColor(t.foreground)
+        self.budget_line.setPen(pg.mkPen(t.warn, width=1.5, style=Qt.PenStyle.DashLine))
         if getattr(self, "_final", None) is not None:
             self.set_result(self._final)  # the fidelity text carries the old colour
 
@@ -166,9 +172,24 @@ class AccuracyPlot(BasePlot):
         self.disableAutoRange()
         self.setXRange(-0.6, 1.6, padding=0)
         self.setYRange(-4, 112, padding=0)  # "0" stays labelled
+        lines += self._budget(result, acc)
         self.set_subtitle(*lines)
         self._show_axes(any(a is not None for a in acc.values()))
         self.setToolTip(self.help + ("\n" + fid if fid else ""))
+
+    def _budget(self, result: Any, acc: dict) -> list[tuple[str, Optional[str]]]:
+        """The budget's verdict as a subtitle line (a failure in the warning colour) and its
+        accuracy floor as a dashed line across the bars."""
+        check = getattr(result, "budget", None)
+        self.budget_line.setVisible(False)
+        if check is None or not check.criteria:
+            return []
+        drop = check.budget.max_accuracy_drop
+        if drop is not None and acc["before"] is not None:
+            self.budget_line.setPos(acc["before"] * 100 - drop)
+            self.budget_line.setVisible(True)
+        dashed = " (dashed line)" if self.budget_line.isVisible() else ""
+        return [(check.words() + dashed, "warn" if check.status != "meets" else "muted")]
 
     def _show_axes(self, show: bool) -> None:
         item = self.getPlotItem()
@@ -184,6 +205,7 @@ class AccuracyPlot(BasePlot):
             self.bars[w].setOpts(x=[], height=[])
             self.bar_labels[w].setText("")
         self.center_text.setText("")
+        self.budget_line.setVisible(False)
         bottom = self.getPlotItem().getAxis("bottom")
         bottom.setTicks(None)
         bottom.setTickSpacing()

@@ -25,6 +25,7 @@ from ..safe_text import tooltip
 from . import theme as th
 from .base import fmt_ms, model_name, num, recipe_label
 from .pareto import pareto_front
+from .budget_marks import budget_subtitle, fails_budget
 from .tradeoff_plot import TradeoffPlot
 from .turns import paint_later
 
@@ -375,6 +376,8 @@ class HistoryView(QWidget):
             spots.append({"pos": (x, y * scale),
                           "size": 8 + 18 * math.sqrt(s / biggest) if s else 10,
                           "brush": pg.mkBrush(plot.theme.brush(colour, 200)),
+                          # a variant that fails the budget is a cross, not a dot
+                          "symbol": "x" if fails_budget(results[k]) else "o",
                           "data": (self._tip(self._shown[k], x, y * scale), self._shown[k])})
         plot.points.setData(spots)
         # The star is this model's original, as its latest run that timed it measured it.
@@ -402,7 +405,8 @@ class HistoryView(QWidget):
         plot.set_axis_label("left", "accuracy (%)" if metric == "accuracy"
                             else "cosine similarity to original")
         skipped = sum(1 for x, y in zip(xs, ys) if x is None or y is None)
-        sub = []
+        sub = budget_subtitle(plot, results, metric, by, scale,
+                              [x for x in xs + [bx] if x is not None])
         if results:
             sub.append((f"{model_name(self._model)}: {len(results)} variant(s); front: " +
                         (", ".join(f"#{i + 1}" for i in self._front) or "–"), "muted"))

@@ -393,6 +393,10 @@ def _summary(result: Any, recipe: str) -> str:
     parts = [f"Result of {recipe}" if recipe else "Result"]
     if result.verdict.known:
         parts.append(result.summary())  # the verdict with the quality lost, if any
+    check = getattr(result, "budget", None)
+    if check is not None and check.criteria:  # failing the budget is said here, not in a tip
+        parts.append({"meets": "meets the budget", "fails": "FAILS the quality budget"}.get(
+            check.status, "budget undecided"))
     s = num(result.timing.speedup)
     if s is not None:
         parts.append(f"speedup {s:.2f}x")

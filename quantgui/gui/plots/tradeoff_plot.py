@@ -14,7 +14,8 @@ class TradeoffPlot(BasePlot):
     help = ("Each variant of one model (the model box above chooses which when the session "
             "has several): latency (x, lower is better) against quality (y, higher is better); "
             "marker area follows model size; colour follows the verdict; the star is that "
-            "model's original. The line joins the Pareto front. Hover a point for its recipe; "
+            "model's original. The line joins the Pareto front. The dotted line is the quality "
+            "budget; a cross marks a variant that fails it. Hover a point for its recipe; "
             "click to select it.")
     empty_text = "no variants yet"
 
@@ -27,7 +28,10 @@ class TradeoffPlot(BasePlot):
         self.baseline = pg.ScatterPlotItem(hoverable=True, tip=lambda x, y, data: data,
                                            symbol="star", size=16)
         self.selected = pg.ScatterPlotItem(symbol="o", brush=None)
-        for it in (self.front, self.points, self.baseline, self.selected):
+        #: The quality budget's floor across the points (a data item, so the view's range
+        #: takes it in even when every point sits far above it).
+        self.budget_line = pg.PlotDataItem([], [])
+        for it in (self.budget_line, self.front, self.points, self.baseline, self.selected):
             item.addItem(it)
         self.set_axis_label("bottom", "latency (ms, median)")
         self.set_empty(True)
@@ -40,3 +44,4 @@ class TradeoffPlot(BasePlot):
         self.selected.setPen(pg.mkPen(t.foreground, width=2.5))
         self.points.setPen(pg.mkPen(t.foreground, width=0.8))
         self.points.opts["hoverPen"] = pg.mkPen(t.foreground, width=2.5)
+        self.budget_line.setPen(pg.mkPen(t.warn, width=2, style=Qt.PenStyle.DotLine))
