@@ -168,3 +168,23 @@ def test_cli_recipe_rules_name_where_the_recipe_came_from(capsys, tmp_path):
     assert code == 2
     assert err == ("quantgui-cli: error: --step: step 2 (fp16): only one numeric format step "
                    "per recipe; 'bf16' is already one\n")
+
+
+@pytest.mark.parametrize("fmt, runtime, fragment", [
+    ("dynamic_int8", "onnxruntime", "'dynamic_int8' (step 1) makes eager INT8 modules, which "
+     "cannot be exported, and onnxruntime takes the FP32 model: remove 'dynamic_int8' and use "
+     "its own INT8 option (onnxruntime:quantize=dynamic or quantize=static)"),
+    ("static_int8", "openvino", "use its own INT8 option (openvino:precision=int8)"),
+    ("bf16", "aoti", "'bf16' (step 1) makes a BF16 model, and aoti takes the FP32 model"),
+    ("freeze", "onnxruntime", "makes a compiled/frozen graph"),
+])
+def test_a_format_step_before_a_runtime_step_is_refused_up_front(fmt, runtime, fragment):
+    from quantgui.core.run.preflight import preflight as check
+    problems = check(None, Recipe.of(fmt, runtime))
+    assert [p.kind for p in problems] == ["combination"]
+    assert problems[0].step == 1 and problems[0].technique == runtime
+    assert fragment in problems[0].text()
+    with pytest.raises(UserError) as err:  # the recipe file names it by its JSON path
+        Recipe.from_json({"steps": [{"name": fmt}, {"name": runtime}]}, "r.json").validate(True)
+    assert str(err.value).startswith(f"$.steps[1] ({runtime}): '{fmt}' (step 1) makes")
+    assert check(None, Recipe.of(runtime, "inference_mode")) == []

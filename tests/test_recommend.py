@@ -156,7 +156,8 @@ def test_an_inconclusive_trial_is_not_recommended(timed):
     assert trial.verdict == "inconclusive" and trial.speedup == pytest.approx(2.0)
     assert trial.result.verdict.suggested_budget_s is not None
     assert rec.best is None
-    assert rec.message == ("keep the original: nothing was proven faster within the quality bound "
+    assert rec.decision == "keep_original" and rec.to_json()["decision"] == "keep_original"
+    assert rec.message == ("keep the original: nothing tried is faster within the bound "
                            "(1 of 1 candidates tried; 1 inconclusive: measure longer to decide)")
 
 

@@ -156,8 +156,11 @@ def test_project_round_trips_and_old_project_without_version_opens(tmp_path, rea
     (["recommend", "--time-budget", "nan"], ["--time-budget: must be a finite number"]),
     (["recommend", "--max-accuracy-drop", "nan"], ["--max-accuracy-drop: must be a finite"]),
     (["recommend", "--max-accuracy-drop", "-0.1"], ["--max-accuracy-drop: must be at least 0 "
-                                                    "and at most 1, got -0.1"]),
-    (["recommend", "--max-accuracy-drop", "1.5"], ["--max-accuracy-drop", "got 1.5"]),
+                                                    "and at most 100, got -0.1"]),
+    (["recommend", "--max-accuracy-drop", "150"], ["--max-accuracy-drop", "got 150"]),
+    (["run", "--min-agreement", "1.5"], ["--min-agreement: must be at least 0 and at most 1, "
+                                         "got 1.5"]),
+    (["run", "--min-sqnr", "nan"], ["--min-sqnr: must be a finite number"]),
     (["recommend", "--min-cosine", "5"], ["--min-cosine: must be at least -1 and at most 1, "
                                           "got 5"]),
     (["recommend", "--min-cosine=-inf"], ["--min-cosine: must be a finite number"]),

@@ -4,11 +4,13 @@ work); SUBCOMMANDS in __init__.py lists them."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import sys
 from typing import Any
 
-from .common import (add_model_arguments, check_counts, check_output_path, check_outputs,
-                     check_range, emit_json, open_from_args, recipe_from_args)
+from .common import (add_budget_arguments, add_model_arguments, budget_from_args, check_counts,
+                     check_output_path, check_outputs, emit_json, open_from_args,
+                     recipe_from_args)
 
 
 def add_examples(sub: Any) -> argparse.ArgumentParser:
@@ -136,6 +138,7 @@ def add_run(sub: Any) -> argparse.ArgumentParser:
                    "reloading) and a standalone rebuild script into DIR")
     p.add_argument("--report", metavar="DIR", help="write report.html, report.md and "
                    "recipe.json into DIR")
+    add_budget_arguments(p)
     return p
 
 
@@ -144,6 +147,7 @@ def cmd_run(args: argparse.Namespace, task: Any) -> int:
     from ..core.run import RunOptions, format_result, run_recipe
     from ..core.run.preflight import preflight, require
     check_counts(args, eval_limit="--eval-limit")
+    budget = budget_from_args(args)  # over the recipe's own budget
     inputs = check_outputs(args, [("--json", args.json_out, False), ("--save", args.save, True),
                                    ("--report", args.report, True)])
     recipe = recipe_from_args(args)  # a bad recipe fails before the model is even opened
@@ -151,7 +155,8 @@ def cmd_run(args: argparse.Namespace, task: Any) -> int:
     require(preflight(loaded, recipe))  # each step on this model and its data, before timing
     inputs += protected_paths(loaded)
     options = RunOptions(batch_size=args.batch, threads=args.threads,
-                         time_budget_s=args.time_budget, eval_limit=args.eval_limit)
+                         time_budget_s=args.time_budget, eval_limit=args.eval_limit,
+                         budget=budget)
     result = run_recipe(loaded, recipe, options, task)
     # The measurement first: an export that fails (a full disk) must not lose it.
     if args.json_out == "-":
@@ -173,10 +178,6 @@ def add_recommend(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("recommend", help="try the recipes likely to pay on this model and CPU, "
                        "measure each, print the fastest within a quality bound")
     add_model_arguments(p)
-    p.add_argument("--max-accuracy-drop", type=float, metavar="FRACTION",
-                   help="with labeled data: largest accuracy loss accepted (default 0.01)")
-    p.add_argument("--min-cosine", type=float, metavar="C",
-                   help="output cosine vs the original (default 0.99 when there are no labels)")
     p.add_argument("--max-candidates", type=int, metavar="N", help="try at most N recipes")
     p.add_argument("--compile", action="store_true",
                    help="also try torch.compile recipes (10-30 s each to compile)")
@@ -186,7 +187,9 @@ def add_recommend(sub: Any) -> argparse.ArgumentParser:
                    help="timing per candidate (default 1.0)")
     p.add_argument("--json", metavar="OUT.json", dest="json_out",
                    help="write the recommendation and every trial as JSON ('-' for stdout)")
-    p.add_argument("--save-recipe", metavar="FILE.json", help="save the best recipe")
+    p.add_argument("--save-recipe", metavar="FILE.json", help="save the best recipe (with "
+                   "the budget it was chosen by)")
+    add_budget_arguments(p)
     return p
 
 
@@ -195,8 +198,7 @@ def cmd_recommend(args: argparse.Namespace, task: Any) -> int:
     from ..core.recommend import recommend
     from ..core.run import RunOptions
     check_counts(args, max_candidates="--max-candidates")
-    check_range("--max-accuracy-drop", args.max_accuracy_drop, 0.0, 1.0)
-    check_range("--min-cosine", args.min_cosine, -1.0, 1.0)
+    budget = budget_from_args(args)
     check_output_path(args.save_recipe)
     inputs = check_outputs(args, [("--json", args.json_out, False),
                                    ("--save-recipe", args.save_recipe, False)])
@@ -207,9 +209,9 @@ def cmd_recommend(args: argparse.Namespace, task: Any) -> int:
     def progress(p: Any) -> None:  # one stderr line per candidate; stdout stays the result
         if p.phase == "recommend" and p.done < (p.total or 0):
             print(f"[{p.done + 1}/{p.total}] trying {p.message}", file=sys.stderr, flush=True)
-    rec = recommend(loaded, args.max_accuracy_drop, args.min_cosine, options,
-                    Task(progress, task.cancel_token), max_candidates=args.max_candidates,
-                    include_compile=args.compile)
+    rec = recommend(loaded, options=options, task=Task(progress, task.cancel_token),
+                    max_candidates=args.max_candidates, include_compile=args.compile,
+                    budget=budget)
     # The measurements first, the files after: a failed write must not lose them.
     if args.json_out == "-":
         emit_json(rec.to_json(), None)
@@ -221,7 +223,10 @@ def cmd_recommend(args: argparse.Namespace, task: Any) -> int:
             print(f"wrote {args.json_out}")
     if args.save_recipe and rec.best is not None:
         sys.stdout.flush()
-        rec.best.recipe.save(args.save_recipe)
+        from ..core.budget import QualityBudget
+        chosen_by = QualityBudget(**rec.bound.get("budget", {}))
+        saved = replace(rec.best.recipe, budget=None if chosen_by.empty else chosen_by)
+        saved.save(args.save_recipe)
         if args.json_out != "-":
             print(f"saved recipe to {args.save_recipe}")
     return 130 if rec.cancelled else 0  # the best so far is printed either way

@@ -183,3 +183,31 @@ def check_range(flag: str, value: Optional[float], low: float, high: float,
     if value < low or (low_open and value == low) or value > high:
         raise CliError(f"{flag}: must be {'more than' if low_open else 'at least'} {low:g} and "
                        f"at most {high:g}, got {value:g}")
+
+
+def add_budget_arguments(p: argparse.ArgumentParser) -> None:
+    """The quality budget (core/budget.py): one meaning in `run`, `recommend` and recipes."""
+    g = p.add_argument_group("quality budget (judged by the paired 95% interval)")
+    g.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
+                   help="with labeled data: the largest top-1 accuracy drop accepted, in "
+                        "points (0.5 = half a point; recommend's default 1)")
+    g.add_argument("--min-cosine", type=float, metavar="C",
+                   help="the lowest cosine to the original's outputs any sample may have "
+                        "(recommend's default 0.99 without labels)")
+    g.add_argument("--min-agreement", type=float, metavar="FRACTION",
+                   help="top-1 agreement with the original's predictions (0.99 = 99%%)")
+    g.add_argument("--min-sqnr", type=float, metavar="DB",
+                   help="signal-to-quantization-noise ratio to the original's outputs, in dB")
+
+
+def budget_from_args(args: argparse.Namespace) -> Any:
+    """The budget the options give (None when none is given); bad values fail before any
+    work, with the flag named ("--min-cosine: must be at least -1 and at most 1, got 5")."""
+    from ..core.budget import BOUNDS, QualityBudget
+    values = {}
+    for key, (low, high, _) in BOUNDS.items():
+        value = getattr(args, key, None)
+        check_range("--" + key.replace("_", "-"), value, low, high)
+        if value is not None:
+            values[key] = float(value)
+    return QualityBudget(**values) if values else None

@@ -23,6 +23,17 @@ class Cancelled(Exception):
     """Raised by a cancel check; the work in flight is abandoned and nothing is kept."""
 
 
+class TooSlow(Exception):
+    """A variant timed with a slow cap (recommend's candidates) was already `ratio` times
+    slower than the original after `calls` calls: timing it further would only spend the
+    user's minutes on a candidate that cannot win."""
+
+    def __init__(self, ratio: float, calls: int, cap: float) -> None:
+        super().__init__(f"{cap:g}x slower after {calls} call{'s' if calls != 1 else ''} "
+                         f"({ratio:.1f}x the original's time per call); dropped")
+        self.ratio, self.calls, self.cap = ratio, calls, cap
+
+
 class TrustRequired(UserError):
     """The file can only be opened by running code from it (unpickling); the user must agree."""
 

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from . import params as params_mod
 from . import schema
+from .budget import SCHEMA as BUDGET_SCHEMA, QualityBudget
 
 RECIPE_VERSION = 1
 #: A recipe is a few hundred bytes; one saved with its measured results (report recipe.json)
@@ -30,7 +31,9 @@ SCHEMA = schema.Obj({"version": schema.Version(RECIPE_VERSION, "recipe"),
                      "environment": schema.Nullable(schema.Data(is_object=True)),
                      "result": schema.Nullable(schema.Data(is_object=True)),
                      # the data reference (data.DataSpec.to_json) the recipe was run on
-                     "data": schema.Nullable(schema.Data(is_object=True))},
+                     "data": schema.Nullable(schema.Data(is_object=True)),
+                     # the quality budget the recipe is meant to keep (budget.QualityBudget)
+                     "budget": schema.Nullable(BUDGET_SCHEMA)},
                     required=("steps",))
 
 #: Why stages are ordered the way they are: structure first (pruning, fast path), then the
@@ -62,6 +65,8 @@ class Recipe:
     steps: list[Step] = field(default_factory=list)
     #: The data it is meant for (a DataSpec's JSON; read with DataSpec.from_json), or None.
     data: Optional[dict] = None
+    #: The quality budget it must keep (None: none stated; old recipes have none).
+    budget: Optional[QualityBudget] = None
 
     @classmethod
     def of(cls, *names_or_steps: Any) -> "Recipe":
@@ -80,6 +85,8 @@ class Recipe:
         out = {"version": RECIPE_VERSION, "steps": [s.to_json() for s in self.steps]}
         if self.data is not None:
             out["data"] = dict(self.data)
+        if self.budget is not None and not self.budget.empty:
+            out["budget"] = self.budget.to_json()
         return out
 
     @classmethod
@@ -92,7 +99,9 @@ class Recipe:
     @classmethod
     def of_checked(cls, checked: dict) -> "Recipe":
         """The recipe of what `SCHEMA` returned (a recipe inside a checked project)."""
-        return cls([Step(s["name"], s["params"]) for s in checked["steps"]], checked.get("data"))
+        budget = checked.get("budget")
+        return cls([Step(s["name"], s["params"]) for s in checked["steps"]], checked.get("data"),
+                   None if budget is None else QualityBudget(**budget))
 
     def save(self, path: str | Path, extra: Optional[dict] = None) -> None:
         data = self.to_json()

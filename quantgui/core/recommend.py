@@ -24,18 +24,21 @@ The resulting order (the priority bands in techniques/hooks.py):
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 import time
 from typing import Any, Callable, Optional
 
+import torch
 from torch import nn
 
 from . import env
-from .errors import Cancelled, UserError, clean_message
+from .budget import QualityBudget
+from .errors import Cancelled, TooSlow, UserError, clean_message
 from .model.loaded import LoadedModel
 from .progress import Task, quiet_task
 from .recipe import Recipe
-from .techniques.hooks import ModelTraits, fast_formats  # noqa: F401 - fast_formats is re-exported
+from .techniques import hooks
+from .techniques.hooks import Hint, ModelTraits, fast_formats  # noqa: F401 - fast_formats re-exported
 from .results import Recommendation, Trial, pick
 from .run.preflight import DATA_KINDS, preflight, require
 
@@ -43,26 +46,68 @@ DEFAULT_MAX_ACCURACY_DROP = 0.01
 DEFAULT_MIN_COSINE = 0.99
 #: Per-candidate timing budget: enough for a CI that separates 1.2x from 1.0x on a quiet CPU.
 DEFAULT_TIME_BUDGET_S = 1.0
-
-_RECURRENT = (nn.LSTM, nn.GRU, nn.RNN)
-
+#: A candidate this many times slower than the original after its first calls is dropped.
+SLOW_CAP = 3.0
 
 # --- candidates ---------------------------------------------------------------------------------
 
+#: Layer type names (a TorchScript module keeps its class's name in `original_name`: it
+#: exposes no nn.Conv2d, yet it is a conv net).
+_LINEAR = {"Linear"}
+_CONV = {"Conv1d", "Conv2d", "Conv3d"}
+_RECURRENT_NAMES = {"LSTM", "GRU", "RNN"}
+
+
+def _type_name(m: nn.Module) -> str:
+    return getattr(m, "original_name", None) or type(m).__name__ \
+        if isinstance(m, torch.jit.ScriptModule) else type(m).__name__
+
+
 def model_traits(module: nn.Module) -> ModelTraits:
-    """The layer counts the techniques' hints are chosen by."""
+    """The layer counts hints read, by layer type name (also inside TorchScript modules)."""
     linear = conv = recurrent = attention = 0
     for m in module.modules():
-        if isinstance(m, nn.Linear):
+        name = _type_name(m)
+        if name in _LINEAR:
             linear += 1
-        elif isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        elif name in _CONV:
             conv += 1
-        elif isinstance(m, _RECURRENT):
+        elif name in _RECURRENT_NAMES:
             recurrent += 1
-        elif isinstance(m, nn.MultiheadAttention) or type(m).__name__.endswith("SelfAttention"):
+        elif isinstance(m, nn.MultiheadAttention) or name == "MultiheadAttention" \
+                or name.endswith("SelfAttention"):
             attention += 1
     hf = getattr(getattr(module, "config", None), "_attn_implementation", None) is not None
     return ModelTraits(linear, conv, recurrent, attention, hf)
+
+
+def _is_program(module: Any) -> bool:
+    """A TorchScript or exported program: its layers are not the nn.Module tree hints read."""
+    from .techniques import _engines
+    return _engines.is_torchscript(module) or _engines.is_exported(module)
+
+
+#: Compiling steps (10-30 s each, only when asked) and pruning (a quality trade, not a speed one)
+#: are never proposed just because they apply.
+_COSTLY_ALONE = ("compile", "aoti")
+_NEVER_ALONE = ("prune", "inference_mode")
+
+
+def applicable_hints(loaded: LoadedModel, techs: dict) -> list[Hint]:
+    """For a program (TorchScript, exported), whose layer counts say little, every technique
+    its own `applies_to` accepts on this model is tried (with inference mode), after the
+    hints: e.g. `freeze` on a scripted CNN (1.35x there), which counting nn.Conv2d missed."""
+    if not _is_program(loaded.module):
+        return []
+    info = getattr(loaded, "info", None)
+    applicability = getattr(info, "applicability", None) or {}
+    out = []
+    for name, tech in techs.items():
+        reason = applicability[name] if name in applicability else tech.applies_to(loaded.module)
+        if reason is None and name not in _NEVER_ALONE and not tech.needs_labels:
+            out.append(Hint((name, "inference_mode"), hooks.CALL_MODE - 1,
+                            f"{name} applies to this program", costly=name in _COSTLY_ALONE))
+    return out
 
 
 def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = None,
@@ -70,8 +115,9 @@ def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = N
     """Recipes worth trying on this model and CPU, likeliest winners first (valid ones only).
 
     Each technique proposes its own candidates (`Technique.recommend_hints`) with a priority on
-    the shared scale in techniques/hooks.py; here they are ordered, de-duplicated and kept when
-    the engine's preflight finds nothing that rules them out (a step that does
+    the shared scale in techniques/hooks.py; a program (TorchScript, exported) also gets every
+    technique its `applies_to` accepts (`applicable_hints`). They are ordered, de-duplicated
+    and kept when the engine's preflight finds nothing that rules them out (a step that does
     not apply, a missing label, an invalid recipe)."""
     from .techniques import all_techniques
     caps = env.cpu_capabilities() if capabilities is None else list(capabilities)
@@ -80,6 +126,7 @@ def candidate_recipes(loaded: LoadedModel, capabilities: Optional[list[str]] = N
     techs = all_techniques()
     hints = [h for tech in techs.values() for h in tech.recommend_hints(traits, caps)
              if include_compile or not h.costly]
+    hints += [h for h in applicable_hints(loaded, techs) if include_compile or not h.costly]
     hints.sort(key=lambda h: h.priority)  # stable: equal priorities keep registry order
     out: list[Recipe] = []
     seen: set[str] = set()
@@ -104,25 +151,39 @@ def _qat_fallback(loaded: LoadedModel) -> Optional[Recipe]:
 
 # --- the search ---------------------------------------------------------------------------------
 
-def _judge(trial: Trial, max_drop: Optional[float], min_cos: Optional[float]) -> None:
+def budget_for(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
+               min_cosine: Optional[float] = None,
+               budget: Optional[QualityBudget] = None) -> tuple[QualityBudget, Optional[str]]:
+    """The budget a search judges by, and a note when one asked for cannot be measured.
+
+    `budget` wins; otherwise the legacy arguments (`max_accuracy_drop` a fraction, 0.01 = one
+    point). With labeled test data the default is an accuracy drop of one point, without it a
+    minimum cosine of 0.99 (an accuracy budget without labels falls back to that cosine)."""
+    labeled = loaded.test is not None and loaded.test.labeled and len(loaded.test) > 0
+    if budget is None or budget.empty:
+        drop = None if max_accuracy_drop is None else 100 * max_accuracy_drop
+        budget = QualityBudget(max_accuracy_drop=drop, min_cosine=min_cosine)
+    note = None
+    if not labeled and budget.max_accuracy_drop is not None:
+        note = "no labeled test data: the cosine bound is used instead of accuracy"
+        budget = replace(budget, max_accuracy_drop=None)
+    if labeled and budget.max_accuracy_drop is None and budget.min_cosine is None \
+            and budget.min_agreement is None and budget.min_sqnr is None:
+        budget = replace(budget, max_accuracy_drop=100 * DEFAULT_MAX_ACCURACY_DROP)
+    if not labeled and budget.empty:
+        budget = replace(budget, min_cosine=DEFAULT_MIN_COSINE)
+    return budget, note
+
+
+def _judge(trial: Trial) -> None:
     r = trial.result
     if r is None:
-        trial.meets_bound, trial.quality_note = False, "no result"
+        trial.meets_bound = False
+        trial.quality_note = "no result" if trial.dropped is None else "not measured"
         return
-    notes, ok = [], True
-    if r.fidelity.nonfinite:
-        ok = False
-        notes.append(f"{r.fidelity.nonfinite} NaN/Inf outputs")
-    drop = trial.accuracy_drop
-    if max_drop is not None and drop is not None:
-        ok = ok and drop <= max_drop + 1e-12
-        notes.append(f"accuracy drop {100 * drop:.2f} pts (bound {100 * max_drop:.2f})")
-    if min_cos is not None or drop is None:
-        bound = DEFAULT_MIN_COSINE if min_cos is None else min_cos
-        cos = r.fidelity.cosine
-        ok = ok and cos is not None and math.isfinite(cos) and cos >= bound
-        notes.append(f"cosine {cos:.4f} (bound {bound})")
-    trial.meets_bound, trial.quality_note = ok, "; ".join(notes)
+    check = r.budget
+    trial.meets_bound = bool(check is not None and check.meets and not r.fidelity.nonfinite)
+    trial.quality_note = check.words() if check is not None else ""
 
 
 def _failure(exc: Exception) -> str:
@@ -139,14 +200,17 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
               task: Optional[Task] = None, *, max_candidates: Optional[int] = None,
               include_compile: bool = False,
               candidates: Optional[list[Recipe]] = None,
-              on_trial: Optional[Callable[[Trial], None]] = None) -> Recommendation:
-    """Try candidate recipes, return the fastest that keeps quality within the bound.
+              on_trial: Optional[Callable[[Trial], None]] = None,
+              budget: Optional[QualityBudget] = None) -> Recommendation:
+    """Try candidate recipes, return the fastest whose interval says faster and that meets the
+    quality budget (`budget_for`: by its paired interval, see budget.py); none: keep the
+    original.
 
-    The bound is the accuracy drop (default 0.01 = one point) when the test data has labels,
-    else the mean cosine of outputs vs the original (default 0.99). Giving `min_cosine` with
-    labels checks both. `options` are `RunOptions` (default: a 1 s timing budget per trial).
-    Cancelling returns the best so far with `cancelled=True`; it never raises `Cancelled`.
-    `on_trial(trial)` is called as each candidate ends (the engine process streams them).
+    `options` are `RunOptions` (default: a 1 s timing budget per trial); a candidate already
+    `SLOW_CAP` times slower than the original after its first calls is dropped (the reason is
+    in its trial). Cancelling returns the best so far with `cancelled=True`; it never raises
+    `Cancelled`. `on_trial(trial)` is called as each candidate ends (the engine process
+    streams them).
     """
     from .model.usercode import ModelCodeError
     from .run import RunOptions, run_recipe
@@ -155,17 +219,15 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
     require(preflight(loaded, Recipe()))
     if options is None:
         options = RunOptions(time_budget_s=DEFAULT_TIME_BUDGET_S, min_rounds=6, warmup=2)
-    labeled = loaded.test is not None and loaded.test.labeled and len(loaded.test) > 0
-    if labeled:
-        max_drop = DEFAULT_MAX_ACCURACY_DROP if max_accuracy_drop is None else max_accuracy_drop
-        min_cos = min_cosine
-    else:
-        max_drop = None  # no labels: fidelity stands in for accuracy
-        min_cos = DEFAULT_MIN_COSINE if min_cosine is None else min_cosine
-    bound = {"max_accuracy_drop": max_drop, "min_cosine": min_cos,
-             "by": "accuracy" if max_drop is not None else "cosine"}
-    if not labeled and max_accuracy_drop is not None:
-        bound["note"] = "no labeled test data: the cosine bound is used instead of accuracy"
+    budget, note = budget_for(loaded, max_accuracy_drop, min_cosine, budget)
+    options = replace(options, budget=budget,
+                      slow_cap=SLOW_CAP if options.slow_cap is None else options.slow_cap)
+    bound = {"max_accuracy_drop": budget.max_accuracy_drop, "min_cosine": budget.min_cosine,
+             "by": ("accuracy" if budget.max_accuracy_drop is not None else
+                    "cosine" if budget.min_cosine is not None else "fidelity"),
+             "budget": budget.to_json(), "words": budget.describe()}
+    if note:
+        bound["note"] = note
 
     plan = list(candidates) if candidates is not None else candidate_recipes(
         loaded, include_compile=include_compile)
@@ -187,12 +249,14 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
                 raise
             except KeyboardInterrupt:
                 raise Cancelled("interrupted") from None
+            except TooSlow as exc:  # not worth the rest of its timing
+                trial.dropped = str(exc)
             except Exception as exc:  # a failing candidate is a row, not the end of the search
                 if isinstance(exc, ModelCodeError) and not exc.in_copy:
                     raise  # the original itself failing fails every candidate alike
                 trial.error = _failure(exc)
             trial.seconds = time.perf_counter() - start
-            _judge(trial, max_drop, min_cos)
+            _judge(trial)
             rec.trials.append(trial)
             rec.best = pick(rec.trials)
             if on_trial is not None:

@@ -139,7 +139,8 @@ def run_options(data: Any, **defaults: Any) -> Any:
         data = {}
     if not isinstance(data, dict):
         raise ProtocolError("\"options\" must be a JSON object")
-    names = tuple(f.name for f in dataclasses.fields(RunOptions))
+    # the budget travels in the recipe (run) or as recommend's own "budget" parameter
+    names = tuple(f.name for f in dataclasses.fields(RunOptions) if f.name != "budget")
     values = {**defaults, **_only(data, names)}
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -174,8 +175,11 @@ def run(params: dict, call: Call) -> dict[str, Any]:
 
 def recommend(params: dict, call: Call) -> dict[str, Any]:
     from quantgui.core import recommend_recipe
+    from quantgui.core.budget import QualityBudget
     _only(params, ("model_id", "options", "max_accuracy_drop", "min_cosine", "max_candidates",
-                   "include_compile"))
+                   "include_compile", "budget"))
+    budget = None if params.get("budget") is None else \
+        QualityBudget.from_json(params["budget"], "budget")
     model_id = str(_need(params, "model_id"))
     loaded = call.store.model(model_id)
     options = None if params.get("options") is None else run_options(params["options"])
@@ -194,7 +198,7 @@ def recommend(params: dict, call: Call) -> dict[str, Any]:
                                params.get("min_cosine"), options, call.task,
                                max_candidates=params.get("max_candidates"),
                                include_compile=bool(params.get("include_compile")),
-                               on_trial=on_trial)
+                               on_trial=on_trial, budget=budget)
     value = {"recommendation": rec.to_json(), "evicted": evicted, "peak_rss_bytes": peak.peak}
     if rec.cancelled or call.task.cancelled:
         raise CancelledWith(value)

@@ -67,7 +67,8 @@ Methods: "params" -> "value" (records are the typed objects' to_json; read them 
                    time_budget_s, eval_limit, min_rounds, max_rounds, warmup, seed}} ->
                    {"result": RunResult (variant_id set, peak_rss_bytes), "evicted": [ids]}
     recommend      {model_id, options, max_accuracy_drop, min_cosine, max_candidates,
-                   include_compile} -> partial events {"trial": Trial} (each with a result
+                   include_compile, budget: QualityBudget.to_json() (over the two legacy
+                   bounds, whose accuracy drop is a fraction)} -> partial events {"trial": Trial} (each with a result
                    keeps a variant: its result's variant_id), then {"recommendation":
                    Recommendation, "evicted": [ids]}
     sweep          {model_id, recipes: [Recipe.to_json()], batches: [int], threads: [int],

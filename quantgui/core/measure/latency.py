@@ -89,9 +89,22 @@ def _checked_call(variant: Variant, prepared: Inputs) -> float:
     return clock() - t0
 
 
+def check_slow_cap(before_s: float, after_s: float, cap: float, calls: int) -> None:
+    """TooSlow when the variant's warm per-call time is `cap` times the original's or more."""
+    from ..errors import TooSlow
+    ratio = after_s / max(before_s, 1e-9)
+    if ratio >= cap:
+        raise TooSlow(ratio, calls, cap)
+
+
 def _warm_up(variant: Variant, prepared: Inputs, first_s: float, budget_s: float,
-             warmup: int, task: Task) -> float:
-    """Warm calls within their share of the budget; returns the per-call estimate."""
+             warmup: int, task: Task, at_least: int = 0,
+             stop_above: float = math.inf) -> tuple[float, int]:
+    """Warm calls within their share of the budget; returns the per-call estimate and the
+    calls made (the first included).
+    `at_least` warm calls are made whatever they cost (the slow cap judges a variant by calls
+    after its first, which may compile); past those, a warm call of `stop_above` seconds or
+    more ends the warm-up (it is already too slow to be worth timing)."""
     # Freshly copied weights and allocator pools make the calls after the first slow too (tens
     # of ms on a VM touching new pages), so warm for a share of the budget, not just N calls.
     warm: list[float] = []
@@ -99,14 +112,16 @@ def _warm_up(variant: Variant, prepared: Inputs, first_s: float, budget_s: float
     while len(warm) < MAX_WARM_CALLS:
         estimate = warm[-1] if warm else first_s
         wanted = len(warm) < max(1, warmup) or spent < WARMUP_SHARE * budget_s
-        if not wanted or spent + estimate > WARMUP_CAP * budget_s:
+        if len(warm) >= at_least and (not wanted or spent + estimate > WARMUP_CAP * budget_s):
             break
         task.check()
         warm.append(_checked_call(variant, prepared))
         spent += warm[-1]
+        if len(warm) >= at_least and warm[-1] >= stop_above:
+            break
     if not warm:  # the first call alone outran the warm-up's share: it is the estimate
-        return first_s
-    return float(np.median(warm[len(warm) // 2:]))
+        return first_s, 1
+    return float(np.median(warm[len(warm) // 2:])), 1 + len(warm)
 
 
 def _few_rounds(rounds: int, wanted: int, budget_s: float, round_s: float) -> Optional[str]:
@@ -135,7 +150,8 @@ def _suggested_budget(rounds: int, wanted: int, max_rounds: int, budget_s: float
 def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
                      budget_s: float = 3.5, min_rounds: int = 10, max_rounds: int = 200,
                      warmup: int = 3, min_sample_s: float = 1e-3, resamples: int = 1000,
-                     seed: int = 0, task: Optional[Task] = None) -> Timing:
+                     seed: int = 0, task: Optional[Task] = None,
+                     slow_cap: Optional[float] = None) -> Timing:
     """Time `before` and `after` on the same batch, interleaved; see the module docstring.
 
     Rounds are chosen so the timed part fits `budget_s`; when fewer than `min_rounds` fit (at
@@ -152,7 +168,12 @@ def time_interleaved(before: Variant, after: Variant, inputs: Inputs, *,
         # The first call may compile (seconds) and allocates; it is reported on its own.
         first_s = _checked_call(variant, prepared)
         first_ms[name] = first_s * 1e3
-        per_call[name] = _warm_up(variant, prepared, first_s, budget_s, warmup, task)
+        capped = slow_cap is not None and name == "after"
+        per_call[name], calls_made = _warm_up(
+            variant, prepared, first_s, budget_s, warmup, task, at_least=1 if capped else 0,
+            stop_above=slow_cap * per_call["before"] if capped else math.inf)
+    if slow_cap is not None:  # "after" was warmed last: calls_made are its calls
+        check_slow_cap(per_call["before"], per_call["after"], slow_cap, calls_made)
 
     # Fast calls (< min_sample_s) are timed in groups so perf_counter's overhead and
     # resolution vanish; both sides use the same count so a sample is the same kind of thing.

@@ -24,6 +24,8 @@ class Trial:
     meets_bound: bool = False
     quality_note: str = ""
     seconds: float = 0.0
+    #: Why it was not measured to the end ("3x slower after 2 calls ..."), or None.
+    dropped: Optional[str] = None
 
     @property
     def speedup(self) -> Optional[float]:
@@ -53,9 +55,15 @@ class Trial:
         return None if self.result is None else float(self.result.fidelity.cosine)
 
     @property
+    def budget_status(self) -> Optional[str]:
+        """meets / fails / undecided (None: not judged: no result)."""
+        check = None if self.result is None else self.result.budget
+        return None if check is None else check.status
+
+    @property
     def verdict(self) -> str:
         if self.result is None:
-            return "failed"
+            return "dropped" if self.dropped is not None else "failed"
         return self.result.verdict.label
 
     def row(self) -> dict[str, Any]:
@@ -69,6 +77,7 @@ class Trial:
                 "accuracy_drop": f(self.accuracy_drop), "cosine": f(self.cosine),
                 "verdict": self.verdict, "meets_bound": self.meets_bound,
                 "quality": self.quality_note, "error": self.error,
+                "dropped": self.dropped, "budget": self.budget_status,
                 "seconds": round(self.seconds, 2)}
 
     def to_json(self) -> dict[str, Any]:
@@ -82,7 +91,8 @@ class Trial:
         return cls(recipe_from_json(data),
                    None if result is None else RunResult.from_json(result, where),
                    j.maybe_text(data, "error"), j.flag(data, "meets_bound"),
-                   j.text(data, "quality"), j.number(data, "seconds") or 0.0)
+                   j.text(data, "quality"), j.number(data, "seconds") or 0.0,
+                   j.maybe_text(data, "dropped"))
 
 
 def pick(trials: list[Trial]) -> Optional[Trial]:
@@ -102,6 +112,12 @@ class Recommendation:
     environment: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def decision(self) -> str:
+        """"recipe" (the best is faster by its interval and meets the budget) or
+        "keep_original" (nothing tried is)."""
+        return "keep_original" if self.best is None else "recipe"
+
+    @property
     def recipe(self) -> Optional[Recipe]:
         return None if self.best is None else self.best.recipe
 
@@ -115,6 +131,9 @@ class Recommendation:
         text = f"{len(self.trials)} of {self.candidates} candidates tried"
         if self.cancelled:
             text += ", then cancelled"
+        dropped = sum(t.dropped is not None for t in self.trials)
+        if dropped:
+            text += f"; {dropped} dropped as too slow"
         unsure = sum(t.verdict == INCONCLUSIVE for t in self.trials)
         if unsure:
             text += f"; {unsure} inconclusive: measure longer to decide"
@@ -124,8 +143,7 @@ class Recommendation:
     def detail(self) -> str:
         """The result without the recipe's name: speed, quality and what was tried."""
         if self.best is None:
-            proven = "proven " if any(t.verdict == INCONCLUSIVE for t in self.trials) else ""
-            return f"nothing was {proven}faster within the quality bound ({self.tried})"
+            return f"nothing tried is faster within the bound ({self.tried})"
         ci = self.best.ci95 or (math.nan, math.nan)
         return (f"{self.best.speedup:.2f}x faster (95% CI {ci[0]:.2f}-{ci[1]:.2f}), "
                 f"{self.best.quality_note} ({self.tried})")
@@ -143,6 +161,7 @@ class Recommendation:
                 "recipe": self.best.recipe.to_json(), "row": self.best.row(),
                 "result": self.best.result.to_json()},
             "message": self.message,
+            "decision": self.decision,
             "cancelled": self.cancelled,
             "bound": dict(self.bound),
             "candidates": self.candidates,
@@ -163,7 +182,8 @@ class Recommendation:
     def table(self) -> str:
         """Plain aligned text of the trial table."""
         from ..run.text import num, pct, table
-        rows = [("recipe", "speedup", "95% CI", "size", "accuracy", "cosine", "verdict", "bound")]
+        rows = [("recipe", "speedup", "95% CI", "size", "accuracy", "cosine", "verdict",
+                 "budget")]
         for t in self.trials:
             ci = t.ci95
             rows.append((t.recipe.describe(),
@@ -171,7 +191,8 @@ class Recommendation:
                          "-" if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}",
                          "-" if t.size_ratio is None else f"{t.size_ratio:.2f}x",
                          pct(t.accuracy), num(t.cosine),
-                         t.verdict if t.error is None else f"failed: {t.error[:60]}",
-                         "yes" if t.meets_bound else "no"))
+                         (f"failed: {t.error[:60]}" if t.error is not None else
+                          f"dropped: {t.dropped[:60]}" if t.dropped is not None else t.verdict),
+                         t.budget_status or "-"))
         marker = "" if self.best is None else f"\nbest: {self.best.recipe.describe()}"
         return table(rows) + marker

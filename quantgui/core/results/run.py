@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import math
 from typing import Any, Optional
 
+from ..budget import BudgetCheck, QualityBudget
 from ..recipe import Recipe, Step
 from ..verdict_words import (INCONCLUSIVE, MIN_DECISIVE_ROUNDS, NOT_FASTER, Quality,
                              assess_quality, label_for)
@@ -96,6 +97,8 @@ class RunResult:
     similarity: Optional[Similarity] = None
     #: Samples of the evaluation data that could not be read (unreadable images, skipped).
     skipped_samples: int = 0
+    #: The quality budget's verdict (None: the run had no budget).
+    budget: Optional[BudgetCheck] = None
 
     @property
     def noisy(self) -> bool:
@@ -127,7 +130,11 @@ class RunResult:
         """The one line every face shows: the verdict with its quality, then the speed it rests
         on."""
         speed = self.speed_text()
-        return self.summary(upper) + (f" — {speed}" if speed else "")
+        text = self.summary(upper) + (f" — {speed}" if speed else "")
+        if self.budget is not None and self.budget.criteria:
+            # A budget that fails is a quality loss: it is said here, never only in a tooltip.
+            text += f"; {self.budget.words()}"
+        return text
 
     def to_json(self) -> dict[str, Any]:
         """A dict `json.dumps(..., allow_nan=False)` accepts (non-finite numbers become None)."""
@@ -153,6 +160,7 @@ class RunResult:
                                 if self.accuracy_change is not None else None),
             "similarity": self.similarity.to_json() if self.similarity is not None else None,
             "skipped_samples": self.skipped_samples,
+            "budget": self.budget.to_json() if self.budget is not None else None,
         })
         data["verdict"]["headline"] = self.headline()
         return data
@@ -178,7 +186,8 @@ class RunResult:
                    j.maybe_whole(data, "peak_rss_bytes"),
                    accuracy_change=AccuracyChange.from_json(data.get("accuracy_change")),
                    similarity=Similarity.from_json(data.get("similarity")),
-                   skipped_samples=j.whole(data, "skipped_samples"))
+                   skipped_samples=j.whole(data, "skipped_samples"),
+                   budget=BudgetCheck.from_json(data.get("budget")))
 
     def copy(self) -> "RunResult":
         """An independent copy (through JSON), without the in-memory variant."""
@@ -190,7 +199,9 @@ def recipe_from_json(data: Any) -> Recipe:
     QuantGUI does not know still names what was run)."""
     steps = [Step(j.text(s, "name", "?"), dict(j.obj(s, "params")))
              for s in j.items(data, "steps") if isinstance(s, dict)]
-    return Recipe(steps)
+    raw = j.obj(data, "budget")
+    budget = QualityBudget(**{k: j.number(raw, k) for k in QualityBudget.__dataclass_fields__})
+    return Recipe(steps, budget=None if budget.empty else budget)
 
 
 # --- results saved before the verdict had a quality or an "inconclusive" label -------------------

@@ -9,7 +9,8 @@ process boundary as JSON. Given a `LoadedModel` it takes them from it.
 Problems are structured (`Problem.kind`):
 
 - recipe rules: "unknown" technique, "duplicate" step, bad "params", two steps of one "group",
-  steps out of stage "order";
+  steps out of stage "order", a "combination" the runtime cannot take (a numeric-format or
+  graph step before a runtime step: `runtime_combination`);
 - the model: "not_applicable" (the technique's reason), "needs_labels" (QAT without labeled
   training data);
 - the data: "labels_out_of_range" (a label the model's outputs cannot score), "labels_shape"
@@ -28,7 +29,7 @@ from ..errors import UserError
 from ..recipe import STAGES, Recipe
 from ..results import DataInfo, TechniqueSpec, technique_specs
 
-RECIPE_KINDS = ("unknown", "duplicate", "params", "group", "order")
+RECIPE_KINDS = ("unknown", "duplicate", "params", "group", "order", "combination")
 MODEL_KINDS = ("not_applicable", "needs_labels")
 DATA_KINDS = ("labels_out_of_range", "labels_shape", "labels_count")
 KINDS = RECIPE_KINDS + MODEL_KINDS + DATA_KINDS
@@ -119,6 +120,54 @@ def recipe_problems(recipe: Recipe, techniques: Mapping[str, TechniqueSpec]) -> 
                                         f"{STAGES.get(last_stage, last_stage)}", i, name))
         else:
             last_stage, last_name = spec.stage, name
+    return out + runtime_combination(recipe, techniques)
+
+
+#: What each numeric format makes of the model, and why a runtime step cannot take it (checked
+#: on torch 2.13 / onnxruntime / openvino: torch.ao's packed INT8 modules fail torch.export and
+#: the ONNX and OpenVINO converters; ONNX Runtime's CPU provider has no BF16 Gemm; the
+#: FP16/BF16 casts and torchao weight-only tensors do export, but the runtime steps take the
+#: FP32 eager model and convert it themselves, so the cast would be undone or doubled).
+_FORMATS = {
+    "dynamic_int8": "eager INT8 modules, which cannot be exported",
+    "static_int8": "eager INT8 modules, which cannot be exported",
+    "qat_int8": "eager INT8 modules, which cannot be exported",
+    "weight_only_int8": "torchao INT8 weight tensors",
+    "weight_only_int4": "torchao INT4 weight tensors",
+    "bf16": "a BF16 model",
+    "fp16": "an FP16 model",
+}
+#: Each runtime's own way to the same format.
+_RUNTIME_OPTION = {
+    "onnxruntime": "its own INT8 option (onnxruntime:quantize=dynamic or quantize=static)",
+    "openvino": "its own INT8 option (openvino:precision=int8)",
+    "aoti": "torch.compile or freeze instead (AOTInductor compiles the FP32 model)",
+}
+
+
+def runtime_combination(recipe: Recipe, techniques: Mapping[str, TechniqueSpec]) -> list[Problem]:
+    """A runtime step (ONNX Runtime, OpenVINO, AOTInductor) exports the FP32 eager model and
+    converts it itself: a numeric-format or graph step before it makes a model it cannot take.
+    One problem per runtime step, naming both steps and what to do instead."""
+    out: list[Problem] = []
+    before: list[tuple[int, str, Any]] = []
+    for i, step in enumerate(recipe.steps):
+        spec = techniques.get(step.name)
+        if spec is None:
+            continue
+        if spec.group == "runtime":
+            for j, name, other in before:
+                graph = other.group == "graph"
+                made = _FORMATS.get(name, "a compiled/frozen graph" if graph
+                                    else "another numeric format")
+                use = ("the runtime's own graph optimizations" if graph else
+                       _RUNTIME_OPTION.get(step.name, "the runtime's own options"))
+                out.append(Problem("combination", f"'{name}' (step {j + 1}) makes {made}, and "
+                                                  f"{step.name} takes the FP32 model: remove "
+                                                  f"'{name}' and use {use}", i, step.name))
+                break
+        elif spec.group in ("numeric format", "graph"):
+            before.append((i, step.name, spec))
     return out
 
 

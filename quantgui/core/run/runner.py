@@ -15,6 +15,7 @@ from typing import Optional
 import torch
 
 from .. import env, measure, memory
+from ..budget import QualityBudget, judge
 from ..errors import Cancelled, UserError, clean_message
 from ..model.inputs import Inputs
 from ..model.loaded import LoadedModel
@@ -51,6 +52,11 @@ class RunOptions:
     max_rounds: int = 200
     warmup: int = 3
     seed: int = 0
+    #: The quality budget to judge the run by (None: the recipe's own, if it has one).
+    budget: Optional[QualityBudget] = None
+    #: Stop timing a variant already this many times slower than the original after its
+    #: warm-up calls (`measure.TooSlow`); None: time it whatever it costs. Recommend sets 3.
+    slow_cap: Optional[float] = None
 
 
 def batched_example(loaded: LoadedModel, batch_size: Optional[int]) -> Inputs:
@@ -209,7 +215,7 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
         timing = measure.time_interleaved(
             before, after, example, budget_s=options.time_budget_s,
             min_rounds=options.min_rounds, max_rounds=options.max_rounds,
-            warmup=options.warmup, seed=options.seed, task=task)
+            warmup=options.warmup, seed=options.seed, task=task, slow_cap=options.slow_cap)
 
         # Timing came first, on the exact batch; evaluation must not feed a shape-specialized
         # model (a fixed-shape runtime graph, a TorchScript baseline whose profiling executor
@@ -238,6 +244,10 @@ def run_recipe(loaded: LoadedModel, recipe: Recipe, options: Optional[RunOptions
         environment = env.environment()
         details = data_details(data, evaluation, before, after, example.batch_size,
                                options, task)
+        budget = options.budget if options.budget is not None else recipe.budget
+        if budget is not None and not budget.empty:
+            details["budget"] = judge(budget, details.get("accuracy_change"),
+                                      evaluation.fidelity)
     return RunResult(
         before=Measurement(size_b, mem_b, timing.before, evaluation.before_accuracy),
         after=Measurement(size_a, mem_a, timing.after, evaluation.after_accuracy),

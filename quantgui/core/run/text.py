@@ -60,6 +60,7 @@ def format_result(result: Any) -> str:
         lines.append(f"  ? {v.inconclusive_reason}{again}")
     lines += [f"  - {r}" for r in v.reasons]
     lines += [f"  ! {w}" for w in v.warnings]
+    lines += budget_lines(result)
     said = v.reasons + v.warnings + [v.inconclusive_reason or ""]
     if t.noisy and not any("noisy" in r for r in said):
         lines.append(f"  ! noisy measurement: {t.noisy_reason}")
@@ -74,6 +75,15 @@ def format_result(result: Any) -> str:
             if s.metrics:
                 lines.append("     " + ", ".join(f"{k}={val}" for k, val in s.metrics.items()))
     return "\n".join(lines)
+
+
+def budget_lines(result: Any) -> list[str]:
+    """'budget (accuracy drop <= 0.5 pt): MEETS' and one line per bound."""
+    check = getattr(result, "budget", None)
+    if check is None or not check.criteria:
+        return []
+    return ([f"budget ({check.budget.describe()}): {check.status.upper()}"]
+            + [f"  {c.status}: {c.words}" for c in check.criteria])
 
 
 #: Per-class lines printed at most (the JSON has them all).

@@ -43,18 +43,40 @@ def check_engine(engine: str) -> None:
                         f"available: {', '.join(e for e in torch.backends.quantized.supported_engines if e != 'none')}")
 
 
+#: A candidate whose first calls already take this many times the fastest one's is not timed
+#: further (torchao's eager INT8 took 4.5-11 s per call on a sentence encoder where torch.ao
+#: took 0.1 s: timing it in rounds was most of a recommendation's minute and a half).
+SLOW_CAP = 3.0
+
+
 def time_variants(candidates: dict[str, Variant], example: Inputs, task: Optional[Task] = None,
-                  budget_s: float = 1.2, rounds: int = 7) -> dict[str, float]:
+                  budget_s: float = 1.2, rounds: int = 7,
+                  dropped: Optional[dict[str, str]] = None) -> dict[str, float]:
     """Best-of-rounds milliseconds per call of each candidate, timed in interleaved rounds.
 
     Interleaving spreads slow phases of the machine over all candidates; taking each one's
     fastest round (not the median) discards interference from other processes, which only
     ever adds time: on a shared 2-core box medians swung 10x while minima held. The total
-    stays near `budget_s`."""
+    stays near `budget_s`. A candidate whose first call already took `SLOW_CAP` times the
+    fastest first call is timed no further: its one call is its timing, and `dropped` (when
+    given) gets the reason."""
     prepared = {label: v.prepare(example) for label, v in candidates.items()}
+    first: dict[str, float] = {}
+    for label, v in candidates.items():  # first calls allocate and pack
+        start = time.perf_counter()
+        v.run_prepared(prepared[label])
+        first[label] = max(time.perf_counter() - start, 1e-6)
+        if task is not None:
+            task.check()
+    quickest = min(first.values())
+    slow = {label for label, s in first.items() if s >= SLOW_CAP * quickest}
+    for label in slow:
+        if dropped is not None:
+            dropped[label] = (f"{SLOW_CAP:g}x slower after 1 call ({first[label] / quickest:.1f}x "
+                              f"the fastest candidate's first call)")
+    live = {label: v for label, v in candidates.items() if label not in slow}
     single: dict[str, float] = {}
-    for label, v in candidates.items():
-        v.run_prepared(prepared[label])  # warm-up: first calls allocate and pack
+    for label, v in live.items():
         start = time.perf_counter()
         v.run_prepared(prepared[label])
         single[label] = max(time.perf_counter() - start, 1e-6)
@@ -64,16 +86,18 @@ def time_variants(candidates: dict[str, Variant], example: Inputs, task: Optiona
     calls = int(max(1, min(20, budget_s / (rounds * per_round))))
     if per_round * rounds > budget_s:  # slow model: fewer rounds rather than a long wait
         rounds = max(2, int(budget_s / per_round))
-    samples: dict[str, list[float]] = {label: [] for label in candidates}
+    samples: dict[str, list[float]] = {label: [] for label in live}
     for _ in range(rounds):
-        for label, v in candidates.items():
+        for label, v in live.items():
             start = time.perf_counter()
             for _ in range(calls):
                 v.run_prepared(prepared[label])
             samples[label].append((time.perf_counter() - start) / calls * 1e3)
             if task is not None:
                 task.check()
-    return {label: min(s) for label, s in samples.items()}
+    out = {label: min(s) for label, s in samples.items()}
+    out.update({label: first[label] * 1e3 for label in slow})
+    return {label: out[label] for label in candidates}
 
 
 def fastest(timings: dict[str, float], exclude: tuple[str, ...] = ()) -> str:
@@ -96,12 +120,16 @@ def describe_choice(what: str, chosen: str, timings: dict[str, float], batch: in
 
 
 def time_baseline_and(candidates: dict[str, Variant], original: Callable, example: Inputs,
-                      task: Optional[Task] = None) -> tuple[dict[str, float], float]:
+                      task: Optional[Task] = None,
+                      dropped: Optional[dict[str, str]] = None) -> tuple[dict[str, float], float]:
     """Times the candidates together with the unquantized module (so the note can say
     whether INT8 is faster at all); returns (candidate timings, FP32 ms)."""
     label = "\0fp32"
-    timings = time_variants({**candidates, label: Variant(original)}, example, task)
+    timings = time_variants({**candidates, label: Variant(original)}, example, task,
+                            dropped=dropped)
     baseline = timings.pop(label)
+    if dropped is not None:
+        dropped.pop(label, None)
     return timings, baseline
 
 

@@ -59,6 +59,25 @@ class Params:
         "large vocabularies ~4x; no speedup; small accuracy risk. torch.ao path only.")
     skip: list[str] = _layers.skip_param()
     bf16: list[str] = _layers.bf16_param()
+    activation: str = param(
+        "auto", "How each call's activations get their INT8 scale. per_tensor: one scale for "
+        "the whole activation (torch.ao, the fastest eager kernels), so one outlier token or "
+        "channel coarsens every other value. per_token: one scale per token/row (torchao "
+        "Int8DynamicActivationInt8WeightConfig), what transformer activations with outliers "
+        "need; slower in eager mode (add a compile step). auto: torch.ao per-tensor and torchao "
+        "per-token are timed and the faster kept.", choices=("auto", "per_tensor", "per_token"))
+    smoothquant: Optional[float] = param(
+        None, "SmoothQuant alpha (0-1; empty = off): before INT8, divide each Linear's input "
+        "channels by a smoothing factor and multiply its weights by it, moving activation "
+        "outliers into the weights (torchao prototype, per-token path). 0.5 is the usual start; "
+        "higher moves more of the difficulty to the weights. Needs calibration batches.",
+        min=0.0, max=1.0, step=0.05)
+    calibration_batches: int = param(
+        4, "SmoothQuant calibration: batches (of at least 32 samples) run through the "
+        "observers, which record each input channel's largest absolute activation, from the "
+        "training data, else the example. 2-8 is usually enough: a per-channel maximum settles "
+        "quickly and more batches only cost time; use data like what the model will see.",
+        min=1, max=1000)
 
 
 def layer_types(params: Params) -> tuple:
@@ -113,19 +132,40 @@ def quantize_torch_ao(model: nn.Module, params: Params, engine: str,
     return q
 
 
-def quantize_torchao(model: nn.Module, params: Params) -> nn.Module:
-    _engines.import_torchao()
-    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+def torchao_config(params: Params):
+    """Per-token activations unless `activation=per_tensor`; weights per channel or tensor."""
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig
     from torchao.quantization.granularity import PerRow, PerTensor
-    q = copy.deepcopy(model)
+    act = PerTensor() if params.activation == "per_tensor" else PerRow()
     # set_inductor_config=False: the default flips process-global inductor settings, which
     # would change every other compiled variant in this process.
-    config = Int8DynamicActivationInt8WeightConfig(
-        granularity=PerRow() if params.per_channel else PerTensor(), set_inductor_config=False)
+    return Int8DynamicActivationInt8WeightConfig(
+        granularity=[act, PerRow() if params.per_channel else PerTensor()],
+        set_inductor_config=False)
+
+
+def quantize_torchao(model: nn.Module, params: Params, calibrate=None) -> nn.Module:
+    """torchao INT8; with `params.smoothquant`, SmoothQuant observers first, `calibrate(model)`
+    runs batches through them, then the smoothed Linears are quantized."""
+    _engines.import_torchao()
+    from torchao.quantization import quantize_
     from torchao.quantization.quant_api import _is_linear
+    q = copy.deepcopy(model)
     skip = list(params.skip)
-    quantize_(q, config, filter_fn=lambda m, fqn: _is_linear(m, fqn) and not
-              _layers.skipped(fqn, skip))
+
+    def linear_not_skipped(m: nn.Module, fqn: str) -> bool:
+        return _is_linear(m, fqn) and not _layers.skipped(fqn, skip)
+
+    if params.smoothquant is None:
+        quantize_(q, torchao_config(params), filter_fn=linear_not_skipped)
+        return q
+    from torchao.prototype.smoothquant import SmoothQuantConfig
+    base = torchao_config(params)
+    quantize_(q, SmoothQuantConfig(base, step="prepare", alpha=params.smoothquant),
+              filter_fn=linear_not_skipped)
+    calibrate(q)
+    quantize_(q, SmoothQuantConfig(base, step="convert", alpha=params.smoothquant),
+              filter_fn=linear_not_skipped)
     return q
 
 
@@ -182,17 +222,30 @@ class DynamicInt8(Technique):
                     variant.evolve(module=q, quantized_engine=engine)
                 ctx.task.check()
         if TORCHAO in apis:
-            candidates[TORCHAO] = variant.evolve(module=quantize_torchao(model, params),
-                                                 quantized_engine=None)
+            def calibrate(observed: nn.Module) -> None:
+                from .static_int8 import calibrate as run_batches, calibration_data
+                data, name = calibration_data(ctx)
+                count = run_batches(observed, data, params.calibration_batches,
+                                    ctx.batch_size, ctx)
+                ctx.decide("calibration_batches", count)
+                ctx.note(f"SmoothQuant (alpha {params.smoothquant:g}) calibrated on {count} "
+                         f"batch(es) of {name}")
+            candidates[TORCHAO] = variant.evolve(
+                module=quantize_torchao(model, params, calibrate), quantized_engine=None)
 
         if len(candidates) == 1:
             chosen = next(iter(candidates))
             ctx.note(f"dynamic INT8 via {chosen if chosen == TORCHAO else TORCH_AO} "
                      f"(engine {candidates[chosen].quantized_engine or 'n/a'}, set by parameter)")
         else:
+            dropped: dict[str, str] = {}
             timings, baseline = _engines.time_baseline_and(candidates, variant.module,
-                                                           ctx.example, ctx.task)
+                                                           ctx.example, ctx.task, dropped)
             chosen = _engines.fastest(timings)
+            for label, why in dropped.items():
+                ctx.note(f"{label} not timed further: {why}")
+            if dropped:
+                ctx.metrics["dropped_candidates"] = dict(dropped)
             what = "engine" if apis == [TORCH_AO] else "API/engine"
             ctx.note(_engines.describe_choice(what, chosen, timings, ctx.batch_size, baseline))
             ctx.metrics["engine_timings_ms"] = {k: round(v, 4) for k, v in timings.items()}
@@ -201,6 +254,8 @@ class DynamicInt8(Technique):
         api = TORCHAO if chosen == TORCHAO else TORCH_AO
         ctx.decide("api", api)
         ctx.decide("engine", result.quantized_engine)
+        ctx.decide("activation", "per_tensor" if api == TORCH_AO or
+                   params.activation == "per_tensor" else "per_token")
         ctx.decide("chosen_by", "measurement" if len(candidates) > 1 else
                    "parameter" if params.engine or params.api != "auto" else "only candidate")
         plan.record(ctx, "INT8")
@@ -232,15 +287,26 @@ class DynamicInt8(Technique):
                  f"activation quantization, per-channel INT8 weights; run through torch.compile "
                  f"with freezing: first call took {compile_s:.1f} s; each new batch size "
                  f"compiles once more (static shapes)")
-        if params.engine or params.embeddings or not params.per_channel:
-            ctx.note("engine/embeddings/per_channel parameters apply to the torch.ao path only; "
-                     "PT2E used per-channel weights")
+        if params.engine or params.embeddings or not params.per_channel \
+                or params.activation != "auto" or params.smoothquant is not None:
+            ctx.note("engine/embeddings/per_channel/activation/smoothquant parameters apply to "
+                     "the torch.ao and torchao paths only; PT2E used per-channel weights and "
+                     "per-tensor activations")
         result.tags["quantization"] = "dynamic_int8"
         return result
 
     @staticmethod
     def _apis(params: Params, has_rnn: bool, has_linear: bool) -> list[str]:
-        if params.api == TORCHAO:
+        torchao_only = params.activation == "per_token" or params.smoothquant is not None
+        if torchao_only and (params.api == TORCH_AO or params.engine is not None):
+            raise UserError("dynamic_int8: per-token activations and SmoothQuant are torchao's "
+                            "(torch.ao quantizes activations per tensor); use api=torchao or "
+                            "auto, without engine")
+        if torchao_only and (has_rnn or params.embeddings):
+            raise UserError("dynamic_int8: per-token activations and SmoothQuant quantize "
+                            "nn.Linear only (torchao); LSTM/GRU and embeddings need "
+                            "activation=per_tensor")
+        if torchao_only or params.api == TORCHAO:
             if not has_linear:
                 raise UserError("dynamic_int8 api=torchao quantizes nn.Linear only and this "
                                 "model has none; use api=torch.ao (LSTM/GRU)")
@@ -270,8 +336,9 @@ class DynamicInt8(Technique):
                 ctx.note(f"fused transformer fast path turned off in {off} encoder layer(s): it "
                          "needs FP32 Linear weights (otherwise the call crashes)")
         else:
-            ctx.note("torchao Int8DynamicActivationInt8WeightConfig: eager speed is modest; "
-                     "add a compile step for its fused kernels")
+            act = "per-tensor" if params.activation == "per_tensor" else "per-token"
+            ctx.note(f"torchao Int8DynamicActivationInt8WeightConfig, {act} activations: eager "
+                     f"speed is modest; add a compile step for its fused kernels")
         skipped = [n for n, m in module.named_modules()
                    if isinstance(m, nn.MultiheadAttention)]
         if skipped:
@@ -290,6 +357,9 @@ class DynamicInt8(Technique):
             return NoScript("dynamic INT8 ran through PT2E + torch.compile; that path has no "
                             "script template yet (api=torch.ao and api=torchao have one)")
         if api == TORCHAO:
+            if step.param("smoothquant", None) is not None:
+                return NoScript("SmoothQuant calibrates on your data; the script has no "
+                                "calibration template yet (without smoothquant it has one)")
             return _torchao_script(step)
         return _torch_ao_script(step)
 
@@ -313,7 +383,9 @@ TECHNIQUE = DynamicInt8()
 
 
 def _torchao_script(step):
-    gran = "PerRow()" if step.param("per_channel", True) else "PerTensor()"
+    weights = "PerRow()" if step.param("per_channel", True) else "PerTensor()"
+    act = "PerTensor()" if step.param("activation", "auto") == "per_tensor" else "PerRow()"
+    gran = f"[{act}, {weights}]"
     skip = list(step.param("skip", []))
     body = f"""\
 import logging
@@ -324,12 +396,14 @@ from torchao.quantization.granularity import PerRow, PerTensor
 from torchao.quantization.quant_api import _is_linear
 SKIP = {skip!r}  # layers kept in higher precision (module-name patterns)
 # set_inductor_config=False: the default flips process-global inductor settings
+# granularity: [activations, weights]
 quantize_(model, Int8DynamicActivationInt8WeightConfig(granularity={gran},
                                                        set_inductor_config=False),
           filter_fn=lambda m, name: _is_linear(m, name) and not skipped(name, SKIP))
 """
     body += _layers.bf16_script("nn.Linear,", step)
-    return ScriptCode(body, f"dynamic INT8 via torchao ({gran[:-2]} weights)", True)
+    return ScriptCode(body, f"dynamic INT8 via torchao ({act[:-2]} activations, {weights[:-2]} "
+                      f"weights)", True)
 
 
 def _torch_ao_script(step):
