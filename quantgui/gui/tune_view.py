@@ -70,6 +70,7 @@ class TuneView(QWidget):
         self.budget = BudgetBox()
         self.budget.kind.setCurrentIndex(1)  # an accuracy drop: 0.5 pt by default here
         self.budget.value.setValue(0.5)
+        self.budget.setMinimumHeight(self.budget.sizeHint().height())  # never squeezed
         self.time_limit = QSpinBox()
         self.time_limit.setObjectName("tuneTimeLimit")
         self.time_limit.setRange(0, 24 * 60)
@@ -93,11 +94,14 @@ class TuneView(QWidget):
         self.explanation = QPlainTextEdit()
         self.explanation.setObjectName("tuneExplanation")
         self.explanation.setReadOnly(True)
+        self.explanation.setMinimumHeight(48)
         self.explanation.setPlaceholderText("Why the chosen recipe: which layers were kept in "
                                             "higher precision and what each choice bought.")
         self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(160)
-        self.plot.setLabel("bottom", "latency after (ms, median)")
+        self.plot.setMinimumHeight(200)
+        self.plot.setLogMode(x=True, y=False)  # trials span 10x and more in latency
+        self.plot.setLabel("bottom", "latency after (ms, median; log scale)")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # points, cosines: as they are
         self.key = QLabel("")
         self.key.setWordWrap(True)
         self.key.setTextFormat(Qt.TextFormat.PlainText)
@@ -115,11 +119,10 @@ class TuneView(QWidget):
         side.addLayout(buttons)
         side.addWidget(self.use_button)
         side.addWidget(self.status)
-        side.addStretch(1)
+        side.addWidget(self.explanation, 1)
         right = QVBoxLayout()
         right.addWidget(self.key)
-        right.addWidget(self.plot, 3)
-        right.addWidget(self.explanation, 1)
+        right.addWidget(self.plot, 1)
         lay = QHBoxLayout(self)
         lay.addWidget(controls)
         lay.addLayout(right, 1)
@@ -205,8 +208,11 @@ class TuneView(QWidget):
             self.result = TuneResult(self.budget.budget() or _no_budget(), list(self.trials),
                                      cancelled=True, stopped="cancelled")
         r = self.result
-        said = "Stopped: " if how == "stopped" else ""
-        self.status.setText(printable(said + r.message, newlines=False))
+        best = r.best
+        self.status.setText(printable(
+            ("Stopped: " if how == "stopped" else "Finished: ") + f"{len(r.trials)} trials; "
+            + (f"best: {best.trial.recipe.describe()}" if best else "keep the original"),
+            newlines=False))
         lines = r.lines() if r.best is not None else []
         self.explanation.setPlainText(printable("\n".join(
             [r.message, *lines, *(f"note: {n}" for n in r.notes)])))
@@ -262,9 +268,9 @@ class TuneView(QWidget):
         fails = [(x, y) for i, x, y in pts if not self.trials[i].trial.meets_bound]
         for group, brush, symbol in ((meets, theme.good, "o"), (fails, theme.bad, "x")):
             if group:
-                plot.addItem(pg.ScatterPlotItem([p[0] for p in group], [p[1] for p in group],
-                                                symbol=symbol, size=9, brush=pg.mkBrush(brush),
-                                                pen=pg.mkPen(brush)))
+                plot.plot([p[0] for p in group], [p[1] for p in group], pen=None,
+                          symbol=symbol, symbolSize=9, symbolBrush=pg.mkBrush(brush),
+                          symbolPen=pg.mkPen(brush))
         front = pareto([(x, y) for _, x, y in pts])
         if len(front) > 1:
             plot.plot([p[0] for p in front], [p[1] for p in front],
@@ -276,17 +282,16 @@ class TuneView(QWidget):
         if self.trials and self.trials[0].trial.result is not None:
             before = self.trials[0].trial.result.before.latency.median_ms
             if math.isfinite(before) and before > 0:
-                plot.addItem(pg.InfiniteLine(pos=before, angle=90, pen=pg.mkPen(
+                plot.addItem(pg.InfiniteLine(pos=math.log10(before), angle=90, pen=pg.mkPen(
                     theme.before, width=1, style=Qt.PenStyle.DashLine)))
         star = next(((x, y) for i, x, y in pts if i == best), None)
         self.best_point = star
         if star is not None:
-            plot.addItem(pg.ScatterPlotItem([star[0]], [star[1]], symbol="star", size=20,
-                                            brush=pg.mkBrush(theme.good),
-                                            pen=pg.mkPen(theme.foreground)))
+            plot.plot([star[0]], [star[1]], pen=None, symbol="star", symbolSize=20,
+                      symbolBrush=pg.mkBrush(theme.good), symbolPen=pg.mkPen(theme.foreground))
         self.key.setText(
-            "o meets the budget   x misses it   * best so far   dashed: Pareto front; "
-            "vertical: the original's latency; dotted: the budget"
+            "o meets the budget · x misses it · ★ best so far · dashed: Pareto front · "
+            "vertical: the original's latency · dotted: the budget"
             + (f"   ({budget.describe()})" if budget is not None else ""))
 
 
@@ -317,7 +322,7 @@ def add_tune_view(win: Any) -> TuneView:
                 and dock not in win.tabifiedDockWidgets(history):
             win.tabifyDockWidget(history, dock)
         dock.raise_()
-        win.resizeDocks([dock], [430], Qt.Orientation.Vertical)
+        win.resizeDocks([dock], [460], Qt.Orientation.Vertical)  # room for the scatter
     action.triggered.connect(show)
     win.actions_by_name["tune"] = action
     tools = next((a.menu() for a in win.menuBar().actions()

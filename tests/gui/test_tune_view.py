@@ -41,7 +41,7 @@ def test_tune_streams_trials_stop_keeps_the_best_and_use_loads_it(make_window, q
     assert result.cancelled and result.stopped == "cancelled" and len(result.trials) >= 1
     assert result.best is not None and "inference_mode" in result.recipe.describe()
     assert result.budget.min_cosine == 0.99
-    assert view.status.text().startswith("Stopped: ")
+    assert view.status.text().startswith("Stopped: ") and "best: " in view.status.text()
     assert result.message in view.explanation.toPlainText()
     assert view.use_button.isEnabled() and view.start_button.isEnabled()
     qtbot.mouseClick(view.use_button, Qt.MouseButton.LeftButton)
