@@ -75,3 +75,11 @@ def test_ctrl_c_exits_130_with_the_best_so_far_printed_and_saved(tmp_path):
     assert "stopped: cancelled" in stdout or "then stopped (cancelled)" in stdout
     if "\nrecipe: " in stdout:
         assert Recipe.load(out).describe() in stdout
+
+
+def test_a_log_that_is_not_a_regular_file_is_one_line(tmp_path, capsys):
+    fifo = tmp_path / "trials.jsonl"
+    os.mkfifo(fifo)  # reading it would block forever
+    assert main(["tune", "no-such-model.pt", "--log", str(fifo), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"quantgui-cli: error: {fifo}: ") and err.count("\n") == 1

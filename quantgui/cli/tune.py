@@ -103,6 +103,9 @@ def cmd_tune(args: argparse.Namespace, task: Any) -> int:
     if args.log and not args.resume and os.path.lexists(args.log):
         raise CliError(f"{args.log}: already exists; pass --resume to continue that tune, or "
                        f"name a new log file")
+    if args.log and args.resume and os.path.lexists(args.log):
+        from ..core.safeload import regular_file
+        regular_file(args.log, "trial log")  # a FIFO or a folder: refused before any work
     inputs = check_outputs(args, [("--json", args.json_out, False), ("--out", args.out, False),
                                   ("--log", args.log, False)])
     loaded = open_from_args(args, task)

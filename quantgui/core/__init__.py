@@ -74,6 +74,10 @@ _API: dict[str, tuple[str, str | None]] = {
     "SensitivityReport": ("results.sensitivity", "SensitivityReport"),
     "sensitivity_rank": ("results.sensitivity", "rank"),
     "fallback_skip": ("results.sensitivity", "fallback_skip"),
+    "tune": ("tune", "tune"),
+    "TuneOptions": ("tune", "TuneOptions"),
+    "TuneResult": ("results.tune", "TuneResult"),
+    "TuneTrial": ("results.tune", "TuneTrial"),
     # writing out
     "export_run": ("export", "export_run"), "save_model": ("export", "save_model"),
     "write_report": ("export", "write_report"), "write_recipe": ("export", "write_recipe"),
