@@ -12,7 +12,7 @@ import types
 import pytest
 import torch
 
-from quantgui.core import tune as tune_mod
+import quantgui.core.tune as tune_mod
 from quantgui.core.budget import QualityBudget
 from quantgui.core.errors import UserError
 from quantgui.core.export import ProjectEntry, load_project, save_project, write_script

@@ -74,7 +74,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "SensitivityReport": ("results.sensitivity", "SensitivityReport"),
     "sensitivity_rank": ("results.sensitivity", "rank"),
     "fallback_skip": ("results.sensitivity", "fallback_skip"),
-    "tune": ("tune", "tune"),
+    "auto_tune": ("tune", "tune"),  # not "tune": the submodule of that name shadows it
     "TuneOptions": ("tune", "TuneOptions"),
     "TuneResult": ("results.tune", "TuneResult"),
     "TuneTrial": ("results.tune", "TuneTrial"),

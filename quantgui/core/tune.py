@@ -320,7 +320,8 @@ def tune(loaded: LoadedModel, budget: Optional[QualityBudget] = None, options: A
     search = _Search(loaded, budget, run, Task(task.on_progress, token), log, on_trial, result)
     try:
         for recipe in plan:
-            i = search.measure(recipe)
+            at = _format_step(recipe)
+            i = search.measure(recipe, format=None if at is None else recipe.steps[at].name)
             search.refine(i, options.sensitivity_samples, options.refine_slower)
         search.add_steps(options.steps)
         task.report("tune", len(result.trials), len(result.trials), result.message)

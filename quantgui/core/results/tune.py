@@ -59,12 +59,17 @@ class Effect:
     @classmethod
     def of(cls, index: int, trial: Trial) -> "Effect":
         row = trial.row()
+        quality = row["quality"]
+        if trial.result is None:  # why it has no numbers, not "not measured"
+            quality = (f"failed: {row['error']}" if row["error"] else
+                       f"dropped: {row['dropped']}" if row["dropped"] else quality)
         return cls(index, row["recipe"], row["speedup"], row["ci95"], row["size_ratio"],
-                   row["quality"] or (row["error"] or row["dropped"] or ""), row["budget"],
-                   row["verdict"])
+                   quality, row["budget"], row["verdict"])
 
     def words(self) -> str:
-        speed = "-" if self.speedup is None else f"{self.speedup:.2f}x"
+        if self.speedup is None:
+            return self.quality or self.verdict
+        speed = f"{self.speedup:.2f}x"
         if self.ci95 and None not in self.ci95:
             speed += f" (95% CI {self.ci95[0]:.2f}-{self.ci95[1]:.2f})"
         size = "" if self.size_ratio is None else f", size {self.size_ratio:.2f}x"
@@ -183,8 +188,9 @@ class TuneResult:
         are technique names and glob patterns, printed through the CLI's safe stream)."""
         out = [c.words() for c in self.explanation]
         best = self.best
-        if best is not None and not best.kept and best.format is None:
-            out.insert(0, "no layer kept in higher precision: the whole model converted")
+        if best is not None and best.format and not best.kept:
+            out.insert(0, f"no layer kept in higher precision: every layer {best.format} "
+                          f"converts is converted")
         return out
 
     def to_json(self) -> dict[str, Any]:
