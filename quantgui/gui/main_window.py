@@ -120,7 +120,7 @@ class MainWindow(ModelActions, FileActions, QMainWindow):
         from .sweep_view import add_sweep_view  # Tools > Sweep…: its own dock
         self.sweep_view = add_sweep_view(self)
         from .tune_view import add_tune_view  # Tools > Auto-tune…: its own dock
-        self.tune_view = add_tune_view(self)
+        add_tune_view(self)  # sets self.tune_view (built on first use)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
         self.phase = ElidedLabel("Starting the engine…")

@@ -300,21 +300,29 @@ def _no_budget() -> Any:
     return QualityBudget()
 
 
-def add_tune_view(win: Any) -> TuneView:
-    """The dock (hidden until asked for), its View-menu toggle and Tools > Auto-tune…"""
-    view = TuneView(win)
-    dock = QDockWidget("Auto-tune", win)
-    dock.setObjectName("tuneDock")
-    dock.setWidget(view)
-    win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-    win.view_menu.addAction(dock.toggleViewAction())
-    dock.hide()
+def add_tune_view(win: Any) -> None:
+    """Tools > Auto-tune…; the view and its dock are built on first use (not at launch: the
+    window shows sooner) and set as `win.tune_view`, with a View-menu toggle from then on."""
+    win.tune_view = None
     action = QAction("Auto-tune within a quality budget…", win)
     action.setObjectName("tuneAction")
     action.setToolTip("The fastest recipe within a quality budget: candidates in order of "
                       "expected payoff, the most sensitive layers kept where a format misses it")
 
+    def build() -> TuneView:
+        view = TuneView(win)
+        dock = QDockWidget("Auto-tune", win)
+        dock.setObjectName("tuneDock")
+        dock.setWidget(view)
+        win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        win.view_menu.addAction(dock.toggleViewAction())
+        view.dock = dock
+        win.tune_view = view
+        return view
+
     def show() -> None:
+        view = win.tune_view or build()
+        dock = view.dock
         history = win.findChild(QDockWidget, "historyDock")
         first = not dock.isVisible()
         dock.show()
@@ -328,5 +336,3 @@ def add_tune_view(win: Any) -> TuneView:
     tools = next((a.menu() for a in win.menuBar().actions()
                   if a.menu() is not None and a.text().replace("&", "") == "Tools"), None)
     (tools or win.view_menu).addAction(action)
-    view.dock = dock
-    return view

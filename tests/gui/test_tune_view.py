@@ -27,7 +27,7 @@ def test_tune_streams_trials_stop_keeps_the_best_and_use_loads_it(make_window, q
     _open_grad_slow(qtbot, w, tmp_path)
     w.actions_by_name["tune"].trigger()
     view = w.tune_view
-    assert view.dock.isVisible() and not view.use_button.isEnabled()
+    assert view is not None and view.dock.isVisible() and not view.use_button.isEnabled()
     view.budget.kind.setCurrentIndex(view.budget.kind.findText("min cosine"))
     view.budget.value.setValue(0.99)
     with qtbot.waitSignal(view.trialAdded, timeout=RUN_TIMEOUT_MS) as first:
