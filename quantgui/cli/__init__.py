@@ -20,6 +20,7 @@ import warnings
 from . import commands as c
 from . import sensitivity as sens
 from . import sweep as sw
+from . import tune as tn
 from .common import PROG, CliError, emit_json  # noqa: F401  (part of the package's face)
 from .process import (one_line, pure_json_stdout, quiet_torch_logging, safe_output, sigint_cancels,
                       sigterm_exits)
@@ -35,6 +36,7 @@ SUBCOMMANDS: list[tuple[str, Callable[[Any], argparse.ArgumentParser],
     ("serve", c.add_serve, c.cmd_serve),
     ("sweep", sw.add_sweep, sw.cmd_sweep),
     ("sensitivity", sens.add_sensitivity, sens.cmd_sensitivity),
+    ("tune", tn.add_tune, tn.cmd_tune),
 ]
 
 

@@ -76,6 +76,10 @@ _API: dict[str, tuple[str, str | None]] = {
     "SensitivityReport": ("results.sensitivity", "SensitivityReport"),
     "sensitivity_rank": ("results.sensitivity", "rank"),
     "fallback_skip": ("results.sensitivity", "fallback_skip"),
+    "auto_tune": ("tune", "tune"),  # not "tune": the submodule of that name shadows it
+    "TuneOptions": ("tune", "TuneOptions"),
+    "TuneResult": ("results.tune", "TuneResult"),
+    "TuneTrial": ("results.tune", "TuneTrial"),
     # writing out
     "export_run": ("export", "export_run"), "save_model": ("export", "save_model"),
     "write_report": ("export", "write_report"), "write_recipe": ("export", "write_recipe"),

@@ -321,6 +321,51 @@ def sensitivity(params: dict, call: Call) -> dict[str, Any]:
 SENSITIVITY_SAMPLES = 256
 
 
+def tune(params: dict, call: Call) -> dict[str, Any]:
+    """The anytime auto-tune (core/tune.py) of the store's model: a partial event {"trial":
+    TuneTrial} per trial (each with a result keeps a variant), then {"tune": TuneResult}; a
+    cancel's error data holds the result so far (its best is the best so far). The time limit
+    ends it normally, with `stopped` "time limit"."""
+    from quantgui.core.budget import QualityBudget
+    from quantgui.core.tune import TuneOptions, tune as search
+    _only(params, ("model_id", "options", "budget", "max_candidates", "include_compile",
+                   "time_limit_s", "samples", "log", "resume"))
+    budget = None if params.get("budget") is None else \
+        QualityBudget.from_json(params["budget"], "budget")
+    for key in ("max_candidates", "samples"):
+        value = params.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ProtocolError(f"\"{key}\" must be a whole number from 1, got {value!r:.40}")
+    limit = params.get("time_limit_s")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
+                              or not limit > 0):
+        raise ProtocolError(f"\"time_limit_s\" must be a positive number, got {limit!r:.40}")
+    model_id = str(_need(params, "model_id"))
+    loaded = call.store.model(model_id)
+    options = None if params.get("options") is None else run_options(params["options"])
+    check_memory(estimate_run_bytes(loaded, getattr(options, "batch_size", None)), "this tune")
+    evicted: list[str] = []
+
+    def on_trial(t: Any) -> None:
+        if t.trial.result is not None and not t.from_log:
+            _, gone = call.store.add_variant(model_id, t.trial.result,
+                                             t.trial.recipe.describe())
+            evicted.extend(gone)
+        call.partial({"trial": t.to_json()})
+
+    with PeakMemory() as peak:
+        result = search(loaded, budget, TuneOptions(
+            run=options, max_candidates=params.get("max_candidates"),
+            include_compile=bool(params.get("include_compile")),
+            sensitivity_samples=params.get("samples")), call.task, params.get("log"),
+            bool(params.get("resume")), limit, on_trial)
+    value = {"tune": result.to_json(), "evicted": evicted, "peak_rss_bytes": peak.peak}
+    if result.stopped == "cancelled" or call.task.cancelled:
+        raise CancelledWith(value)
+    return value
+
+
 def export(params: dict, call: Call) -> dict[str, Any]:
     from quantgui.core import (RunResult, export_run, protected_paths, recipe_json,
                                write_report, write_script_for_run, write_text_atomic)
@@ -401,7 +446,7 @@ def forget(params: dict, call: Call) -> dict[str, Any]:
 WORK: dict[str, Callable[[dict, Call], dict]] = {
     "open": open_, "inspect": inspect, "drop_labels": drop_labels, "classes": classes,
     "run": run, "recommend": recommend, "sweep": sweep, "profile": profile,
-    "sweep_report": sweep_report, "sensitivity": sensitivity, "export": export,
+    "sweep_report": sweep_report, "sensitivity": sensitivity, "tune": tune, "export": export,
     "save_project": save_project,
     "load_project": load_project,
 }

@@ -87,6 +87,11 @@ Methods: "params" -> "value" (records are the typed objects' to_json; read them 
                    use_cache} -> partial events {"unit": UnitSensitivity} as each unit is
                    measured, then {"sensitivity": SensitivityReport}; cancelled: data
                    {"sensitivity": SensitivityReport so far}
+    tune           {model_id, options, budget: QualityBudget.to_json(), max_candidates,
+                   include_compile, time_limit_s, samples, log, resume} -> partial events
+                   {"trial": TuneTrial} as each trial ends (each with a result keeps a
+                   variant), then {"tune": TuneResult, "evicted": [ids]}; cancelled: data
+                   {"tune": TuneResult so far} (its best is the best so far)
     export         {what: "model" | "script" | "report" | "recipe" | "all", variant_id,
                    result (RunResult JSON: report/recipe of a row without a variant),
                    model_id (its files are protected), folder (model/script/report/all),
@@ -122,8 +127,8 @@ PROGRESS, LOG, PARTIAL = "progress", "log", "partial"
 EVENTS = (PROGRESS, LOG, PARTIAL)
 
 METHODS = ("hello", "open", "inspect", "drop_labels", "classes", "run", "recommend", "sweep",
-           "profile", "sweep_report", "sensitivity", "export", "save_project", "load_project",
-           "variants", "forget", "shutdown")
+           "profile", "sweep_report", "sensitivity", "tune", "export", "save_project",
+           "load_project", "variants", "forget", "shutdown")
 #: Export targets ("all": model, script, report and recipe into one folder).
 EXPORT_WHAT = ("model", "script", "report", "recipe", "all")
 

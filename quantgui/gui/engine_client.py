@@ -104,6 +104,8 @@ class Request(QObject):
             return f"opening {p.get('source') or 'the default example'}"
         if self.method == "recommend":
             return "Suggest (the search for a recipe)"
+        if self.method == "tune":
+            return "Auto-tune (the search within the quality budget)"
         if self.method == "export":
             return f"the export of the {p.get('what', 'files')}"
         return self.method.replace("_", " ")
@@ -272,6 +274,19 @@ class EngineClient(QObject):
             "model_id": model_id, "format": format, "params": dict(params or {}),
             "expand": bool(expand), "samples": samples, "batch_size": batch_size,
             "use_cache": bool(use_cache)})
+
+    def tune(self, model_id: str, budget: Optional[dict] = None,
+             options: Optional[dict] = None, time_limit_s: Optional[float] = None,
+             max_candidates: Optional[int] = None) -> Request:
+        """A "tune" request (not started): `partial` carries {"trial": TuneTrial JSON} per
+        trial, `finished` {"tune": TuneResult JSON}; a cancel's error data holds the result so
+        far (its best is the best so far)."""
+        params: dict = {"model_id": model_id, "budget": budget, "options": options}
+        if time_limit_s is not None:
+            params["time_limit_s"] = float(time_limit_s)
+        if max_candidates is not None:
+            params["max_candidates"] = int(max_candidates)
+        return self.submit("tune", params)
 
     def requests(self, kind: Optional[str] = None) -> list[Request]:
         return [r for r in self._requests.values() if kind is None or r.kind == kind]

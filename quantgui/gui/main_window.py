@@ -121,6 +121,8 @@ class MainWindow(ModelActions, FileActions, QMainWindow):
         self.sweep_view = add_sweep_view(self)
         from .sensitivity_view import add_sensitivity_view  # Tools > Layer sensitivity…
         self.sensitivity_view = add_sensitivity_view(self)
+        from .tune_view import add_tune_view  # Tools > Auto-tune…: its own dock
+        add_tune_view(self)  # sets self.tune_view (built on first use)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)
 
         self.phase = ElidedLabel("Starting the engine…")

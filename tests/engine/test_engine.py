@@ -288,3 +288,25 @@ def test_sensitivity_streams_each_unit_and_answers_the_report(engine):
     assert "'fp16' is not a format sensitivity measures" in _error(answer).message
     answer, _ = engine.call("sensitivity", model_id=engine.model, samples=0)
     assert "from 1, got 0" in _error(answer).message
+
+
+# --- tune: a partial event per trial, cancel keeps the best so far ---
+
+def test_tune_streams_trials_and_a_cancel_keeps_the_result_so_far(engine):
+    from quantgui.core.results.tune import TuneResult, TuneTrial
+    msg_id = engine.request("tune", model_id=engine.model, options=dict(FAST, threads=1),
+                            budget={"max_accuracy_drop": 5.0})
+    first, _ = engine.until(msg_id, lambda m: m.get("event") == p.PARTIAL)
+    trial = TuneTrial.from_json(first["value"]["trial"])
+    assert trial.stage == "candidate" and trial.trial.recipe.steps
+    engine.cancel(msg_id)
+    answer, events = engine.until(msg_id)
+    error = _error(answer)
+    assert error.kind == p.CANCELLED
+    kept = TuneResult.from_json(error.data["tune"])
+    partials = [m["value"]["trial"] for m in events if m.get("event") == p.PARTIAL]
+    assert kept.cancelled and kept.stopped == "cancelled" and len(kept.trials) >= 1
+    assert [t.to_json() for t in kept.trials] == [first["value"]["trial"], *partials]
+    assert kept.budget.max_accuracy_drop == 5.0
+    answer, _ = engine.call("tune", model_id=engine.model, time_limit_s=0)
+    assert "\"time_limit_s\" must be a positive number" in _error(answer).message

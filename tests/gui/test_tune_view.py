@@ -1,0 +1,50 @@
+"""The Auto-tune view driven through its widgets against the real engine: Tools > Auto-tune…,
+Start, trials streaming into the scatter with the best so far starred, Stop keeping the best so
+far, "Use this recipe" loading it (with its budget) into the recipe panel."""
+
+from PySide6.QtCore import Qt
+
+from tests.gui.conftest import LOAD_TIMEOUT_MS, RUN_TIMEOUT_MS
+
+
+def _open_grad_slow(qtbot, w, tmp_path):
+    """tests/tune_models.py's GradSlowNet: any recipe with inference_mode skips its waste, so
+    the first candidate is faster on any machine and the best so far exists."""
+    import torch
+
+    from tests import tune_models
+    weights = tmp_path / "weights.pt"
+    torch.save(tune_models.build().state_dict(), weights)
+    with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):
+        w.open_source(source=str(weights), arch=f"{tune_models.__file__}:GradSlowNet",
+                      input_shape=(32, 256))
+    qtbot.waitUntil(lambda: not w.engine.busy, timeout=LOAD_TIMEOUT_MS)
+
+
+def test_tune_streams_trials_stop_keeps_the_best_and_use_loads_it(make_window, qtbot,
+                                                                  tmp_path):
+    w = make_window(threads=1)
+    _open_grad_slow(qtbot, w, tmp_path)
+    w.actions_by_name["tune"].trigger()
+    view = w.tune_view
+    assert view is not None and view.dock.isVisible() and not view.use_button.isEnabled()
+    view.budget.kind.setCurrentIndex(view.budget.kind.findText("min cosine"))
+    view.budget.value.setValue(0.99)
+    with qtbot.waitSignal(view.trialAdded, timeout=RUN_TIMEOUT_MS) as first:
+        qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+        assert not view.start_button.isEnabled() and view.stop_button.isEnabled()
+    assert first.args[0].stage == "candidate"
+    assert len(view.points()) == 1 and view.best_point is not None  # starred at once
+    with qtbot.waitSignal(view.finished, timeout=RUN_TIMEOUT_MS) as done:
+        qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
+    result = done.args[0]
+    assert result.cancelled and result.stopped == "cancelled" and len(result.trials) >= 1
+    assert result.best is not None and "inference_mode" in result.recipe.describe()
+    assert result.budget.min_cosine == 0.99
+    assert view.status.text().startswith("Stopped: ") and "best: " in view.status.text()
+    assert result.message in view.explanation.toPlainText()
+    assert view.use_button.isEnabled() and view.start_button.isEnabled()
+    qtbot.mouseClick(view.use_button, Qt.MouseButton.LeftButton)
+    assert [s.name for s in w.current_recipe().steps] == \
+        [s.name for s in result.recipe.steps]
+    assert view.status.text().startswith("Loaded into the recipe panel: ")
