@@ -88,10 +88,14 @@ def test_interleaved_timing_alternates_and_counts_equal(one_thread):
     assert len(t.before.values_ms) == len(t.after.values_ms) == t.rounds
     # a call this small is far below 1 ms: several calls per sample, the same on both sides
     assert t.before.calls_per_sample == t.after.calls_per_sample > 1
-    times = [e for e in events if e.phase == "time"]
+    times = [e for e in events if e.phase == "time" and "which" in e.values]
     assert len(times) == 2 * t.rounds
     assert [e.done for e in times] == list(range(1, 2 * t.rounds + 1))
-    assert all(e.total == 2 * t.rounds for e in times)
+    # the planned total is an estimate from warm-up (a busy machine ends the timing early at
+    # a round boundary); the last progress event always closes the bar at what ran
+    assert all(e.total >= e.done for e in times)
+    last = [e for e in events if e.phase == "time"][-1]
+    assert last.done == last.total == 2 * t.rounds
     which = [e.values["which"] for e in times]
     # A B, B A, A B, ...: each round alternates which side goes first
     assert which[:6] == ["before", "after", "after", "before", "before", "after"]
