@@ -119,8 +119,8 @@ class MainWindow(ModelActions, FileActions, QMainWindow):
         self.tab_tips = TabBarTips(self)
         from .sweep_view import add_sweep_view  # Tools > Sweep…: its own dock
         self.sweep_view = add_sweep_view(self)
-        from .sensitivity_view import add_sensitivity_view  # Tools > Layer sensitivity…
-        self.sensitivity_view = add_sensitivity_view(self)
+        from .sensitivity_view import add_sensitivity_action  # Tools > Layer sensitivity…
+        add_sensitivity_action(self)  # the view is built on first use
         from .tune_view import add_tune_view  # Tools > Auto-tune…: its own dock
         add_tune_view(self)  # sets self.tune_view (built on first use)
         self.examples_menu.addAction("(the engine is starting…)").setEnabled(False)

@@ -345,21 +345,19 @@ class SensitivityView(QWidget):
         self.chart.setLabel("bottom", "fraction")
 
 
-def add_sensitivity_view(win: Any) -> SensitivityView:
-    """The dock (hidden until asked for), its View-menu toggle and Tools > Layer sensitivity…"""
-    view = SensitivityView(win)
-    dock = QDockWidget("Sensitivity", win)
-    dock.setObjectName("sensitivityDock")
-    dock.setWidget(view)
-    win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-    win.view_menu.addAction(dock.toggleViewAction())
-    dock.hide()
+def add_sensitivity_action(win: Any) -> QAction:
+    """Tools > Layer sensitivity…: the view and its dock are built on first use (the window
+    starts without them: nothing to pay at launch for a tool most sessions never open);
+    `win.sensitivity_view` is None until then."""
+    win.sensitivity_view = None
     action = QAction("Layer sensitivity…", win)
     action.setObjectName("sensitivityAction")
     action.setToolTip("Which layers a numeric format hurts, and what each costs in time; keep "
                       "the sensitive ones in higher precision")
 
     def show() -> None:
+        view = win.sensitivity_view or _build(win)
+        dock = view.dock
         view.refresh_formats()
         history = win.findChild(QDockWidget, "historyDock")
         first = not dock.isVisible()
@@ -374,7 +372,19 @@ def add_sensitivity_view(win: Any) -> SensitivityView:
     tools = next((a.menu() for a in win.menuBar().actions()
                   if a.menu() is not None and a.text().replace("&", "") == "Tools"), None)
     (tools or win.view_menu).addAction(action)
+    return action
+
+
+def _build(win: Any) -> SensitivityView:
+    """The view in its dock (bottom area) with its View-menu toggle."""
+    view = SensitivityView(win)
+    dock = QDockWidget("Sensitivity", win)
+    dock.setObjectName("sensitivityDock")
+    dock.setWidget(view)
+    win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+    win.view_menu.addAction(dock.toggleViewAction())
     view.dock = dock
+    win.sensitivity_view = view
     return view
 
 
@@ -384,4 +394,4 @@ def shown_units(view: SensitivityView) -> list[str]:
             for r in range(view.table.rowCount())]
 
 
-__all__ = ["SensitivityView", "add_sensitivity_view", "shown_units", "FORMATS"]
+__all__ = ["SensitivityView", "add_sensitivity_action", "shown_units", "FORMATS"]
