@@ -23,7 +23,7 @@ def _open_grad_slow(qtbot, w, tmp_path):
 
 def test_tune_streams_trials_stop_keeps_the_best_and_use_loads_it(make_window, qtbot,
                                                                   tmp_path):
-    w = make_window(threads=1)
+    w = make_window(threads=1, min_rounds=6, time_budget_s=0.5)  # enough rounds to decide
     _open_grad_slow(qtbot, w, tmp_path)
     w.actions_by_name["tune"].trigger()
     view = w.tune_view
@@ -33,8 +33,10 @@ def test_tune_streams_trials_stop_keeps_the_best_and_use_loads_it(make_window, q
     with qtbot.waitSignal(view.trialAdded, timeout=RUN_TIMEOUT_MS) as first:
         qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
         assert not view.start_button.isEnabled() and view.stop_button.isEnabled()
-    assert first.args[0].stage == "candidate"
-    assert len(view.points()) == 1 and view.best_point is not None  # starred at once
+    assert first.args[0].stage == "candidate" and len(view.points()) >= 1
+    # the first trial "faster" by its interval is starred as it lands (every candidate of
+    # this model skips its waste: under heavy load one may still be inconclusive)
+    qtbot.waitUntil(lambda: view.best_point is not None, timeout=RUN_TIMEOUT_MS)
     with qtbot.waitSignal(view.finished, timeout=RUN_TIMEOUT_MS) as done:
         qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
     result = done.args[0]
