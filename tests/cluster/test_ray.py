@@ -202,11 +202,17 @@ def test_ray_client_address_runs_the_sweep_end_to_end(ray_cluster):
     # Ray 2.60's client server listens on 127.0.0.1 and the node's address (loopback here).
     where = listening(port)
     assert where and all(a.startswith("127.") for a in where), where
-    out = subprocess.run(
-        [sys.executable, "-m", "quantgui.cli", "sweep", MLP, "--recipe", "dynamic_int8",
-         "--batch", "1", "--threads", "1", "--time-budget", "0.05", "--json", "-",
-         "--cluster", f"ray://{rx.loopback_address()}:{port}"],
-        capture_output=True, text=True, timeout=240)
+    for _attempt in range(2):
+        out = subprocess.run(
+            [sys.executable, "-m", "quantgui.cli", "sweep", MLP, "--recipe", "dynamic_int8",
+             "--batch", "1", "--threads", "1", "--time-budget", "0.05", "--json", "-",
+             "--cluster", f"ray://{rx.loopback_address()}:{port}"],
+            capture_output=True, text=True, timeout=240)
+        # Ray starts one server process per client connection on a port from 23000 up,
+        # shared with every other Ray on the machine: when that start fails, Ray says so
+        # (one line here, exit 2) and a second connection gets another port.
+        if "Starting Ray client server failed" not in out.stderr:
+            break
     assert out.returncode == 0, out.stderr[-2000:]
     result = SweepResult.from_json(json.loads(out.stdout))
     assert result.executor == f"ray (ray://{rx.loopback_address()}:{port})"
@@ -215,7 +221,13 @@ def test_ray_client_address_runs_the_sweep_end_to_end(ray_cluster):
     assert sorted(p.machine for p in result.points) == sorted(t.machine for t in result.types)
     assert all(p.ok and p.batch == 1 for p in result.points)
     lines = out.stderr.strip().splitlines()
-    assert lines and all(line.startswith("[") for line in lines), out.stderr  # progress only
+    # Progress lines, and at most Ray Client's own "SIGTERM handler is not set because current
+    # thread is not the main thread." (printed by Ray now and then; not ours to silence).
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == len(result.points), out.stderr
+    assert all(line.startswith("[") or "SIGTERM handler is not set" in line
+               for line in lines), out.stderr
+    assert "client_builder" not in out.stderr
     print(f"Ray Client server listens on {where} port {port}")
 
 
