@@ -16,7 +16,7 @@ from typing import Any, Optional
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel,
                                QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
@@ -349,43 +349,13 @@ def add_sensitivity_action(win: Any) -> QAction:
     """Tools > Layer sensitivity…: the view and its dock are built on first use (the window
     starts without them: nothing to pay at launch for a tool most sessions never open);
     `win.sensitivity_view` is None until then."""
-    win.sensitivity_view = None
-    action = QAction("Layer sensitivity…", win)
-    action.setObjectName("sensitivityAction")
-    action.setToolTip("Which layers a numeric format hurts, and what each costs in time; keep "
-                      "the sensitive ones in higher precision")
-
-    def show() -> None:
-        view = win.sensitivity_view or _build(win)
-        dock = view.dock
-        view.refresh_formats()
-        history = win.findChild(QDockWidget, "historyDock")
-        first = not dock.isVisible()
-        dock.show()
-        if first and history is not None and history.isVisible() \
-                and dock not in win.tabifiedDockWidgets(history):
-            win.tabifyDockWidget(history, dock)  # a tab: the bottom area's whole width
-        dock.raise_()
-        win.resizeDocks([dock], [380], Qt.Orientation.Vertical)
-    action.triggered.connect(show)
-    win.actions_by_name["sensitivity"] = action
-    tools = next((a.menu() for a in win.menuBar().actions()
-                  if a.menu() is not None and a.text().replace("&", "") == "Tools"), None)
-    (tools or win.view_menu).addAction(action)
-    return action
-
-
-def _build(win: Any) -> SensitivityView:
-    """The view in its dock (bottom area) with its View-menu toggle."""
-    view = SensitivityView(win)
-    dock = QDockWidget("Sensitivity", win)
-    dock.setObjectName("sensitivityDock")
-    dock.setWidget(view)
-    win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-    win.view_menu.addAction(dock.toggleViewAction())
-    view.dock = dock
-    win.sensitivity_view = view
-    return view
+    from .tool_dock import add_tool_view
+    return add_tool_view(
+        win, name="sensitivity", title="Sensitivity", action_text="Layer sensitivity…",
+        tooltip="Which layers a numeric format hurts, and what each costs in time; keep the "
+        "sensitive ones in higher precision",
+        make=SensitivityView, attr="sensitivity_view", height=380,
+        before_show=lambda view: view.refresh_formats())
 
 
 def shown_units(view: SensitivityView) -> list[str]:

@@ -15,8 +15,7 @@ from typing import Any, Optional
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QDockWidget, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QSplitter, QTabWidget,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -422,32 +421,10 @@ class SweepView(QWidget):
 
 def add_sweep_view(win: Any) -> SweepView:
     """The dock (hidden until asked for), its View-menu toggle and Tools > Sweep…"""
-    view = SweepView(win)
-    dock = QDockWidget("Sweep", win)
-    dock.setObjectName("sweepDock")
-    dock.setWidget(view)
-    win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-    win.view_menu.addAction(dock.toggleViewAction())
-    dock.hide()
-    action = QAction("Sweep batch sizes and threads…", win)
-    action.setObjectName("sweepAction")
-    action.setToolTip("Time recipes over batch sizes and thread counts: latency and throughput "
-                      "vs batch, where each recipe starts paying")
-
-    def show() -> None:
-        view.refresh_recipes()
-        history = win.findChild(QDockWidget, "historyDock")
-        first = not dock.isVisible()
-        dock.show()
-        if first and history is not None and history.isVisible() \
-                and dock not in win.tabifiedDockWidgets(history):
-            win.tabifyDockWidget(history, dock)  # a tab: the bottom area's whole width
-        dock.raise_()
-        win.resizeDocks([dock], [430], Qt.Orientation.Vertical)  # room for the plots
-    action.triggered.connect(show)
-    win.actions_by_name["sweep"] = action
-    tools = next((a.menu() for a in win.menuBar().actions()
-                  if a.menu() is not None and a.text().replace("&", "") == "Tools"), None)
-    (tools or win.view_menu).addAction(action)
-    view.dock = dock
-    return view
+    from .tool_dock import add_tool_view
+    add_tool_view(win, name="sweep", title="Sweep", action_text="Sweep batch sizes and threads…",
+                  tooltip="Time recipes over batch sizes and thread counts: latency and "
+                  "throughput vs batch, where each recipe starts paying",
+                  make=SweepView, attr="sweep_view", height=430, lazy=False,
+                  before_show=lambda view: view.refresh_recipes())
+    return win.sweep_view

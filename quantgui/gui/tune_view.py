@@ -14,8 +14,7 @@ from typing import Any, Optional
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QDockWidget, QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit,
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from .budget_box import BudgetBox
@@ -303,36 +302,9 @@ def _no_budget() -> Any:
 def add_tune_view(win: Any) -> None:
     """Tools > Auto-tune…; the view and its dock are built on first use (not at launch: the
     window shows sooner) and set as `win.tune_view`, with a View-menu toggle from then on."""
-    win.tune_view = None
-    action = QAction("Auto-tune within a quality budget…", win)
-    action.setObjectName("tuneAction")
-    action.setToolTip("The fastest recipe within a quality budget: candidates in order of "
-                      "expected payoff, the most sensitive layers kept where a format misses it")
-
-    def build() -> TuneView:
-        view = TuneView(win)
-        dock = QDockWidget("Auto-tune", win)
-        dock.setObjectName("tuneDock")
-        dock.setWidget(view)
-        win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-        win.view_menu.addAction(dock.toggleViewAction())
-        view.dock = dock
-        win.tune_view = view
-        return view
-
-    def show() -> None:
-        view = win.tune_view or build()
-        dock = view.dock
-        history = win.findChild(QDockWidget, "historyDock")
-        first = not dock.isVisible()
-        dock.show()
-        if first and history is not None and history.isVisible() \
-                and dock not in win.tabifiedDockWidgets(history):
-            win.tabifyDockWidget(history, dock)
-        dock.raise_()
-        win.resizeDocks([dock], [460], Qt.Orientation.Vertical)  # room for the scatter
-    action.triggered.connect(show)
-    win.actions_by_name["tune"] = action
-    tools = next((a.menu() for a in win.menuBar().actions()
-                  if a.menu() is not None and a.text().replace("&", "") == "Tools"), None)
-    (tools or win.view_menu).addAction(action)
+    from .tool_dock import add_tool_view
+    add_tool_view(win, name="tune", title="Auto-tune",
+                  action_text="Auto-tune within a quality budget…",
+                  tooltip="The fastest recipe within a quality budget: candidates in order of "
+                  "expected payoff, the most sensitive layers kept where a format misses it",
+                  make=TuneView, attr="tune_view", height=460)  # room for the scatter
