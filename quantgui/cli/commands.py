@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .common import (add_budget_arguments, add_model_arguments, budget_from_args, check_counts,
-                     check_output_path, check_outputs, emit_json, open_from_args,
+                     check_output_path, check_outputs, emit_json, open_from_args, show_result,
                      recipe_from_args)
 
 
@@ -159,13 +159,7 @@ def cmd_run(args: argparse.Namespace, task: Any) -> int:
                          budget=budget)
     result = run_recipe(loaded, recipe, options, task)
     # The measurement first: an export that fails (a full disk) must not lose it.
-    if args.json_out == "-":
-        emit_json(result.to_json(), None)
-    else:
-        print(format_result(result))
-        if args.json_out:
-            emit_json(result.to_json(), args.json_out, inputs)
-            print(f"\nwrote {args.json_out}")
+    show_result(result.to_json(), lambda: format_result(result), args.json_out, inputs, "\n")
     sys.stdout.flush()
     lines = export_folders(args.save, args.report, loaded, result, inputs, task)
     if lines:  # with --json -, stdout holds only the JSON

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 PROG = "quantgui-cli"
 #: The timed part of one measurement; an hour is far past any useful budget (and a typo).
@@ -21,6 +21,20 @@ class CliError(Exception):
 
 #: Where JSON for stdout goes while `pure_json_stdout` sends everything else to stderr.
 _json_stream: Optional[Any] = None
+
+
+def show_result(data: dict, text: Callable[[], str], json_out: Optional[str], inputs: Any,
+                gap: str = "") -> None:
+    """What `run`, `tune` and `sensitivity` print: with `--json -` only the JSON on stdout;
+    else the text, then the JSON file when one is named (the measurement is shown before the
+    file is written: a failed write must not lose it)."""
+    if json_out == "-":
+        emit_json(data, None)
+        return
+    print(text())
+    if json_out:
+        emit_json(data, json_out, inputs)
+        print(f"{gap}wrote {json_out}")
 
 
 def emit_json(data: Any, path: Optional[str], protected: Optional[list] = None) -> None:

@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from .common import CliError, add_model_arguments, check_output_path, check_outputs, emit_json
+from .common import CliError, add_model_arguments, check_output_path, check_outputs, show_result
 
 
 def add_sensitivity(sub: Any) -> argparse.ArgumentParser:
@@ -89,11 +89,5 @@ def cmd_sensitivity(args: argparse.Namespace, task: Any) -> int:
                              use_cache=not args.no_cache)
     except UserError as exc:
         raise UserError(f"{args.model}: {exc}") from exc
-    if args.json_out == "-":
-        emit_json(report.to_json(), None)
-    else:
-        print(format_report(report))
-        if args.json_out:
-            emit_json(report.to_json(), args.json_out, inputs)
-            print(f"wrote {args.json_out}")
+    show_result(report.to_json(), lambda: format_report(report), args.json_out, inputs)
     return 130 if report.cancelled else 0

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from .common import (CliError, add_budget_arguments, add_model_arguments, budget_from_args,
-                     check_counts, check_output_path, check_outputs, emit_json, open_from_args)
+                     check_counts, check_output_path, check_outputs, open_from_args, show_result)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|m|h)?\s*$")
 MAX_TIME_LIMIT_S = 7 * 24 * 3600.0
@@ -126,13 +126,7 @@ def cmd_tune(args: argparse.Namespace, task: Any) -> int:
     result = tune(loaded, budget, options, Task(progress, task.cancel_token), args.log,
                   args.resume, limit, on_trial)
     # The measurements first, the files after: a failed write must not lose them.
-    if args.json_out == "-":
-        emit_json(result.to_json(), None)
-    else:
-        print(format_result(result))
-        if args.json_out:
-            emit_json(result.to_json(), args.json_out, inputs)
-            print(f"wrote {args.json_out}")
+    show_result(result.to_json(), lambda: format_result(result), args.json_out, inputs)
     if args.out and result.recipe is not None:
         sys.stdout.flush()
         result.recipe.save(args.out)
