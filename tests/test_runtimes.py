@@ -87,6 +87,31 @@ def test_onnxruntime_int8_dynamic_per_channel_and_skip_list(mlp):
     assert _max_diff(mlp, kept) < 1e-4
 
 
+def test_runtime_variant_is_fed_its_own_arrays_once_per_batch(mlp):
+    """The timer's prepared inputs hold the engine's numpy arrays (made once, like a dtype
+    cast); run_prepared gives what calling the module does. A user's model with a `feeds`
+    attribute is not mistaken for an engine."""
+    from quantgui.core.model.inputs import FedInputs
+    from quantgui.core.model.variant import Variant
+    variant, _ = optimize(mlp, Recipe.of("onnxruntime", "inference_mode"), FAST)
+    prepared = variant.prepare(mlp.example)
+    assert isinstance(prepared, FedInputs) and prepared.owner is variant.module
+    assert prepared.feeds[0].shape == tuple(mlp.example.args[0].shape)
+    assert torch.equal(variant.run_prepared(prepared),
+                       variant.module(*mlp.example.args))
+
+    class Feeds(torch.nn.Module):
+        feeds = "a user's attribute"
+        run_feeds = in_torch = None
+
+        def forward(self, x):
+            return x * 2
+    user = Variant.baseline(Feeds())
+    plain = user.prepare(mlp.example)
+    assert plain is mlp.example and not isinstance(plain, FedInputs)
+    assert torch.equal(user.run_prepared(plain), mlp.example.args[0] * 2)
+
+
 def test_onnxruntime_static_qdq_calibrates_on_the_users_data(cnn):
     result = run_recipe(cnn, Recipe.of(("onnxruntime", {"quantize": "static",
                                                          "calibration_samples": 64})), FAST)

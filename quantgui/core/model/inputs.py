@@ -63,6 +63,31 @@ class Inputs:
         return tuple(self.args)
 
 
+@dataclass
+class FedInputs(Inputs):
+    """Inputs plus the same tensors already in another engine's form (`feeds`, e.g. the numpy
+    arrays ONNX Runtime and OpenVINO take), made once by `Variant.prepare` for the module that
+    `owner` names: converting per call is feeding, not the engine's latency (a deployment
+    holds its inputs in the engine's form), and at batch 1 it was 10-25% of a call."""
+    feeds: list = field(default_factory=list)
+    owner: Any = None
+
+
+class EngineModule(torch.nn.Module):
+    """A module that hands its inputs to another engine (techniques/_runtime_util.py's
+    RuntimeModule): `Variant.prepare` feeds it `feeds(inputs)` once per batch and calls
+    `run_feeds`. Declared here so the variant knows it without importing the techniques."""
+
+    #: the engine runs torch ops (AOTInductor): call it under the variant's grad mode
+    in_torch = False
+
+    def feeds(self, inputs: Inputs) -> list:
+        raise NotImplementedError
+
+    def run_feeds(self, feeds: list) -> Any:
+        raise NotImplementedError
+
+
 def call(model: Callable, inputs: Inputs) -> Any:
     return model(*inputs.args, **inputs.kwargs)
 

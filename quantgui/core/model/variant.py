@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from ..errors import Cancelled, UserError
-from .inputs import Inputs, call, primary_output
+from .inputs import EngineModule, FedInputs, Inputs, call, primary_output
 from .usercode import ModelCode
 
 
@@ -69,9 +69,11 @@ class Variant:
             if self.channels_last and t.dim() == 4:
                 t = t.contiguous(memory_format=torch.channels_last)
             return t
-        if self.input_dtype is None and not self.channels_last:
-            return inputs
-        return inputs.map(conv)
+        if self.input_dtype is not None or self.channels_last:
+            inputs = inputs.map(conv)
+        if isinstance(self.module, EngineModule):  # another engine, fed its own arrays
+            return FedInputs(inputs.args, inputs.kwargs, self.module.feeds(inputs), self.module)
+        return inputs
 
     def context(self) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
@@ -95,10 +97,17 @@ class Variant:
         if code is not None:
             code.calls += 1
         try:
+            if isinstance(prepared, FedInputs) and prepared.owner is self.module \
+                    and not self.module.in_torch:
+                # another engine: no autograd to switch off, inputs already in its form
+                return self.module.run_feeds(prepared.feeds)
             if self.autocast_dtype is not None:
                 with self.context():
                     return call(self.module, prepared)
             grad = torch.inference_mode if self.grad_mode == "inference_mode" else torch.no_grad
+            if isinstance(prepared, FedInputs) and prepared.owner is self.module:
+                with grad():
+                    return self.module.run_feeds(prepared.feeds)
             engine = self.quantized_engine
             previous = torch.backends.quantized.engine if engine is not None else None
             if previous == engine:  # no engine, or already the right one

@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils import _pytree as pytree
 
 from ..errors import UserError, clean_message
-from ..model.inputs import Inputs
+from ..model.inputs import EngineModule, Inputs
 
 #: The extras that bring each runtime (pyproject.toml [project.optional-dependencies]).
 INSTALL = {"onnx": 'pip install "quantgui[onnx]"', "openvino": 'pip install "quantgui[openvino]"'}
@@ -189,7 +189,7 @@ def output_spec(reference: Any) -> pytree.TreeSpec:
     return spec
 
 
-class RuntimeModule(nn.Module):
+class RuntimeModule(EngineModule):
     """The model as another engine runs it; called like the original.
 
     `run_flat(list of numpy arrays in engine input order) -> list of numpy arrays`. The module
@@ -199,8 +199,10 @@ class RuntimeModule(nn.Module):
                  input_names: Sequence[str], spec: pytree.TreeSpec,
                  folder: Optional[tempfile.TemporaryDirectory], files: dict[str, Path],
                  fixed_shape: bool = False,
-                 reopen: Optional[Callable[[dict], Callable[[list], list]]] = None) -> None:
+                 reopen: Optional[Callable[[dict], Callable[[list], list]]] = None,
+                 in_torch: bool = False) -> None:
         super().__init__()
+        self.in_torch = in_torch
         self.runtime, self.run_flat, self.binder = runtime, run_flat, binder
         self.input_names = list(input_names)
         self.feed_names = binder.order(input_names)
@@ -213,11 +215,19 @@ class RuntimeModule(nn.Module):
         if self.reopen is None:
             raise RuntimeError(f"{self.runtime}: cannot reopen its files")
         return RuntimeModule(self.runtime, self.reopen(files), self.binder, self.input_names,
-                             self.spec, None, dict(files), self.fixed_shape, self.reopen)
+                             self.spec, None, dict(files), self.fixed_shape, self.reopen,
+                             self.in_torch)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        bound = self.binder.bind(args, kwargs)
-        feeds = [bound[n].detach().cpu().contiguous().numpy() for n in self.feed_names]
+        return self.run_feeds(self.feeds(Inputs(args, kwargs)))
+
+    def feeds(self, inputs: Inputs) -> list:
+        """The inputs as the engine takes them (numpy arrays in its input order); what
+        `Variant.prepare` makes once per batch."""
+        bound = self.binder.bind(tuple(inputs.args), dict(inputs.kwargs))
+        return [bound[n].detach().cpu().contiguous().numpy() for n in self.feed_names]
+
+    def run_feeds(self, feeds: list) -> Any:
         outs = [torch.from_numpy(o) for o in self.run_flat(feeds)]
         if len(outs) != self.spec.num_leaves:
             raise RuntimeError(f"{self.runtime} returned {len(outs)} outputs, the model "

@@ -89,7 +89,7 @@ class AOTInductor(Technique):
             run_flat = reopen(files)
         dynamic = dynamic and bool(program.range_constraints)
         runtime = RuntimeModule("aoti", run_flat, binder, names, spec, folder, files,
-                                fixed_shape=not dynamic, reopen=reopen)
+                                fixed_shape=not dynamic, reopen=reopen, in_torch=True)
         phases.record()
         for key, value in (("exporter", "torch.export (non-strict)"), ("dynamic_axes", dynamic),
                            ("freezing", True), ("max_autotune", params.max_autotune),
