@@ -9,6 +9,7 @@ from quantgui.core import recommend as rec_mod
 from quantgui.core.model.loaded import LoadedModel
 from quantgui.core.progress import CancelToken, Task
 from quantgui.core.recipe import Recipe
+from quantgui.core.results import Recommendation
 from quantgui.core.run import RunOptions
 
 # Tiny budgets: these tests check behaviour, not speed.
@@ -148,17 +149,109 @@ def test_only_a_faster_verdict_is_recommended(timed):
     assert rec.message.startswith("bf16: 2.00x faster (95% CI 2.00-2.00)")
 
 
-def test_an_inconclusive_trial_is_not_recommended(timed):
-    # 4 ms per round in a 0.008 s budget: 2 rounds, too few for a 95% claim, however fast
+def test_a_trial_short_of_rounds_is_decided_by_the_final_race(timed):
+    # 3 ms per round in a 0.008 s budget: 2 rounds, too few for a 95% claim, however fast;
+    # the final race insists on 10 rounds (within 3x its budget) and decides
     options = RunOptions(time_budget_s=0.008, min_rounds=10, warmup=1)
     rec = rec_mod.recommend(timed, options=options, candidates=[Recipe.of("bf16")])
     trial = rec.trials[0]
     assert trial.verdict == "inconclusive" and trial.speedup == pytest.approx(2.0)
     assert trial.result.verdict.suggested_budget_s is not None
-    assert rec.best is None
+    race = rec.race
+    assert race is not None and race.rounds == 10 and race.baseline_ms == pytest.approx(2.0)
+    (entry,) = race.entries
+    assert entry.recipe == "bf16" and entry.speedup == pytest.approx(2.0) and entry.faster
+    assert rec.best is trial and rec.decision == "recipe"
+    assert rec.message.startswith("bf16: 2.00x faster (95% CI 2.00-2.00, final race of 1 over "
+                                  "10 rounds)")
+    back = Recommendation.from_json(json.loads(json.dumps(rec.to_json())))
+    assert back.race == race and back.best.recipe.describe() == "bf16"
+    assert "final race of 1 over 10 rounds, order rotated: bf16 2.00x" in rec.table()
+
+
+def test_nothing_above_1x_is_not_raced_nor_recommended(timed):
+    options = RunOptions(time_budget_s=0.05, min_rounds=4, warmup=1)
+    rec = rec_mod.recommend(timed, options=options, candidates=[Recipe.of("inference_mode")])
+    assert rec.race is None and rec.best is None
     assert rec.decision == "keep_original" and rec.to_json()["decision"] == "keep_original"
-    assert rec.message == ("keep the original: nothing tried is faster within the bound "
-                           "(1 of 1 candidates tried; 1 inconclusive: measure longer to decide)")
+    assert rec.message.startswith("keep the original: nothing tried is faster within the bound")
+
+
+class _Shifty(torch.nn.Module):
+    """FP32 2 ms, FP16 1.5 ms; BF16 1 ms while candidates are screened, 1.8 ms in the final race:
+    the screening ranks bf16 first, the race ranks fp16 first."""
+    racing = False
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        dtype = self.fc.weight.dtype
+        _CLOCK.now += (0.002 if dtype == torch.float32 else 0.0015 if dtype == torch.float16
+                       else 0.0018 if _Shifty.racing else 0.001)
+        return self.fc(x)
+
+
+def test_the_final_race_picks_among_the_finalists_in_one_rotated_run(timed):
+    from quantgui.core.model.data import Dataset
+    from quantgui.core.model.inputs import Inputs
+    x = timed.example.args[0]
+    data = Dataset(Inputs.of(x), None, "random inputs")
+    loaded = LoadedModel(_Shifty().eval(), None, Inputs.of(x), data, data)
+    phases = []
+
+    def on_progress(p):
+        phases.append(p.phase)
+        _Shifty.racing = p.phase == "race"
+    options = RunOptions(time_budget_s=0.1, min_rounds=10, warmup=1)
+    try:
+        rec = rec_mod.recommend(loaded, options=options, task=Task(on_progress),
+                                candidates=[Recipe.of("bf16"), Recipe.of("fp16")])
+    finally:
+        _Shifty.racing = False
+    assert [t.verdict for t in rec.trials] == ["faster", "faster"]
+    assert rec.trials[0].speedup == pytest.approx(2.0)  # screening: bf16 first
+    assert "race" in phases
+    entries = {e.recipe: e.speedup for e in rec.race.entries}
+    assert entries["fp16"] == pytest.approx(2 / 1.5, rel=0.02)
+    assert entries["bf16"] < entries["fp16"]
+    assert rec.best.recipe.describe() == "fp16"
+    assert Recommendation.from_json(rec.to_json()).best.recipe.describe() == "fp16"
+
+
+def test_race_rotates_the_order_and_pairs_rounds(monkeypatch):
+    """Each round times every contender once, the order shifted by one each round."""
+    from quantgui.core.measure import latency
+    from quantgui.core.measure.race import BASELINE, race
+    from quantgui.core.model.inputs import Inputs
+    from quantgui.core.model.variant import Variant
+    monkeypatch.setattr(latency, "clock", _CLOCK)
+    order = []
+
+    class Costs(torch.nn.Module):
+        def __init__(self, name, ms):
+            super().__init__()
+            self.name, self.ms = name, ms
+
+        def forward(self, x):
+            order.append(self.name)
+            _CLOCK.now += self.ms / 1e3
+            return x
+    base = Variant.baseline(Costs(BASELINE, 4.0))
+    out = race(base, {"a": Variant.baseline(Costs("a", 2.0)),
+                      "b": Variant.baseline(Costs("b", 1.0))},
+               Inputs.of(torch.zeros(2, 2)), budget_s=0.02, min_rounds=6, warmup=1)
+    assert out.rounds == 6 and out.calls_per_sample == 1
+    assert [(e.recipe, e.speedup, e.ci95) for e in out.entries] == [
+        ("a", pytest.approx(2.0), (pytest.approx(2.0), pytest.approx(2.0))),
+        ("b", pytest.approx(4.0), (pytest.approx(4.0), pytest.approx(4.0)))]
+    assert out.winner.recipe == "b"
+    # the timed calls (each re-warmed by one untimed call before it): rotated per round
+    timed_calls = order[-2 * 3 * 6:][1::2]
+    rounds = [timed_calls[i:i + 3] for i in range(0, len(timed_calls), 3)]
+    names = [BASELINE, "a", "b"]
+    assert rounds == [names[r % 3:] + names[:r % 3] for r in range(6)]
 
 
 def test_cancel_after_first_trial_returns_best_so_far(timed):

@@ -40,6 +40,8 @@ from .recipe import Recipe
 from .techniques import hooks
 from .techniques.hooks import Hint, ModelTraits, fast_formats  # noqa: F401 - fast_formats re-exported
 from .results import Recommendation, Trial, pick
+from .results.race import Race
+from .verdict_words import FASTER, INCONCLUSIVE
 from .run.preflight import DATA_KINDS, preflight, require
 
 DEFAULT_MAX_ACCURACY_DROP = 0.01
@@ -276,8 +278,45 @@ def recommend(loaded: LoadedModel, max_accuracy_drop: Optional[float] = None,
                     rec.candidates = len(plan)
                     qat_added = True
             i += 1
+        rec.race = final_race(loaded, rec.trials, options, task)
+        rec.best = pick(rec.trials, rec.race)
         task.report("recommend", len(plan), len(plan), rec.message)
     except Cancelled:
         rec.cancelled = True
-    rec.best = pick(rec.trials)
+    rec.best = pick(rec.trials, rec.race)
     return rec
+
+
+# --- the final race -----------------------------------------------------------------------------
+
+#: How many of the best candidates are raced together at the end.
+RACE_SIZE = 3
+#: The race's budget, in per-candidate budgets (it insists on measure.race.RACE_ROUNDS rounds).
+RACE_BUDGETS = 3.0
+
+
+def finalists(trials: list[Trial]) -> list[Trial]:
+    """The candidates worth racing: within the budget, measured to the end, not slower by their
+    interval and above 1x by their point estimate (a slow model's candidates can be
+    "inconclusive" for lack of rounds alone), the fastest `RACE_SIZE` by that estimate."""
+    ok = [t for t in trials if t.meets_bound and t.result is not None
+          and t.result.variant is not None and t.verdict in (FASTER, INCONCLUSIVE)
+          and (t.speedup or 0.0) > 1.0]
+    return sorted(ok, key=lambda t: -(t.speedup or 0.0))[:RACE_SIZE]
+
+
+def final_race(loaded: LoadedModel, trials: list[Trial], options: Any,
+               task: Task) -> Optional[Race]:
+    """Time the finalists together against the original (measure/race.py), at the search's
+    batch and threads; None when there is nothing to decide (no finalist, or one that is
+    already "faster" by its own interval)."""
+    from .measure.race import race
+    from .run.runner import batched_example, torch_threads
+    chosen = finalists(trials)
+    if not chosen or (len(chosen) == 1 and chosen[0].verdict == FASTER):
+        return None
+    with torch_threads(options.threads):
+        example = batched_example(loaded, options.batch_size)
+        return race(loaded.baseline(), {t.recipe.describe(): t.result.variant for t in chosen},
+                    example, budget_s=RACE_BUDGETS * options.time_budget_s,
+                    warmup=options.warmup, task=task)

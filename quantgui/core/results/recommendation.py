@@ -11,6 +11,7 @@ from typing import Any, Optional
 from ..recipe import Recipe
 from ..verdict_words import FASTER, INCONCLUSIVE
 from . import _json as j
+from .race import Race
 from .run import RunResult, recipe_from_json
 
 
@@ -95,9 +96,16 @@ class Trial:
                    j.maybe_text(data, "dropped"))
 
 
-def pick(trials: list[Trial]) -> Optional[Trial]:
-    """The fastest trial whose verdict is "faster" (its whole CI clears the threshold) within
-    the quality bound: an inconclusive 3x is no recommendation, whatever its point estimate."""
+def pick(trials: list[Trial], race: Optional[Race] = None) -> Optional[Trial]:
+    """The final race's winner when it has one (its finalists all met the budget; races are
+    what decides between them, see results/race.py); otherwise the fastest trial whose
+    verdict is "faster" (its whole CI clears the threshold) within the quality bound: an
+    inconclusive 3x is no recommendation, whatever its point estimate."""
+    winner = None if race is None else race.winner
+    if winner is not None:
+        raced = [t for t in trials if t.meets_bound and t.recipe.describe() == winner.recipe]
+        if raced:
+            return raced[0]
     ok = [t for t in trials if t.meets_bound and t.verdict == FASTER]
     return max(ok, key=lambda t: t.speedup or 0.0) if ok else None
 
@@ -110,6 +118,8 @@ class Recommendation:
     bound: dict[str, Any] = field(default_factory=dict)
     candidates: int = 0                    # how many were planned
     environment: dict[str, Any] = field(default_factory=dict)
+    #: the best few timed together at the end (None: fewer than two finalists, or cancelled)
+    race: Optional[Race] = None
 
     @property
     def decision(self) -> str:
@@ -144,6 +154,11 @@ class Recommendation:
         """The result without the recipe's name: speed, quality and what was tried."""
         if self.best is None:
             return f"nothing tried is faster within the bound ({self.tried})"
+        raced = None if self.race is None else self.race.entry(self.best.recipe.describe())
+        if raced is not None and raced.faster:
+            return (f"{raced.speedup:.2f}x faster (95% CI {raced.ci95[0]:.2f}-"
+                    f"{raced.ci95[1]:.2f}, final race of {len(self.race.entries)} over "
+                    f"{self.race.rounds} rounds), {self.best.quality_note} ({self.tried})")
         ci = self.best.ci95 or (math.nan, math.nan)
         return (f"{self.best.speedup:.2f}x faster (95% CI {ci[0]:.2f}-{ci[1]:.2f}), "
                 f"{self.best.quality_note} ({self.tried})")
@@ -167,6 +182,7 @@ class Recommendation:
             "candidates": self.candidates,
             "trials": [t.to_json() for t in self.trials],
             "environment": self.environment,
+            "race": None if self.race is None else self.race.to_json(),
         })
 
     @classmethod
@@ -176,8 +192,10 @@ class Recommendation:
         data = j.check_schema(data, where, "recommendation")
         trials = [Trial.from_json(t, f"{where}: trial {i}")
                   for i, t in enumerate(j.items(data, "trials"), 1) if isinstance(t, dict)]
-        return cls(pick(trials), trials, j.flag(data, "cancelled"), dict(j.obj(data, "bound")),
-                   j.whole(data, "candidates", len(trials)), dict(j.obj(data, "environment")))
+        race = Race.from_json(data.get("race"))
+        return cls(pick(trials, race), trials, j.flag(data, "cancelled"),
+                   dict(j.obj(data, "bound")), j.whole(data, "candidates", len(trials)),
+                   dict(j.obj(data, "environment")), race)
 
     def table(self) -> str:
         """Plain aligned text of the trial table."""
@@ -194,5 +212,6 @@ class Recommendation:
                          (f"failed: {t.error[:60]}" if t.error is not None else
                           f"dropped: {t.dropped[:60]}" if t.dropped is not None else t.verdict),
                          t.budget_status or "-"))
-        marker = "" if self.best is None else f"\nbest: {self.best.recipe.describe()}"
+        marker = "" if self.race is None else f"\n{self.race.words()}"
+        marker += "" if self.best is None else f"\nbest: {self.best.recipe.describe()}"
         return table(rows) + marker
