@@ -360,7 +360,8 @@ class SensitivityView(QWidget):
     def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
         # The table's viewport resized (the window, the dock, the splitter, a scroll bar): the
         # unit column takes what the numbers leave.
-        if obj is self.table.viewport() and event.type() == QEvent.Type.Resize and self.table.rowCount():
+        if obj is self.table.viewport() and event.type() == QEvent.Type.Resize \
+                and self.table.rowCount():
             self._size_columns()
         return False
 
