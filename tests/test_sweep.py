@@ -11,6 +11,7 @@ import pytest
 from quantgui import cli
 from quantgui.core.cluster import LocalExecutor, executor_for
 from quantgui.core.errors import UserError
+from quantgui.core.export.sweep_report import sweep_text
 from quantgui.core.measure.latency import bootstrap_ratio_ci
 from quantgui.core.progress import CancelToken, Task
 from quantgui.core.recipe import Recipe, Step
@@ -56,7 +57,7 @@ def test_sweep_json_round_trips_and_is_strict(local_sweep):
     json.dumps(data, allow_nan=False)
     assert data["schema"] == 1 and data["kind"] == "sweep"
     assert SweepResult.from_json(data).to_json() == data
-    rows = list(csv.reader(io.StringIO(cli.sweep.csv_text(result))))
+    rows = list(csv.reader(io.StringIO(sweep_text(result, "csv"))))
     assert tuple(rows[0]) == SweepResult.CSV_COLUMNS and len(rows) == 3
     with pytest.raises(UserError, match="newer QuantGUI"):
         SweepResult.from_json({**data, "schema": 9})

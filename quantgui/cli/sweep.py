@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from typing import Any, Optional
 
@@ -78,14 +76,6 @@ def parse_recipe(text: str) -> Any:
     return recipe
 
 
-def csv_text(result: Any) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(result.CSV_COLUMNS)
-    writer.writerows(result.csv_rows())
-    return out.getvalue()
-
-
 def model_reference(args: argparse.Namespace) -> dict[str, Any]:
     if args.example_input and args.input_shape:
         raise CliError("give either --example-input or --input-shape, not both")
@@ -136,13 +126,14 @@ def cmd_sweep(args: argparse.Namespace, task: Any) -> int:
     if args.profile and not result.cancelled and result.error is None:
         profile = run_profile(model, spec, task)
     # The measurements first, the files after: a failed write must not lose them.
+    from ..core.export.sweep_report import sweep_text  # the one CSV writer (the GUI's too)
     data = result.to_json()
     if profile is not None:
         data["profile"] = profile.to_json()
     if args.json_out == "-":
         emit_json(data, None)
     elif args.csv_out == "-":
-        sys.stdout.write(csv_text(result))
+        sys.stdout.write(sweep_text(result, "csv"))
     else:
         print(format_sweep(result))
         if profile is not None:
@@ -151,7 +142,7 @@ def cmd_sweep(args: argparse.Namespace, task: Any) -> int:
         emit_json(data, args.json_out, inputs)
     if args.csv_out not in (None, "-"):
         from ..core.export.atomic import write_text_atomic
-        write_text_atomic(args.csv_out, csv_text(result), protected=inputs)
+        write_text_atomic(args.csv_out, sweep_text(result, "csv"), protected=inputs)
     written = [f"wrote {path}" for path in (args.json_out, args.csv_out)
                if path not in (None, "-")]
     if args.report and result.points:

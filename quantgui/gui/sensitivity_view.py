@@ -14,7 +14,7 @@ import math
 from typing import Any, Optional
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel,
                                QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
@@ -25,7 +25,8 @@ from .safe_text import printable
 
 #: The formats sensitivity measures (core/sensitivity.py FORMATS; torch-free copy).
 FORMATS = ("dynamic_int8", "static_int8", "weight_only_int8", "weight_only_int4", "bf16")
-COLUMNS = ["unit", "kind", "params", "time FP32", "time after", "only this", "all but this"]
+#: Two-line headers where the words are longer than the numbers under them (narrow columns).
+COLUMNS = ["unit", "kind", "params", "time\nFP32", "time\nafter", "only this", "all but\nthis"]
 QUALITY_COLOR = "#D55E00"
 TIME_COLOR = "#0072B2"
 
@@ -43,6 +44,30 @@ class _Number(QTableWidgetItem):
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%" if math.isfinite(x) else "–"
+
+
+def _short_name(name: str, limit: int = 13) -> str:
+    """A chart label: the name's end past `limit` characters (what tells units apart), as the
+    table elides it."""
+    text = printable(name, newlines=False)
+    return text if len(text) <= limit else "…" + text[-(limit - 1):].lstrip(".")
+
+
+def _quality_cell(quality: Any, loss: float) -> QTableWidgetItem:
+    """One number for a narrow column: the accuracy change when labels moved it ('-0.3 pt'),
+    else the cosine ('cos 0.9987', what still tells units apart); the interval and the rest are
+    in the cell's tooltip."""
+    if quality is None:
+        return _Number("–", loss)
+    acc = quality.accuracy
+    if acc is not None and math.isfinite(acc.change) and round(100 * acc.change, 1) != 0:
+        text = acc.words().split(" (")[0]
+    else:
+        cos = quality.fidelity.cosine
+        text = f"cos {cos:.4f}" if math.isfinite(cos) else "–"
+    item = _Number(text, loss)
+    item.setToolTip(printable(quality.words(), newlines=False))
+    return item
 
 
 class SensitivityView(QWidget):
@@ -101,9 +126,14 @@ class SensitivityView(QWidget):
         # Rows in rank order (most sensitive first) until the user sorts by a column.
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().setToolTip("Click a column to sort by it")
+        # Long layer names lose their start: the end ("layers.3.linear2") tells units apart.
+        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.viewport().installEventFilter(self)
         self.chart = pg.PlotWidget()
         self.chart.setObjectName("sensitivityChart")
         self.chart.setMinimumHeight(140)
+        self.chart.setMinimumWidth(200)
         self.key = QLabel("")
         self.key.setTextFormat(Qt.TextFormat.RichText)
         self.key.setWordWrap(True)
@@ -112,28 +142,37 @@ class SensitivityView(QWidget):
         chart_lay.setContentsMargins(0, 0, 0, 0)
         chart_lay.addWidget(self.key)
         chart_lay.addWidget(self.chart, 1)
-        body = QSplitter(Qt.Orientation.Horizontal)
-        body.addWidget(self.table)
+        table_box = QWidget()
+        table_lay = QVBoxLayout(table_box)
+        table_lay.setContentsMargins(0, 0, 0, 0)
+        table_lay.addWidget(self.table, 1)
+        keep_row = QHBoxLayout()  # under the table: it acts on the table's checked rows
+        keep_row.addWidget(self.keep_button)
+        keep_row.addStretch(1)
+        table_lay.addLayout(keep_row)
+        # The dock sits between the side docks (~700 px at 1024 wide): controls and status
+        # above, so the table and the chart get the whole width, split where the user drags.
+        self.body = body = QSplitter(Qt.Orientation.Horizontal)
+        body.setObjectName("sensitivitySplitter")
+        body.setChildrenCollapsible(False)
+        body.addWidget(table_box)
         body.addWidget(chart_box)
         body.setStretchFactor(0, 3)
-        body.setStretchFactor(1, 2)
-        body.setSizes([460, 380])  # about half each: the table scrolls, the chart needs room
-        controls = QWidget()
-        controls.setMaximumWidth(300)
-        side = QVBoxLayout(controls)
-        side.setContentsMargins(0, 0, 0, 0)
-        side.addWidget(QLabel("Format"))
-        side.addWidget(self.format)
-        side.addWidget(self.expand)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        side.addLayout(buttons)
-        side.addWidget(self.keep_button)
-        side.addWidget(self.status)
-        side.addStretch(1)
-        lay = QHBoxLayout(self)
-        lay.addWidget(controls)
+        body.setStretchFactor(1, 1)
+        body.setSizes([700, 300])  # the table's seven columns need the room more
+        # The check box may shrink (its text clipped) so that the view's minimum width stays
+        # small: the window must still narrow to its compact arrangement with the dock open.
+        self.expand.setMinimumWidth(40)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Format"))
+        controls.addWidget(self.format)
+        controls.addWidget(self.expand)
+        controls.addWidget(self.run_button)
+        controls.addWidget(self.cancel_button)
+        controls.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(controls)
+        lay.addWidget(self.status)  # the whole width: a long status wraps, never clips
         lay.addWidget(body, 1)
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
@@ -284,19 +323,47 @@ class SensitivityView(QWidget):
         name.setData(Qt.ItemDataRole.UserRole, unit.name)
         name.setFlags(name.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         name.setCheckState(Qt.CheckState.Unchecked)
-        name.setToolTip("Tick to keep this unit in higher precision (then 'Keep checked')")
+        name.setToolTip(printable(unit.name, newlines=False)
+                        + "\nTick to keep this unit in higher precision (then 'Keep checked')")
         only = unit.only.loss if unit.only else math.nan
         but = unit.all_but.loss if unit.all_but else math.nan
         cells = [name, QTableWidgetItem(printable(unit.kind, newlines=False)),
                  _Number(_pct(unit.params_share), unit.params_share),
                  _Number(_pct(unit.time_share_before), unit.time_share_before),
                  _Number(_pct(unit.time_share_after), unit.time_share_after),
-                 _Number(unit.only.words() if unit.only else "–", only),
-                 _Number(unit.all_but.words() if unit.all_but else "–", but)]
+                 _quality_cell(unit.only, only), _quality_cell(unit.all_but, but)]
         for col, item in enumerate(cells):
             self.table.setItem(row, col, item)
         self.table.blockSignals(False)
         self.table.setSortingEnabled(sorting)
+        self._size_columns()
+
+    def _size_columns(self) -> None:
+        """Each column as wide as its widest cell or header line (Qt's own sizing keeps room for
+        a sort arrow in every header); the unit names get what is left, at least 90 px (elided
+        at the start beyond that, the whole name is its tooltip): all seven columns fit a dock
+        between the side docks."""
+        table = self.table
+        fm = table.fontMetrics()
+        pad = 2 * table.style().pixelMetric(table.style().PixelMetric.PM_HeaderMargin) + 6
+        widths = []
+        for col in range(table.columnCount()):
+            texts = COLUMNS[col].split("\n") + [table.item(r, col).text()
+                                                for r in range(table.rowCount())
+                                                if table.item(r, col) is not None]
+            widths.append(max(fm.horizontalAdvance(t) for t in texts) + pad)
+        left = table.viewport().width() - sum(widths[1:])
+        widths[0] = min(widths[0] + 24, max(90, left))  # + 24: the check box
+        for col, width in enumerate(widths):
+            table.setColumnWidth(col, width)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        # The table's viewport resized (the window, the dock, the splitter, a scroll bar): the
+        # unit column takes what the numbers leave.
+        if obj is self.table.viewport() and event.type() == QEvent.Type.Resize \
+                and self.table.rowCount():
+            self._size_columns()
+        return False
 
     def _apply_theme(self, theme: Any) -> None:
         self._theme = theme
@@ -338,9 +405,10 @@ class SensitivityView(QWidget):
         self.chart.addItem(pg.BarGraphItem(x0=[0] * len(ys), y=[y - 0.18 for y in ys],
                                            height=0.34, width=time,
                                            brush=pg.mkBrush(TIME_COLOR), pen=None))
-        self.chart.getAxis("left").setTicks([[(y, printable(u.name, newlines=False)[:28])
+        self.chart.getAxis("left").setTicks([[(y, _short_name(u.name))
                                               for y, u in zip(ys, units)]])
         self.chart.setXRange(0, 1.0, padding=0.02)
+        self.chart.getAxis("bottom").setTicks([[(x, f"{x:g}") for x in (0, 0.5, 1)]])
         self.chart.setYRange(-0.6, len(units) - 0.4, padding=0)
         self.chart.setLabel("bottom", "fraction")
 

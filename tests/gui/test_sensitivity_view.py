@@ -2,7 +2,8 @@
 streaming into the sortable table and the bar chart, Cancel keeping the units measured, and
 checked rows becoming the recipe step's skip list."""
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QSize, Qt
+from PySide6.QtWidgets import QApplication
 
 from quantgui.gui.sensitivity_view import shown_units
 
@@ -29,6 +30,31 @@ def _check(view, qtbot, row):
     assert item.checkState() == Qt.CheckState.Checked
 
 
+def _assert_fits_the_smallest_window(window, view, qtbot):
+    """At 1024x640 the dock sits between the side docks: the status wraps whole, the table's
+    seven columns fit without scrolling sideways, and a splitter sits between it and the
+    chart (the table gets the larger part)."""
+    window.resize(1024, 640)
+    qtbot.waitUntil(lambda: window.size() == QSize(1024, 640))
+    window.actions_by_name["sensitivity"].trigger()  # the dock back at its height
+    QApplication.processEvents()
+    status = view.status
+    assert len(status.text()) > 100 and status.wordWrap()
+    assert status.width() > 500  # the whole width, not a side column
+    assert status.height() >= status.heightForWidth(status.width())  # every line shown
+    assert view.table.horizontalScrollBar().maximum() == 0
+    header = view.table.horizontalHeader()
+    assert sum(header.sectionSize(c) for c in range(header.count())) \
+        <= view.table.viewport().width()
+    body = view.body
+    assert body.orientation() == Qt.Orientation.Horizontal and body.count() == 2
+    assert body.widget(0).isAncestorOf(view.table) and body.widget(1).isAncestorOf(view.chart)
+    assert body.sizes()[0] > body.sizes()[1] > 150
+    # a quality cell is one number; its tooltip has the rest
+    cell = view.table.item(0, 5)
+    assert len(cell.text()) <= 12 and cell.text() in cell.toolTip() and "95% CI" in cell.toolTip()
+
+
 def test_sensitivity_measures_streams_sorts_and_keeps_checked_layers(window, qtbot):
     view = _open(window)
     streamed = []
@@ -41,6 +67,7 @@ def test_sensitivity_measures_streams_sorts_and_keeps_checked_layers(window, qtb
     assert [u.to_json() for u in streamed] == [u.to_json() for u in report.units]
     assert sorted(shown_units(view)) == sorted(UNITS) and view.table.rowCount() == 2
     assert "weight_only_int8 on digits-cnn" in view.status.text()
+    _assert_fits_the_smallest_window(window, view, qtbot)
     # two bar series: quality impact and time share, one bar per unit each
     bars = view.chart.getPlotItem().items
     assert len(bars) == 2 and all(len(b.opts["y"]) == 2 for b in bars)

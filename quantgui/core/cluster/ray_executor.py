@@ -16,6 +16,7 @@ Started here (`start_local`), Ray binds to 127.0.0.1, without dashboard or usage
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import logging
 import os
 import sys
 import tempfile
@@ -74,10 +75,31 @@ def start_local(num_cpus: int = 2, resources: Optional[dict] = None,
     address info (its "address" is the one it really uses)."""
     temp_dir = temp_dir or tempfile.mkdtemp(prefix="qgray-")
     private_environment(temp_dir)
+    quiet_ray_notices()
     ctx = ray.init(num_cpus=num_cpus, resources=resources, include_dashboard=False,
                    _node_ip_address=loopback_address(), _temp_dir=temp_dir,
                    configure_logging=False, log_to_driver=False, namespace="quantgui")
     return dict(ctx.address_info)
+
+
+#: Ray's notices that say nothing to the user, and the loggers that carry them: ray.init on a
+#: thread other than the main one (the engine's worker thread; the Ray Client server, whose own
+#: log lines the Ray Client streams back to this process's stderr through its logsclient).
+RAY_NOISE = ("SIGTERM handler is not set because current thread is not the main thread",)
+RAY_NOISY_LOGGERS = ("ray._private.worker", "ray.util.client.logsclient")
+
+
+class _DropRayNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).lstrip().startswith(RAY_NOISE)
+
+
+def quiet_ray_notices() -> None:
+    """Drop RAY_NOISE on the loggers that emit it (their other records pass); once each."""
+    for name in RAY_NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropRayNoise) for f in logger.filters):
+            logger.addFilter(_DropRayNoise())
 
 
 def reachable(target: str, flag: str, timeout_s: float = 5.0) -> None:
@@ -100,6 +122,7 @@ def connect(address: str) -> None:
     another user's); already connected: keep that connection."""
     if ray.is_initialized():
         return
+    quiet_ray_notices()
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # never report usage, whoever started it
     # Ray's C++ side logs retries and warnings straight to stderr: the CLI owes one line.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
