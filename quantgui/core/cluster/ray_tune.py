@@ -5,7 +5,7 @@ The model travels as the sweep's does (worker.pack: files as bytes through the o
 opened on the node by the same safe loaders). Each trial streams back as it is measured, so the
 driver always holds every type's trials: a cancel, the time limit or a node dying mid-tune leaves
 each type's best so far (a dead node's type says so in one line, the others go on). With a trial
-log, each type has its own file (`type_log_path`), written here one durable line per trial and
+log, each type has its own file (`per_type_path`), written here one durable line per trial and
 resumable per type; its entries go to the node so no trial is measured twice.
 """
 
@@ -37,7 +37,7 @@ TUNE = ray.remote(max_retries=0)(tune_on_node)
 LIMIT_GRACE_S = 30.0
 
 
-def type_log_path(path: Any, machine: str) -> Path:
+def per_type_path(path: Any, machine: str) -> Path:
     """`trials.jsonl` -> `trials.<machine type, readable>-<hash>.jsonl`: one log per type, the
     same name for the same type (a resume finds it), different for different types."""
     path = Path(path).expanduser()
@@ -97,7 +97,7 @@ class RayTuner:
                             ) from None
         runs = []
         for machine, nodes in sorted(ex.types().items()):
-            path = None if log_path is None else type_log_path(log_path, machine)
+            path = None if log_path is None else per_type_path(log_path, machine)
             if path is not None and path.exists() and not resume:
                 raise UserError(f"{path}: already exists; pass --resume to continue that "
                                 f"tune, or name a new log file")
