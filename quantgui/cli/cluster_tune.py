@@ -61,6 +61,12 @@ def cmd_cluster_tune(args: argparse.Namespace, task: Any, budget: Any, limit: An
     from .sweep import model_reference
     from .tune import trial_line
     tuner = tuner_for(args.cluster)
+    if args.log and not args.resume:  # refused before connecting, not after
+        from ..core.cluster.ray_tune import existing_type_logs
+        there = existing_type_logs(args.log)
+        if there:
+            raise CliError(f"{there[0]}: already exists; pass --resume to continue that tune, "
+                           f"or name a new log file")
     counts: dict[str, int] = {}
 
     def on_trial(machine: str, t: Any) -> None:  # one stderr line per trial
@@ -68,6 +74,11 @@ def cmd_cluster_tune(args: argparse.Namespace, task: Any, budget: Any, limit: An
         print(f"{machine}: {trial_line(counts[machine], t)}", file=sys.stderr, flush=True)
     result = tuner.run(model_reference(args), request_from_args(args, budget, limit),
                        Task(None, task.cancel_token), args.log, args.resume, on_trial)
+    errors = [t.error for t in result.types if t.error]
+    if result.types and len(errors) == len(result.types) and not any(
+            t.result is not None and t.result.trials for t in result.types):
+        more = len({e for e in errors}) - 1  # nothing measured anywhere: one line, exit 2
+        raise CliError(errors[0] + (f" (and {more} other error(s))" if more else ""))
     # The measurements first, the files after: a failed write must not lose them.
     show_result(result.to_json(), lambda: format_cluster(result), args.json_out, inputs)
     if args.out:

@@ -263,6 +263,8 @@ class TuneView(QWidget):
         if machine not in self.by_machine:
             self.by_machine[machine] = []
             self.machine.addItem(printable(machine, newlines=False), machine)
+            self.machine.setItemData(self.machine.count() - 1, printable(machine),
+                                     Qt.ItemDataRole.ToolTipRole)  # long CPU names elide
             self._sync()
         return self.by_machine[machine]
 

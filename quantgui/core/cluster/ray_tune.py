@@ -46,6 +46,18 @@ def per_type_path(path: Any, machine: str) -> Path:
     return path.with_name(f"{path.stem}.{slug}-{digest}{path.suffix or '.jsonl'}")
 
 
+def existing_type_logs(path: Any) -> list[Path]:
+    """The per-type logs of `path` already there (any machine type): a new tune refuses them
+    before it connects to anything."""
+    path = Path(path).expanduser()
+    suffix = re.escape(path.suffix or ".jsonl")
+    pattern = re.compile(rf"^{re.escape(path.stem)}\.[a-z0-9-]*-[0-9a-f]{{6}}{suffix}$")
+    try:
+        return sorted(p for p in path.parent.iterdir() if pattern.match(p.name))
+    except OSError:  # no such folder: nothing there yet (writing will say why it cannot)
+        return []
+
+
 class _Run:
     """One type's tune as the driver sees it: its stream and what came back so far."""
 
