@@ -110,16 +110,17 @@ def test_a_log_without_resume_is_refused_before_any_work(ray_cluster, tmp_path):
 
 
 def _dying(machine):
-    """The tune's stream, but on `machine` the worker kills itself (as an OOM kill or a
-    segfault would) right after its first trial went back."""
-    def stream(ref, names, request, on, node, *blobs):
+    """The tune's task, but on `machine` the worker kills itself (as an OOM kill or a segfault
+    would) right after its first trial went back."""
+    def task(mailbox, ref, names, request, on, node, *blobs):
         import os
+        from quantgui.core.cluster.ray_tune import forward
         from quantgui.core.cluster.tune_worker import tune_on_node
         for message in tune_on_node(ref, names, request, on, node, *blobs):
-            yield message
+            forward(mailbox, on, [message])
             if on == machine and "trial" in message:
                 os._exit(1)
-    return ray.remote(max_retries=0)(stream)
+    return ray.remote(max_retries=0)(task)
 
 
 def test_a_node_dying_mid_tune_is_one_line_and_the_other_types_finish(typed_nodes):

@@ -1,9 +1,10 @@
 """The auto-tune on every machine type of a Ray cluster: one tune per type, on one node of that
-type, every trial measured there (tune_worker.tune_on_node as a streaming task), never here.
+type, every trial measured there (tune_worker.tune_on_node in a task), never here.
 
 The model travels as the sweep's does (worker.pack: files as bytes through the object store,
-opened on the node by the same safe loaders). Each trial streams back as it is measured, so the
-driver always holds every type's trials: a cancel, the time limit or a node dying mid-tune leaves
+opened on the node by the same safe loaders). Each trial comes back as it is measured, through a
+`Mailbox` actor (the Ray Client has no streaming tasks; an actor works through it and on a
+joined driver alike), so the driver always holds every type's trials: a cancel, the time limit or a node dying mid-tune leaves
 each type's best so far (a dead node's type says so in one line, the others go on). With a trial
 log, each type has its own file (`per_type_path`), written here one durable line per trial and
 resumable per type; its entries go to the node so no trial is measured twice.
@@ -31,8 +32,35 @@ from .ray_executor import (HEARTBEAT_S, HEARTBEAT_TIMEOUT_S, TIMING_RESOURCE, Ra
 from .tune_worker import tune_on_node
 from .worker import pack
 
+@ray.remote(num_cpus=0)
+class Mailbox:
+    """Where the nodes' tunes leave their messages, in order, and the driver takes them."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    def put(self, machine: str, message: dict) -> None:
+        self.messages.append((machine, message))
+
+    def take(self) -> list:
+        out, self.messages = self.messages, []
+        return out
+
+
+def forward(mailbox: Any, machine: str, messages: Any) -> None:
+    """Each message into the mailbox, delivered before the next one is made (a node dying
+    after a trial has already handed that trial over)."""
+    for message in messages:
+        ray.get(mailbox.put.remote(machine, message))
+
+
+def tune_task(mailbox: Any, ref: dict, names: list, request: dict, machine: str, node: str,
+              *blobs: bytes) -> None:
+    forward(mailbox, machine, tune_on_node(ref, names, request, machine, node, *blobs))
+
+
 #: The task each type's tune runs; Ray never retries it (a retry would measure trials twice).
-TUNE = ray.remote(max_retries=0)(tune_on_node)
+TUNE = ray.remote(max_retries=0)(tune_task)
 #: How long past the time limit the driver waits for a node's tune to stop on its own.
 LIMIT_GRACE_S = 30.0
 
@@ -68,7 +96,8 @@ class _Run:
         self.start: dict[str, Any] = {}
         self.trials: list[TuneTrial] = []
         self.log: Any = None
-        self.stream: Any = None
+        self.stream: Any = None   # the task's reference
+        self.over = False         # its end (or cancel) is handled: later messages are ignored
 
     def partial(self, stopped: str) -> None:
         """The result from the trials streamed so far (the node's own result never came)."""
@@ -118,10 +147,11 @@ class RayTuner:
                                    driver_pid=os.getpid())
         limit = request.get("time_limit_s")
         deadline = None if limit is None else time.monotonic() + limit + LIMIT_GRACE_S
+        mailbox = Mailbox.remote()
         try:
             for r in runs:
-                r.stream = self._submit(r, request, ref, names, blobs, resume)
-            self._follow(runs, result, task, deadline, on_trial)
+                r.stream = self._submit(r, mailbox, request, ref, names, blobs, resume)
+            self._follow(runs, mailbox, result, task, deadline, on_trial)
         except (TimeoutError, ConnectionError, ray.exceptions.RaySystemError) as exc:
             result.error = f"the cluster stopped answering ({exc}); the trials measured are kept"
             for r in runs:
@@ -131,13 +161,17 @@ class RayTuner:
         finally:
             for r in runs:
                 r.close()
+            try:
+                ray.kill(mailbox)
+            except Exception:  # noqa: BLE001 - the cluster is gone
+                pass
         stops = {r.entry.result.stopped for r in runs if r.entry.result is not None}
         result.stopped = "cancelled" if result.cancelled else \
             "time limit" if "time limit" in stops else None
         return result
 
-    def _submit(self, r: _Run, request: dict[str, Any], ref: dict, names: list, blobs: list,
-                resume: bool) -> Any:
+    def _submit(self, r: _Run, mailbox: Any, request: dict[str, Any], ref: dict, names: list,
+                blobs: list, resume: bool) -> Any:
         request = dict(request)
         if r.log_path is not None:
             shipped: dict[str, Any] = {"name": str(r.log_path), "header": None, "entries": {},
@@ -154,54 +188,68 @@ class RayTuner:
         return self.remote.options(
             num_cpus=cpus, resources={TIMING_RESOURCE: 1} if node.timing_resource else None,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
-        ).remote(ref, names, request, r.machine, node.node_id[:12], *blobs)
+        ).remote(mailbox, ref, names, request, r.machine, node.node_id[:12], *blobs)
 
-    def _follow(self, runs: list[_Run], result: ClusterTuneResult, task: Task,
+    def _follow(self, runs: list[_Run], mailbox: Any, result: ClusterTuneResult, task: Task,
                 deadline: Optional[float], on_trial: Any) -> None:
         live = {r.stream: r for r in runs}
+        by_machine = {r.machine: r for r in runs}
+
+        def drain() -> None:
+            for machine, message in ray.get(mailbox.take.remote(), timeout=HEARTBEAT_TIMEOUT_S):
+                r = by_machine.get(machine)
+                if r is not None and not r.over:
+                    self._handle(r, message, on_trial)
         last_beat = time.monotonic()
         while live:
             late = deadline is not None and time.monotonic() > deadline
             if task.cancelled or late:
+                drain()  # what already came back counts
                 result.cancelled = result.cancelled or task.cancelled
                 for r in live.values():
-                    r.partial("cancelled" if task.cancelled else "time limit")
-                    self._cancel(r)
+                    if not r.over:
+                        r.partial("cancelled" if task.cancelled else "time limit")
+                        self._cancel(r)
                 return
-            ready, _ = ray.wait(list(live), num_returns=1, timeout=0.2)
-            for stream in ready:
-                r = live[stream]
-                if not self._next(r, on_trial):
-                    live.pop(stream)
+            ready, _ = ray.wait(list(live), num_returns=len(live), timeout=0.2)
+            drain()  # after the wait: every message of a task that ended is in
+            for done in ready:
+                self._ended(live.pop(done))
             if time.monotonic() - last_beat > HEARTBEAT_S:
                 last_beat = time.monotonic()
                 self.executor._discover()
                 for stream, r in list(live.items()):
-                    if not r.node.alive:  # its node left: the stream never answers
+                    if not r.node.alive:  # its node left: the task never answers
                         live.pop(stream)
-                        self._died(r, "left the cluster")
-                        self._cancel(r)
+                        if not r.over:
+                            self._died(r, "left the cluster")
+                            self._cancel(r)
 
-    def _next(self, r: _Run, on_trial: Any) -> bool:
-        """Take one message of `r`'s stream; False when the stream is over."""
+    def _ended(self, r: _Run) -> None:
+        """`r`'s task is over: how (its messages are already handled)."""
+        if r.over:
+            return
+        r.over = True
+        r.node.busy = False
         try:
-            message = ray.get(next(r.stream), timeout=HEARTBEAT_TIMEOUT_S)
-        except StopIteration:
-            if r.entry.result is None and r.entry.error is None:
-                self._died(r, "ended without a result")
-            return False
-        except ray.exceptions.RayTaskError as exc:  # the tune itself raised
+            ray.get(r.stream, timeout=HEARTBEAT_TIMEOUT_S)
+        except ray.exceptions.TaskCancelledError:
+            pass
+        except ray.exceptions.RayTaskError as exc:  # the task itself raised
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
             r.entry.error = f"{type(cause).__name__}: {str(cause).splitlines()[0][:200]}"
             r.partial("failed")
-            return False
+            return
         except ray.exceptions.RayError as exc:  # the worker or its node died
             self._died(r, type(exc).__name__)
-            return False
+            return
+        if r.entry.result is None and r.entry.error is None:
+            self._died(r, "ended without a result")
+
+    def _handle(self, r: _Run, message: dict[str, Any], on_trial: Any) -> None:
         if "start" in message:
             self._started(r, message["start"])
-            return r.entry.error is None
-        if "trial" in message:
+        elif "trial" in message:
             trial = TuneTrial.from_json(message["trial"])
             r.trials.append(trial)
             if r.log is not None and not trial.from_log:
@@ -209,15 +257,12 @@ class RayTuner:
                 r.log.append(recipe_key(trial.trial.recipe), trial)
             if on_trial is not None:
                 on_trial(r.machine, trial)
-            return True
-        if "result" in message:
+        elif "result" in message:
             r.entry.result = TuneResult.from_json(message["result"])
             r.entry.result.log = r.entry.log
         else:
             r.entry.error = str(message.get("error", "no result"))
             r.partial("failed")
-        r.node.busy = False
-        return True  # the stream ends after it
 
     def _started(self, r: _Run, start: dict[str, Any]) -> None:
         r.start = start
@@ -243,6 +288,7 @@ class RayTuner:
 
     @staticmethod
     def _cancel(r: _Run) -> None:
+        r.over = True
         r.node.busy = False
         try:
             ray.cancel(r.stream, force=True)
