@@ -4,8 +4,9 @@ type, every trial measured there (tune_worker.tune_on_node in a task), never her
 The model travels as the sweep's does (worker.pack: files as bytes through the object store,
 opened on the node by the same safe loaders). Each trial comes back as it is measured, through a
 `Mailbox` actor (the Ray Client has no streaming tasks; an actor works through it and on a
-joined driver alike), so the driver always holds every type's trials: a cancel, the time limit or a node dying mid-tune leaves
-each type's best so far (a dead node's type says so in one line, the others go on). With a trial
+joined driver alike), so the driver always holds every type's trials: a cancel, the time limit
+or a node dying mid-tune leaves each type's best so far (a dead node's type says so in one line,
+the others go on). With a trial
 log, each type has its own file (`per_type_path`), written here one durable line per trial and
 resumable per type; its entries go to the node so no trial is measured twice.
 """
@@ -31,6 +32,7 @@ from .ray_executor import (HEARTBEAT_S, HEARTBEAT_TIMEOUT_S, TIMING_RESOURCE, Ra
                            connect)
 from .tune_worker import tune_on_node
 from .worker import pack
+
 
 @ray.remote(num_cpus=0)
 class Mailbox:
@@ -87,7 +89,7 @@ def existing_type_logs(path: Any) -> list[Path]:
 
 
 class _Run:
-    """One type's tune as the driver sees it: its stream and what came back so far."""
+    """One type's tune as the driver sees it: its task and what came back so far."""
 
     def __init__(self, machine: str, node: Any, log_path: Optional[Path]) -> None:
         self.machine, self.node, self.log_path = machine, node, log_path
@@ -100,7 +102,7 @@ class _Run:
         self.over = False         # its end (or cancel) is handled: later messages are ignored
 
     def partial(self, stopped: str) -> None:
-        """The result from the trials streamed so far (the node's own result never came)."""
+        """The result from the trials back so far (the node's own result never came)."""
         if not self.start:
             return
         budget = QualityBudget.from_json(self.start["budget"], "budget")
@@ -117,7 +119,7 @@ class _Run:
 
 class RayTuner:
     """`run(model, request, task, ...)` -> ClusterTuneResult. `executor` finds the nodes and
-    their types (the sweep's RayExecutor); `remote` replaces the streaming task (tests)."""
+    their types (the sweep's RayExecutor); `remote` replaces the task (tests)."""
 
     def __init__(self, executor: RayExecutor, remote: Any = None) -> None:
         self.executor = executor
