@@ -44,8 +44,10 @@ def _cli(argv, capsys):
 
 
 def test_each_type_is_tuned_on_its_node_and_its_log_resumes(ray_cluster, tmp_path, capsys):
+    from quantgui.core.cluster.ray_tune import per_type_path
     log, out = tmp_path / "trials.jsonl", tmp_path / "all.json"
-    code, stdout, stderr = _cli(["--log", str(log), "--json", str(out)], capsys)
+    code, stdout, stderr = _cli(["--log", str(log), "--json", str(out), "--out",
+                                 str(tmp_path / "recipe.json")], capsys)
     assert code == 0, stderr
     result = ClusterTuneResult.from_json(json.loads(out.read_text()))
     assert result.error is None and not result.cancelled and result.types
@@ -62,6 +64,12 @@ def test_each_type_is_tuned_on_its_node_and_its_log_resumes(ray_cluster, tmp_pat
         lines = open(entry.log).read().splitlines()
         assert len(lines) == 1 + len(tuned.trials)
         assert json.loads(lines[0])["kind"] == "quantgui-tune-log"
+        saved = per_type_path(tmp_path / "recipe.json", entry.machine)  # one recipe per type
+        if tuned.recipe is None:
+            assert not saved.exists()
+        else:
+            assert Recipe.load(saved).to_json() == tuned.recipe.to_json()
+            assert f"saved {entry.machine}'s recipe to {saved}" in stdout
     assert len({e.log for e in result.types}) == len(result.types)  # one log per type
     data = result.to_json()
     assert data["driver_pid"] == os.getpid() and data["kind"] == "cluster-tune"
@@ -77,7 +85,7 @@ def test_each_type_is_tuned_on_its_node_and_its_log_resumes(ray_cluster, tmp_pat
         assert ("keep the original" in block) == (entry.result.best is None), block
     trials = [line for line in stderr.splitlines() if ": [" in line]
     assert len(trials) == sum(len(t.result.trials) for t in result.types)
-    assert stdout.rstrip().endswith(f"wrote {out}")
+    assert f"wrote {out}\n" in stdout
 
     # One type's log loses its last trial (as if stopped there): the resume measures exactly
     # that trial on that type, and nothing on the others.
