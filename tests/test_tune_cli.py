@@ -41,11 +41,23 @@ def test_tune_streams_trials_and_writes_json_log_and_recipe(tmp_path, capsys):
     (["--resume"], "--resume: needs --log, the trial log to continue"),
     (["--min-cosine", "2"], "--min-cosine: must be at least -1 and at most 1, got 2"),
     (["--max-candidates", "0"], "--max-candidates: must be at least 1, got 0"),
+    (["--cluster", "tcp://h"], "--cluster: expected local, auto, HOST:PORT or ray://HOST:PORT, "
+                               "got 'tcp://h'"),
 ])
 def test_bad_options_are_one_line_and_exit_2(argv, line, capsys):
     assert main(["tune", "example:digits-mlp", *argv]) == 2
     err = capsys.readouterr().err
     assert err == f"quantgui-cli: error: {line}\n"
+
+
+def test_tune_on_a_cluster_without_the_ray_extra_names_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as when not installed
+    for name in ("ray_executor", "ray_tune"):
+        monkeypatch.delitem(sys.modules, f"quantgui.core.cluster.{name}", raising=False)
+    assert main(["tune", "example:digits-mlp", "--cluster", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("quantgui-cli: error: --cluster auto: Ray is not installed (")
+    assert err.endswith('install it with pip install "quantgui[ray]"\n') and err.count("\n") == 1
 
 
 def test_an_existing_log_without_resume_is_refused_before_any_work(tmp_path, capsys):

@@ -54,6 +54,8 @@ def add_tune(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, default=1.0, metavar="SECONDS",
                    help="timing per trial (default 1.0)")
     add_budget_arguments(p)
+    from .cluster_tune import add_cluster_argument
+    add_cluster_argument(p)
     return p
 
 
@@ -100,7 +102,8 @@ def cmd_tune(args: argparse.Namespace, task: Any) -> int:
     budget = budget_from_args(args)
     check_output_path(args.out)
     check_output_path(args.log)
-    if args.log and not args.resume and os.path.lexists(args.log):
+    cluster = args.cluster not in (None, "", "local")
+    if args.log and not args.resume and os.path.lexists(args.log) and not cluster:
         raise CliError(f"{args.log}: already exists; pass --resume to continue that tune, or "
                        f"name a new log file")
     if args.log and args.resume and os.path.lexists(args.log):
@@ -108,6 +111,9 @@ def cmd_tune(args: argparse.Namespace, task: Any) -> int:
         regular_file(args.log, "trial log")  # a FIFO or a folder: refused before any work
     inputs = check_outputs(args, [("--json", args.json_out, False), ("--out", args.out, False),
                                   ("--log", args.log, False)])
+    if cluster:  # every machine type of a cluster: the model is opened on its nodes, not here
+        from .cluster_tune import cmd_cluster_tune
+        return cmd_cluster_tune(args, task, budget, limit, inputs)
     loaded = open_from_args(args, task)
     options = TuneOptions(
         run=RunOptions(batch_size=args.batch, threads=args.threads,

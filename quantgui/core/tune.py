@@ -284,12 +284,14 @@ class _Search:
 def tune(loaded: LoadedModel, budget: Optional[QualityBudget] = None, options: Any = None,
          task: Optional[Task] = None, log_path: Any = None, resume: bool = False,
          time_limit_s: Optional[float] = None,
-         on_trial: Optional[Callable[[TuneTrial], None]] = None) -> TuneResult:
+         on_trial: Optional[Callable[[TuneTrial], None]] = None, log: Any = None) -> TuneResult:
     """Search for the fastest recipe within `budget` (see the module's docstring). `options` is
     a `TuneOptions`; `log_path` a JSON-lines trial log (refused when it exists unless `resume`;
     with `resume`, a log of another model, data or budget is refused in one line). A cancel or
     `time_limit_s` returns the trials so far with `cancelled=True`; it never raises `Cancelled`.
-    `on_trial(TuneTrial)` is called after each trial (also those read from the log)."""
+    `on_trial(TuneTrial)` is called after each trial (also those read from the log). `log`, an
+    open log instead of `log_path` (`lookup`, `append`, `close`, `path`, `torn`): a cluster
+    node's, whose file is the driver's (cluster/tune_worker.py)."""
     from .recommend import SLOW_CAP, budget_for, candidate_recipes
     from .run import RunOptions
     started = time.perf_counter()
@@ -301,8 +303,7 @@ def tune(loaded: LoadedModel, budget: Optional[QualityBudget] = None, options: A
     budget, note = budget_for(loaded, budget=budget)
     run = options.run or RunOptions(time_budget_s=1.0, min_rounds=6, warmup=2)
     run = replace(run, budget=budget, slow_cap=SLOW_CAP if run.slow_cap is None else run.slow_cap)
-    log = None
-    if log_path is not None:
+    if log is None and log_path is not None:
         model_hash, data_hash = content_hashes(loaded)
         log = TrialLog.open(log_path, model_hash, data_hash, budget, resume)
     plan = list(options.candidates) if options.candidates is not None else candidate_recipes(

@@ -62,23 +62,7 @@ class TrialLog:
             raise UserError(f"{path}: already exists; pass --resume to continue that tune, or "
                             f"name a new log file")
         entries, torn, good_bytes = read(path)
-        first = entries.pop(None, None)
-        if not isinstance(first, dict) or first.get("kind") != KIND:
-            raise UserError(f"{path}: not a QuantGUI trial log (its first line is not the "
-                            f"header)")
-        if first.get("version") != VERSION:
-            raise UserError(f"{path}: trial log version {first.get('version')!r}; this "
-                            f"QuantGUI writes version {VERSION}")
-        for field, what in (("model", "another model"), ("data", "other data"),
-                            ("budget", "another budget")):
-            if first.get(field) != want[field]:
-                said = (f" ({QualityBudget(**first['budget']).describe()}, not "
-                        f"{budget.describe()})" if field == "budget"
-                        and isinstance(first.get("budget"), dict) and _budget_ok(first)
-                        else "")
-                raise UserError(f"{path}: this trial log was written for {what}{said}; "
-                                f"resume it with the same model, data and budget, or start "
-                                f"a new log")
+        check_header(path, entries.pop(None, None), want, budget)
         log = cls(path, entries, torn)
         if torn:  # cut the torn tail so the next line starts on a line of its own
             with open(path, "r+b") as f:
@@ -111,6 +95,27 @@ class TrialLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def check_header(path: Any, first: Any, want: dict[str, Any], budget: QualityBudget) -> None:
+    """UserError unless `first` (a log's first line) is the header `want`: the same kind and
+    version, model, data and budget (a cluster node checks the driver's log with it too)."""
+    if not isinstance(first, dict) or first.get("kind") != KIND:
+        raise UserError(f"{path}: not a QuantGUI trial log (its first line is not the "
+                        f"header)")
+    if first.get("version") != VERSION:
+        raise UserError(f"{path}: trial log version {first.get('version')!r}; this "
+                        f"QuantGUI writes version {VERSION}")
+    for field, what in (("model", "another model"), ("data", "other data"),
+                        ("budget", "another budget")):
+        if first.get(field) != want[field]:
+            said = (f" ({QualityBudget(**first['budget']).describe()}, not "
+                    f"{budget.describe()})" if field == "budget"
+                    and isinstance(first.get("budget"), dict) and _budget_ok(first)
+                    else "")
+            raise UserError(f"{path}: this trial log was written for {what}{said}; "
+                            f"resume it with the same model, data and budget, or start "
+                            f"a new log")
 
 
 def _budget_ok(first: dict) -> bool:

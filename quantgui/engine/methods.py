@@ -329,7 +329,7 @@ def tune(params: dict, call: Call) -> dict[str, Any]:
     from quantgui.core.budget import QualityBudget
     from quantgui.core.tune import TuneOptions, tune as search
     _only(params, ("model_id", "options", "budget", "max_candidates", "include_compile",
-                   "time_limit_s", "samples", "log", "resume"))
+                   "time_limit_s", "samples", "log", "resume", "cluster", "model"))
     budget = None if params.get("budget") is None else \
         QualityBudget.from_json(params["budget"], "budget")
     for key in ("max_candidates", "samples"):
@@ -341,9 +341,12 @@ def tune(params: dict, call: Call) -> dict[str, Any]:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
                               or not limit > 0):
         raise ProtocolError(f"\"time_limit_s\" must be a positive number, got {limit!r:.40}")
+    options = None if params.get("options") is None else run_options(params["options"])
+    if (params.get("cluster") or "local") != "local":
+        from .cluster_tune import cluster_tune
+        return cluster_tune(params, call, budget, options)
     model_id = str(_need(params, "model_id"))
     loaded = call.store.model(model_id)
-    options = None if params.get("options") is None else run_options(params["options"])
     check_memory(estimate_run_bytes(loaded, getattr(options, "batch_size", None)), "this tune")
     evicted: list[str] = []
 

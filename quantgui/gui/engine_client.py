@@ -277,11 +277,16 @@ class EngineClient(QObject):
 
     def tune(self, model_id: str, budget: Optional[dict] = None,
              options: Optional[dict] = None, time_limit_s: Optional[float] = None,
-             max_candidates: Optional[int] = None) -> Request:
+             max_candidates: Optional[int] = None, cluster: Optional[str] = None,
+             model: Optional[dict] = None) -> Request:
         """A "tune" request (not started): `partial` carries {"trial": TuneTrial JSON} per
         trial, `finished` {"tune": TuneResult JSON}; a cancel's error data holds the result so
-        far (its best is the best so far)."""
+        far (its best is the best so far). With a `cluster` (not "local") every machine type is
+        tuned on its own nodes, which open `model` (the open parameters) themselves: partials
+        add "machine", the answer is {"cluster_tune": ClusterTuneResult JSON}."""
         params: dict = {"model_id": model_id, "budget": budget, "options": options}
+        if cluster not in (None, "local"):
+            params.update(cluster=cluster, model=model)
         if time_limit_s is not None:
             params["time_limit_s"] = float(time_limit_s)
         if max_candidates is not None:

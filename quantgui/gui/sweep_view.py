@@ -255,16 +255,8 @@ class SweepView(QWidget):
         return True
 
     def model_reference(self) -> dict:
-        """The open parameters a cluster node opens the model with (the ones the engine
-        opened it with; an example by its name)."""
-        from quantgui.core.cluster import MODEL_PARAMS
-        opened = dict(self.win.engine.model_params or {})
-        model = {k: v for k, v in opened.items() if k in MODEL_PARAMS and v not in (None, "")}
-        if isinstance(model.get("data"), dict):  # nodes receive files, not a DataSpec's folder
-            raise ValueError("A cluster sweep cannot send data chosen in the Data dialog yet: "
-                             "choose This machine, or open the model without that data")
-        model["source"] = opened.get("source") or self.win.loaded.info.source
-        return model
+        from .sweep_cluster import model_reference
+        return model_reference(self.win, "sweep")
 
     def cancel(self) -> None:
         if self._job is not None:

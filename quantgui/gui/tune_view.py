@@ -5,7 +5,12 @@ event and is drawn at once in the latency-vs-quality scatter, with the Pareto fr
 trial is both faster and better), the budget line and the best so far (a star). Stop keeps the
 best so far (the engine's "cancelled" answer carries the result). "Use this recipe" loads the
 chosen recipe, budget included, into the recipe panel. The explanation is plain text (recipe
-texts hold user-given glob patterns: through safe_text)."""
+texts hold user-given glob patterns: through safe_text).
+
+The Cluster setting (the Sweep view's, sweep_cluster.py: one setting for both) tunes on every
+machine type of a Ray cluster instead, one tune per type on its own nodes; "Machine type"
+chooses whose trials the scatter draws and whose result the explanation and "Use this recipe"
+are."""
 
 from __future__ import annotations
 
@@ -14,12 +19,13 @@ from typing import Any, Optional
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit,
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from .budget_box import BudgetBox
 from .plots import theme as th
 from .safe_text import printable
+from .sweep_cluster import LOCAL, ClusterChoice, model_reference
 
 #: Timing per trial at most (a run's budget is for one variant; a tune measures many).
 MAX_BUDGET_S = 1.0
@@ -57,7 +63,8 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 class TuneView(QWidget):
     started = Signal()
     trialAdded = Signal(object)     # TuneTrial
-    finished = Signal(object)       # TuneResult (cancelled=True when stopped)
+    finished = Signal(object)       # TuneResult (cancelled=True when stopped); a cluster
+    #                                 tune's: ClusterTuneResult
     failed = Signal(str)
 
     def __init__(self, win: Any) -> None:
@@ -66,6 +73,8 @@ class TuneView(QWidget):
         self.trials: list[Any] = []
         self.result: Any = None
         self._job: Any = None
+        self.by_machine: dict[str, list] = {}  # a cluster tune's trials per machine type
+        self.cluster_result: Any = None         # its ClusterTuneResult when done
         self.budget = BudgetBox()
         self.budget.kind.setCurrentIndex(1)  # an accuracy drop: 0.5 pt by default here
         self.budget.value.setValue(0.5)
@@ -104,8 +113,16 @@ class TuneView(QWidget):
         self.key = QLabel("")
         self.key.setWordWrap(True)
         self.key.setTextFormat(Qt.TextFormat.PlainText)
+        self.cluster = ClusterChoice(win.app_settings, name="tune")
+        self.machine = QComboBox()
+        self.machine.setObjectName("tuneMachine")
+        self.machine.setToolTip("Whose trials the scatter shows: one tune per machine type")
+        self.machine.currentIndexChanged.connect(lambda _i: self._show_machine())
         form = QFormLayout()
         form.addRow("Time limit:", self.time_limit)
+        form.addRow("Cluster:", self.cluster)
+        form.addRow("Machine type:", self.machine)
+        self.form = form
         buttons = QHBoxLayout()
         for b in (self.start_button, self.stop_button):
             buttons.addWidget(b)
@@ -140,6 +157,8 @@ class TuneView(QWidget):
         self.use_button.setEnabled(not running and self.result is not None
                                    and self.result.recipe is not None)
         self.budget.setEnabled(not running)
+        self.cluster.setEnabled(not running)
+        self.form.setRowVisible(self.machine, self.machine.count() > 0)
 
     def start(self) -> bool:
         win = self.win
@@ -152,10 +171,18 @@ class TuneView(QWidget):
             "time_budget_s": min(MAX_BUDGET_S, win.optimize.budget.value()),
             **win.run_overrides})
         limit = self.time_limit.value() * 60 or None
+        try:
+            cluster = self.cluster.value()
+            model = model_reference(win, "tune") if cluster != LOCAL else None
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return False
         self.trials, self.result = [], None
+        self.by_machine, self.cluster_result = {}, None
+        self.machine.clear()
         self.explanation.setPlainText("")
         req = win.engine.tune(win.loaded.model_id, None if budget is None else budget.to_json(),
-                              options, limit)
+                              options, limit, cluster=cluster, model=model)
         req.partial.connect(self._on_partial)
         req.progress.connect(self._on_progress)
         req.finished.connect(lambda value: self._done(value, "finished"))
@@ -185,8 +212,16 @@ class TuneView(QWidget):
     def _on_partial(self, value: dict) -> None:
         from quantgui.core.results.tune import TuneResult, TuneTrial
         t = TuneTrial.from_json(value.get("trial") or {})
-        self.trials.append(t)
-        if t.trial.result is not None:
+        machine = value.get("machine")
+        if isinstance(machine, str):  # a cluster tune: this type's trials
+            self._add_machine(machine).append(t)
+            if machine != self.machine.currentData():  # drawn when that type is chosen
+                self.trialAdded.emit(t)
+                return
+            self.trials = list(self.by_machine[machine])
+        else:
+            self.trials.append(t)
+        if t.trial.result is not None and machine is None:  # measured here, kept here
             self.win.exports.add_run(t.trial.recipe.describe(), t.trial.result)
         best = TuneResult(self.budget.budget() or _no_budget(), list(self.trials)).best
         self.status.setText(printable(
@@ -198,6 +233,9 @@ class TuneView(QWidget):
     def _done(self, value: Any, how: str) -> None:
         from quantgui.core.results.tune import TuneResult
         self._job = None
+        if (value or {}).get("cluster_tune"):
+            self._cluster_done(value["cluster_tune"], how)
+            return
         data = (value or {}).get("tune")
         if data:
             self.result = TuneResult.from_json(data)
@@ -219,6 +257,58 @@ class TuneView(QWidget):
         self._sync()
         self.win.sync_actions()
         self.finished.emit(r)
+
+    # -- a cluster tune: one result per machine type ------------------------------------------
+    def _add_machine(self, machine: str) -> list:
+        if machine not in self.by_machine:
+            self.by_machine[machine] = []
+            self.machine.addItem(printable(machine, newlines=False), machine)
+            self.machine.setItemData(self.machine.count() - 1, printable(machine),
+                                     Qt.ItemDataRole.ToolTipRole)  # long CPU names elide
+            self._sync()
+        return self.by_machine[machine]
+
+    def _cluster_done(self, data: dict, how: str) -> None:
+        from quantgui.core.results.cluster_tune import ClusterTuneResult
+        self.cluster_result = ClusterTuneResult.from_json(data)
+        for entry in self.cluster_result.types:
+            trials = self._add_machine(entry.machine)
+            if entry.result is not None:
+                trials[:] = entry.result.trials
+        self._show_machine()
+        n = len(self.cluster_result.types)
+        self.status.setText(printable(
+            ("Stopped: " if how == "stopped" else "Finished: ")
+            + f"{n} machine type{'s' if n != 1 else ''}"
+            + (f"; {self.cluster_result.error}" if self.cluster_result.error else ""),
+            newlines=False))
+        self._sync()
+        self.win.sync_actions()
+        self.finished.emit(self.cluster_result)
+
+    def _show_machine(self) -> None:
+        """The chosen machine type's trials in the scatter; when done its result too."""
+        machine = self.machine.currentData()
+        if machine is None:
+            return
+        self.trials = list(self.by_machine.get(machine, []))
+        entry = None if self.cluster_result is None else next(
+            (e for e in self.cluster_result.types if e.machine == machine), None)
+        self.result = None if entry is None else entry.result
+        if entry is not None:
+            env = entry.environment
+            lines = [f"{entry.machine}", f"CPU: {env.get('cpu', '?')}, flags {entry.flags}, "
+                     f"{env.get('cores', '?')} cores, torch {env.get('torch', '?')} (node "
+                     f"{entry.node or '?'}, worker pid {entry.pid or '?'})"]
+            if entry.error:
+                lines.append(f"error: {entry.error}")
+            r = entry.result
+            if r is not None:
+                lines += [r.message, *(r.lines() if r.best is not None else []),
+                          *(f"note: {n}" for n in r.notes)]
+            self.explanation.setPlainText(printable("\n".join(lines)))
+        self._redraw()
+        self._sync()
 
     def _on_failed(self, err: Any) -> None:
         self._job = None

@@ -49,6 +49,8 @@ def install(patches: dict[str, Any]) -> None:
 
         from quantgui.core import examples
         examples.shipped_folder = lambda: Path(patches["shipped_folder"])
+    if patches.get("no_ray"):  # `import ray` fails in the engine as when it is not installed
+        sys.modules["ray"] = None
     if patches.get("refuse_training"):
         from quantgui.core import examples
 

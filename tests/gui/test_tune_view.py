@@ -50,3 +50,53 @@ def test_tune_streams_trials_stop_keeps_the_best_and_use_loads_it(make_window, q
     assert [s.name for s in w.current_recipe().steps] == \
         [s.name for s in result.recipe.steps]
     assert view.status.text().startswith("Loaded into the recipe panel: ")
+
+
+def _open_tune(window, qtbot):
+    with qtbot.waitSignal(window.modelLoaded, timeout=LOAD_TIMEOUT_MS):
+        window.open_source(None)  # the built-in example
+    qtbot.waitUntil(lambda: not window.engine.busy, timeout=LOAD_TIMEOUT_MS)
+    window.actions_by_name["tune"].trigger()
+    return window.tune_view
+
+
+def test_cluster_setting_is_the_sweeps_reaches_the_request_and_fails_in_one_line(
+        make_window, qtbot, qsettings, monkeypatch):
+    """On an engine without the Ray extra (so no Ray starts and nothing is measured): the
+    address is checked before anything is sent, kept in the one Cluster setting the Sweep view
+    shows too, sent with the model's open parameters, and the engine's answer is one line."""
+    from PySide6.QtWidgets import QComboBox, QLineEdit
+    window = make_window(engine_patches={"no_ray": True})
+    view = _open_tune(window, qtbot)
+    combo = view.findChild(QComboBox, "tuneCluster")
+    address = view.findChild(QLineEdit, "tuneClusterAddress")
+    machine = view.findChild(QComboBox, "tuneMachine")
+    assert combo.currentText() == "This machine" and not address.isVisible()
+    assert not machine.isVisible()  # no cluster result to choose from
+    combo.setCurrentIndex(combo.findText("Ray: address"))
+    assert address.isVisible()
+    qtbot.keyClicks(address, "nohost")
+    qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+    assert "Cluster address: HOST:PORT" in view.status.text() and not window.engine.busy
+    address.clear()
+    qtbot.keyClicks(address, "127.0.0.2:1")
+    qtbot.keyClick(address, Qt.Key.Key_Return)
+    assert qsettings.value("sweep/cluster") == "127.0.0.2:1"  # the one Cluster setting
+    sent = []
+    submit = window.engine.submit
+    monkeypatch.setattr(window.engine, "submit",
+                        lambda method, params=None, **kw: (sent.append((method, params)),
+                                                           submit(method, params, **kw))[1])
+    with qtbot.waitSignal(view.failed, timeout=60_000) as failed:
+        qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+    method, params = sent[0]
+    assert method == "tune" and params["cluster"] == "127.0.0.2:1"
+    assert params["model"]["source"] == window.loaded.info.source  # each node opens it itself
+    message = failed.args[0]
+    assert message.startswith("--cluster 127.0.0.2:1: Ray is not installed (")
+    assert message.endswith('install it with pip install "quantgui[ray]"')
+    assert "\n" not in message and view.status.text() == f"Auto-tune failed: {message}"
+    assert view.start_button.isEnabled() and view.cluster.isEnabled()
+    # The Sweep view of the same window shows the same choice.
+    window.actions_by_name["sweep"].trigger()
+    assert window.sweep_view.cluster.value() == "127.0.0.2:1"

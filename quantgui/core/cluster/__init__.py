@@ -99,3 +99,13 @@ def executor_for(cluster: Optional[str]) -> Executor:
         raise UserError(f"--cluster {cluster}: Ray is not installed ({exc}); install it with "
                         f"pip install \"quantgui[ray]\"") from None
     return RayExecutor(cluster)
+
+
+def tuner_for(cluster: Optional[str]) -> Any:
+    """The auto-tune's runner on every machine type of `cluster` (ray_tune.RayTuner), None for
+    this machine; the same parsing and messages as `executor_for`."""
+    executor = executor_for(cluster)
+    if isinstance(executor, LocalExecutor):
+        return None
+    from .ray_tune import RayTuner
+    return RayTuner(executor)
