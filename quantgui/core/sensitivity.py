@@ -37,7 +37,7 @@ from torch import nn
 
 from .errors import Cancelled, UserError
 from .layer_names import escape
-from .measure.quality import FidelityAccumulator
+from .measure.quality import FidelityAccumulator, token_mask
 from .progress import Task, quiet_task
 from .recipe import Recipe, Step
 from .results.sensitivity import (SensitivityReport, UnitQuality, UnitSensitivity,
@@ -141,7 +141,7 @@ class _Evaluator:
         for (idx, inputs, lab), ref in zip(self.batches, self.refs):
             task.check()
             out = variant(inputs)
-            fid.add(ref, out)
+            fid.add(ref, out, token_mask(inputs))
             if self.labeled:
                 before.append(ref.argmax(-1))
                 after.append(out.argmax(-1))

