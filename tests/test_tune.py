@@ -103,6 +103,41 @@ def test_kept_units_are_also_tried_in_bf16_where_the_cpu_has_native_bf16(monkeyp
     assert TuneResult.from_json(result.to_json()).trials[2].stage == "mixed"
 
 
+class ThreeSensitive(torch.nn.Module):
+    """Three layers INT8 breaks (each reads a constant 30000 feature, see sensitive_model) and
+    a head it does not: the budget holds only with all three kept, 3 of 4 units."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.s1, self.s2, self.s3 = (torch.nn.Linear(17, 16) for _ in range(3))
+        self.head = torch.nn.Linear(16, 8)
+        with torch.no_grad():
+            for layer in (self.s1, self.s2, self.s3):
+                layer.weight[:, 16] = 0.0
+
+    def forward(self, x):
+        for layer in (self.s1, self.s2, self.s3):
+            x = torch.relu(layer(torch.cat([x, torch.full_like(x[:, :1], 30000.0)], -1)))
+        return self.head(x)
+
+
+def test_the_fallback_tries_all_but_one_unit_before_giving_up():
+    from quantgui.core.model.loaded import LoadedModel
+    from quantgui.core.opening.inspection import model_info
+    torch.manual_seed(0)
+    model, x = ThreeSensitive().eval(), sm.example()
+    loaded = LoadedModel(model, model_info(model, "ThreeSensitive", "example", x), x)
+    options = TuneOptions(run=FAST, candidates=[Recipe.of(("dynamic_int8", PER_TENSOR))],
+                          sensitivity_samples=32, steps=(), refine_slower=True,
+                          capabilities=NO_BF16)
+    trials = tune(loaded, COSINE, options).trials
+    fallbacks = [t for t in trials if t.stage == "fallback"]
+    # k = 1, 2, then 3 = all but one of the 4 units (doubling would have stopped at 4)
+    assert [len(t.kept) for t in fallbacks] == [1, 2, 3], [why(t) for t in trials]
+    assert [t.trial.budget_status for t in fallbacks] == ["fails", "fails", "meets"]
+    assert sorted(fallbacks[-1].kept) == ["s1", "s2", "s3"]
+
+
 def test_result_json_round_trips_exactly(sensitive_tune):
     data = sensitive_tune.to_json()
     assert data["schema"] == 1 and data["kind"] == "tune"

@@ -262,7 +262,10 @@ class _Search:
             if ok:
                 held = (k, j)
                 break
-            failed, k = j, k * 2
+            if k >= units - 1:
+                break
+            # all but one unit is the last try (7 units: 1, 2, 4, 6, not 1, 2, 4 and stop)
+            failed, k = j, min(k * 2, units - 1)
         if held is None:
             return
         lo = len(self.trial(failed).kept)
