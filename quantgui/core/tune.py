@@ -6,7 +6,8 @@ Order of the search (likeliest payoff first, so a Stop at any point keeps someth
    measured with `run_recipe` like every other variant (interleaved timer, paired CI, the
    budget judged by its interval);
 2. a numeric format (sensitivity.FORMATS) that was measured, is not slower and misses the
-   budget is refined: dynamic INT8 first tries per-token activations (a variant), then the
+   budget is refined: dynamic INT8 first tries per-token activations (a variant; one that
+   holds the budget but is slower than per-tensor INT8 does not end the search), then the
    sensitivity ranking falls back the most sensitive units, k = 1, 2, 4, ... until the budget
    holds, then bisects between the last k that failed and the first that held (the fewest
    units kept); where this CPU computes BF16 natively (AVX512-BF16/AMX) and the format has a
@@ -157,6 +158,11 @@ def _allowed(loaded: LoadedModel, recipe: Recipe) -> bool:
     return not any(p.kind not in DATA_KINDS for p in preflight(loaded, recipe))
 
 
+def _slower(a: TuneTrial, b: TuneTrial) -> bool:
+    """Trial `a`'s speedup is below `b`'s (point estimates; a missing one counts as slower)."""
+    return (a.trial.speedup or 0.0) < (b.trial.speedup or 0.0)
+
+
 class _Search:
     """One tune: the trials so far, the log, and how one more trial is measured (or read)."""
 
@@ -227,8 +233,10 @@ class _Search:
                 v.steps[at].params.pop(k, None)
             if _allowed(self.loaded, v):
                 j = self.measure(v, stage="variant", format=fmt, base=i)
-                if self.trial(j).trial.meets_bound:
+                if self.trial(j).trial.meets_bound and not _slower(self.trial(j), t):
                     return
+                # it holds the budget but lost speed (torchao's per-token kernels are slower in
+                # eager mode): keeping a few units out of the faster format may keep more
         self.fall_back(i, at, samples)
 
     def fall_back(self, i: int, at: int, samples: Optional[int]) -> None:
