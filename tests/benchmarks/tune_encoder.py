@@ -13,12 +13,13 @@ file and tokenized by the model's own tokenizer through QuantGUI's text-data pat
 Per batch size, side by side in one interleaved race (bench.race: the order rotates every round):
 FP32, plain dynamic INT8 (`dynamic_int8 + inference_mode`), `bf16 + inference_mode` (native or
 emulated BF16, said in the table) and the auto-tune's pick for `--min-cosine 0.99`
-(`quantgui.core.tune` with a time limit). Per contender: speedup (median of the per-round
-FP32/contender ratios, with p10-p90 of those ratios), size ratio, and quality over every
+(`quantgui.core.tune` with a time limit; it judges 256 sentences per trial). Per contender:
+speedup (median of the per-round FP32/contender ratios, with p10-p90 of those ratios), size ratio, and quality over every
 sentence: the min and mean cosine of the mean-pooled sentence embedding (the issue's measure:
 mean over the attention mask, what sentence-transformers' 1_Pooling does) and the min cosine of
-the flattened last_hidden_state, which is what QuantGUI's fidelity (and so the tune's budget)
-compares.
+the last_hidden_state flattened over the real tokens, which is what QuantGUI's fidelity (and so
+the tune's budget) compares. The tune's fastest INT8 recipe within the budget is raced too when
+it is not the pick.
 
 Not collected by pytest (no test_ prefix). Raw rows: tests/benchmarks/last-tune-encoder-run.json.
 """
@@ -103,7 +104,7 @@ def embeddings(fn, loaded, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
             out = primary_output(fn(inputs)).detach().double()
             mask = inputs.kwargs["attention_mask"].double().unsqueeze(-1)
             pooled.append((out * mask).sum(1) / mask.sum(1).clamp_min(1))
-            flat.append(out.reshape(out.shape[0], -1))
+            flat.append((out * mask).reshape(out.shape[0], -1))  # real tokens, as core does
     return torch.cat(pooled), torch.cat(flat)
 
 
@@ -144,6 +145,15 @@ def run_tune(loaded, batch: int, threads: int, time_limit: float) -> tuple[Any, 
     return result, trials
 
 
+def best_int8(result) -> Any:
+    """The fastest trial with an INT8 format that is faster by its interval and meets the
+    budget (the same rule as the pick, among INT8 recipes only), or None."""
+    from quantgui.core.results.recommendation import pick
+    chosen = pick([t.trial for t in result.trials
+                   if any(s.name in ("dynamic_int8", "static_int8") for s in t.trial.recipe.steps)])
+    return None if chosen is None else chosen.recipe
+
+
 # --- one batch size ----------------------------------------------------------------------------
 
 def encoder_row(loaded, batch: int, threads: int, rounds: int, time_limit: float) -> dict:
@@ -170,6 +180,9 @@ def encoder_row(loaded, batch: int, threads: int, rounds: int, time_limit: float
     plans = {"dynamic INT8": Recipe.of(*PLAIN_INT8), "bf16": Recipe.of(*BF16)}
     if tuned is not None:
         plans["auto-tune pick"] = Recipe(tuned.steps)
+    int8 = best_int8(result)
+    if int8 is not None and (tuned is None or int8.describe() != tuned.describe()):
+        plans["auto-tune's best INT8"] = int8
 
     def fp32(inputs):
         with torch.no_grad():
