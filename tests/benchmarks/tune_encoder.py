@@ -14,8 +14,8 @@ Per batch size, side by side in one interleaved race (bench.race: the order rota
 FP32, plain dynamic INT8 (`dynamic_int8 + inference_mode`), `bf16 + inference_mode` (native or
 emulated BF16, said in the table) and the auto-tune's pick for `--min-cosine 0.99`
 (`quantgui.core.tune` with a time limit; it judges 256 sentences per trial). Per contender:
-speedup (median of the per-round FP32/contender ratios, with p10-p90 of those ratios), size ratio, and quality over every
-sentence: the min and mean cosine of the mean-pooled sentence embedding (the issue's measure:
+speedup (median of the per-round FP32/contender ratios, with p10-p90 of those ratios), size
+ratio, and quality over every sentence: the min and mean cosine of the mean-pooled sentence embedding (the issue's measure:
 mean over the attention mask, what sentence-transformers' 1_Pooling does) and the min cosine of
 the last_hidden_state flattened over the real tokens, which is what QuantGUI's fidelity (and so
 the tune's budget) compares. The tune's fastest INT8 recipe within the budget is raced too when
@@ -235,9 +235,9 @@ def table(rows: list[dict], environment: dict, load: Optional[str]) -> str:
                        f"{c['pooled_min']:.4f} | {c['pooled_mean']:.4f} | {c['pooled_below']} | "
                        f"{c['token_min']:.4f} |")
         tune = row["tune"]
-        out += ["", f"auto-tune ({tune['seconds']:.0f} s, "
-                    f"{len(tune['trials'])} trials{', stopped: ' + tune['stopped'] if tune['stopped'] else ''}): "
-                    f"{tune['message']}"]
+        stopped = f", stopped: {tune['stopped']}" if tune["stopped"] else ""
+        out += ["", f"auto-tune ({tune['seconds']:.0f} s, {len(tune['trials'])} trials"
+                    f"{stopped}): {tune['message']}"]
         out += [f"  {line}" for line in tune["lines"]]
     return "\n".join(out)
 
