@@ -17,9 +17,9 @@ emulated BF16, said in the table) and the auto-tune's pick for `--min-cosine 0.9
 speedup (median of the per-round FP32/contender ratios, with p10-p90 of those ratios), size
 ratio, and quality over every sentence: the min and mean cosine of the mean-pooled sentence
 embedding (the issue's measure: mean over the attention mask, what sentence-transformers'
-1_Pooling does) and the min cosine of the last_hidden_state flattened over the real tokens, which is what QuantGUI's fidelity (and so
-the tune's budget) compares. The tune's fastest INT8 recipe within the budget is raced too when
-it is not the pick.
+1_Pooling does) and the min cosine of the last_hidden_state flattened over the real tokens,
+which is what QuantGUI's fidelity (and so the tune's budget) compares. The tune's fastest INT8
+recipe within the budget is raced too when it is not the pick.
 
 Not collected by pytest (no test_ prefix). Raw rows: tests/benchmarks/last-tune-encoder-run.json.
 """
