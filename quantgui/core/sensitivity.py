@@ -51,7 +51,8 @@ FORMATS = ("dynamic_int8", "static_int8", "weight_only_int8", "weight_only_int4"
 SAMPLES = 256
 #: Calls per side when timing each layer's share.
 PROFILE_CALLS = 10
-CACHE_VERSION = 1
+#: 2: per-token fidelity counts the real tokens only (measure.quality.token_mask).
+CACHE_VERSION = 2
 #: A path part that numbers the blocks of a transformer ("encoder.layer.3", "h.11",
 #: "model.layers.0", "blocks.2").
 _BLOCK = re.compile(r"^(.*?(?:^|\.)(?:layer|layers|h|blocks|block)\.\d+)(?:\.|$)")
