@@ -198,6 +198,51 @@ def test_fidelity_accumulates_over_batches_and_flags_nan():
     assert any("NaN" in w for w in measure.quality_warnings(None, None, bad))
 
 
+class TokenStates(nn.Module):
+    """Per-token states (batch x tokens x 4); `pad_noise` changes only padded positions."""
+
+    def __init__(self, pad_noise: float = 0.0, real_noise: float = 0.0) -> None:
+        super().__init__()
+        self.pad_noise, self.real_noise = pad_noise, real_noise
+
+    def forward(self, input_ids, attention_mask):
+        h = input_ids.double().unsqueeze(-1).repeat(1, 1, 4) + torch.arange(4.0)
+        pad = (attention_mask == 0).unsqueeze(-1)
+        g = torch.Generator().manual_seed(0)
+        return h + torch.where(pad, self.pad_noise, self.real_noise) * torch.randn(
+            h.shape, generator=g, dtype=h.dtype)
+
+
+def test_per_token_fidelity_leaves_padding_out():
+    ids = torch.arange(1, 17).reshape(2, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 0, 0]])
+    inputs = Inputs((), {"input_ids": ids, "attention_mask": mask})
+    assert measure.quality.token_mask(inputs) is mask
+    base = Variant.baseline(TokenStates())
+
+    def fid(after):
+        return measure.evaluate(base, Variant.baseline(after), [(inputs, None)]).fidelity
+    padded = fid(TokenStates(pad_noise=100.0))  # garbage where no one reads
+    assert padded.cosine_min == pytest.approx(1.0, abs=1e-12) and padded.max_abs_error == 0.0
+    assert padded.top1_agreement == 1.0 and padded.sqnr_db == math.inf
+    real = fid(TokenStates(real_noise=3.0))  # a real token changed: seen, as before
+    assert real.cosine_min < 0.99 and real.max_abs_error > 0
+    # agreement counts the 9 real positions only
+    acc = measure.FidelityAccumulator()
+    ref = TokenStates()(ids, mask)
+    flipped = ref.clone()
+    flipped[0, 0] = flipped[0, 0].flip(-1)  # argmax moves at one real position
+    flipped[1, 7] = flipped[1, 7].flip(-1)  # ... and at one padded one
+    assert acc.add(ref, flipped, mask) == pytest.approx(8 / 9)
+    without = measure.FidelityAccumulator()
+    assert without.add(ref, flipped) == pytest.approx(14 / 16)  # no mask: every position
+    nan = ref.clone()
+    nan[0, 7, 0] = float("nan")  # non-finite output is flagged even in padding
+    acc2 = measure.FidelityAccumulator()
+    acc2.add(ref, nan, mask)
+    assert acc2.result().nonfinite == 1
+
+
 def test_accuracy_reports_running_values_and_rejects_foreign_labels():
     model = nn.Linear(4, 3).eval()
     x = torch.randn(10, 4)

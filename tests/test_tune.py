@@ -29,6 +29,7 @@ PER_TENSOR = dict(INT8, activation="per_tensor")  # stated: no per-token variant
 #: Short trials; no slow cap (a tiny model's INT8 is often 3x slower: it must still be judged).
 FAST = RunOptions(time_budget_s=0.4, min_rounds=6, warmup=1, slow_cap=1e9, threads=1)
 COSINE = QualityBudget(min_cosine=0.99)
+NO_BF16 = ("AVX2", "AVX512", "VNNI")  # a CPU whose BF16 is emulated: no mixed precision tried
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,8 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def sensitive_tune():
     options = TuneOptions(run=FAST, candidates=[Recipe.of(("dynamic_int8", PER_TENSOR))],
-                          sensitivity_samples=32, steps=(), refine_slower=True)
+                          sensitivity_samples=32, steps=(), refine_slower=True,
+                          capabilities=NO_BF16)
     return tune(sm.loaded(), COSINE, options)
 
 
@@ -65,7 +67,8 @@ def test_the_sensitive_layer_is_kept_and_nothing_more(sensitive_tune):
     kept = fallbacks[0]
     assert kept.trial.budget_status == "meets" and kept.format == "dynamic_int8"
     assert kept.trial.recipe.steps[0].params == dict(PER_TENSOR, skip=["sensitive"])
-    assert [t.stage for t in trials] == ["candidate", "fallback"]
+    assert [t.stage for t in trials] == ["candidate", "fallback"]  # no BF16 variant here
+    assert any("no native BF16" in n for n in sensitive_tune.notes)
     # what keeping it bought: the trial with it against the plain format without it
     [choice] = explain(trials, trials.index(kept))
     assert choice.kind == "keep" and choice.what == ["sensitive"]
@@ -73,6 +76,66 @@ def test_the_sensitive_layer_is_kept_and_nothing_more(sensitive_tune):
     assert choice.without.trial == 0 and choice.without.recipe == "dynamic_int8:" \
         "api=torch.ao,engine=x86,activation=per_tensor"
     assert "kept in higher precision: sensitive" in choice.words()
+
+
+def test_kept_units_are_also_tried_in_bf16_where_the_cpu_has_native_bf16(monkeypatch):
+    # the technique's own check reads the real CPU; the tune's choice reads `capabilities`
+    monkeypatch.setattr("quantgui.core.env.has_fast_bf16", lambda: True)
+    options = TuneOptions(run=FAST, candidates=[Recipe.of(("dynamic_int8", PER_TENSOR))],
+                          sensitivity_samples=32, steps=(), refine_slower=True,
+                          capabilities=("AVX512", "AMX-BF16"))
+    result = tune(sm.loaded(), COSINE, options)
+    trials = result.trials
+    assert [t.stage for t in trials] == ["candidate", "fallback", "mixed"]
+    mixed = trials[2]
+    assert mixed.base == 1 and mixed.kept == ["sensitive"] and mixed.format == "dynamic_int8"
+    assert mixed.trial.recipe.steps[0].params == dict(PER_TENSOR, skip=["sensitive"],
+                                                      bf16=["*"])
+    assert mixed.trial.result.steps[0].decisions["bf16_layers"] == ["sensitive"]
+    assert mixed.trial.budget_status == "meets", why(mixed)
+    assert not any("no native BF16" in n for n in result.notes)
+    # what BF16 bought: the mixed trial against the FP32-kept one, after the keep itself
+    keep, bf16 = explain(trials, 2)
+    assert (keep.kind, keep.what) == ("keep", ["sensitive"])
+    assert (bf16.kind, bf16.what) == ("bf16", ["sensitive"])
+    assert (bf16.with_.trial, bf16.without.trial) == (2, 1)
+    assert "kept units in BF16 instead of FP32 (mixed precision): sensitive" in bf16.words()
+    assert TuneResult.from_json(result.to_json()).trials[2].stage == "mixed"
+
+
+class ThreeSensitive(torch.nn.Module):
+    """Three layers INT8 breaks (each reads a constant 30000 feature, see sensitive_model) and
+    a head it does not: the budget holds only with all three kept, 3 of 4 units."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.s1, self.s2, self.s3 = (torch.nn.Linear(17, 16) for _ in range(3))
+        self.head = torch.nn.Linear(16, 8)
+        with torch.no_grad():
+            for layer in (self.s1, self.s2, self.s3):
+                layer.weight[:, 16] = 0.0
+
+    def forward(self, x):
+        for layer in (self.s1, self.s2, self.s3):
+            x = torch.relu(layer(torch.cat([x, torch.full_like(x[:, :1], 30000.0)], -1)))
+        return self.head(x)
+
+
+def test_the_fallback_tries_all_but_one_unit_before_giving_up():
+    from quantgui.core.model.loaded import LoadedModel
+    from quantgui.core.opening.inspection import model_info
+    torch.manual_seed(0)
+    model, x = ThreeSensitive().eval(), sm.example()
+    loaded = LoadedModel(model, model_info(model, "ThreeSensitive", "example", x), x)
+    options = TuneOptions(run=FAST, candidates=[Recipe.of(("dynamic_int8", PER_TENSOR))],
+                          sensitivity_samples=32, steps=(), refine_slower=True,
+                          capabilities=NO_BF16)
+    trials = tune(loaded, COSINE, options).trials
+    fallbacks = [t for t in trials if t.stage == "fallback"]
+    # k = 1, 2, then 3 = all but one of the 4 units (doubling would have stopped at 4)
+    assert [len(t.kept) for t in fallbacks] == [1, 2, 3], [why(t) for t in trials]
+    assert [t.trial.budget_status for t in fallbacks] == ["fails", "fails", "meets"]
+    assert sorted(fallbacks[-1].kept) == ["s1", "s2", "s3"]
 
 
 def test_result_json_round_trips_exactly(sensitive_tune):

@@ -65,6 +65,7 @@ def trial_line(n: int, t: Any) -> str:
     from ..core.results.tune import Effect
     e = Effect.of(n - 1, t.trial)
     what = t.stage + (f" (keeps {', '.join(t.kept)})" if t.stage == "fallback" else "") + \
+        (f" (keeps {', '.join(t.kept)} in BF16)" if t.stage == "mixed" else "") + \
         (" (from the log)" if t.from_log else "")
     return f"[{n}] {what}: {e.recipe}: {e.words()}"
 

@@ -37,7 +37,7 @@ from torch import nn
 
 from .errors import Cancelled, UserError
 from .layer_names import escape
-from .measure.quality import FidelityAccumulator
+from .measure.quality import FidelityAccumulator, token_mask
 from .progress import Task, quiet_task
 from .recipe import Recipe, Step
 from .results.sensitivity import (SensitivityReport, UnitQuality, UnitSensitivity,
@@ -51,7 +51,8 @@ FORMATS = ("dynamic_int8", "static_int8", "weight_only_int8", "weight_only_int4"
 SAMPLES = 256
 #: Calls per side when timing each layer's share.
 PROFILE_CALLS = 10
-CACHE_VERSION = 1
+#: 2: per-token fidelity counts the real tokens only (measure.quality.token_mask).
+CACHE_VERSION = 2
 #: A path part that numbers the blocks of a transformer ("encoder.layer.3", "h.11",
 #: "model.layers.0", "blocks.2").
 _BLOCK = re.compile(r"^(.*?(?:^|\.)(?:layer|layers|h|blocks|block)\.\d+)(?:\.|$)")
@@ -141,7 +142,7 @@ class _Evaluator:
         for (idx, inputs, lab), ref in zip(self.batches, self.refs):
             task.check()
             out = variant(inputs)
-            fid.add(ref, out)
+            fid.add(ref, out, token_mask(inputs))
             if self.labeled:
                 before.append(ref.argmax(-1))
                 after.append(out.argmax(-1))

@@ -6,10 +6,14 @@ Order of the search (likeliest payoff first, so a Stop at any point keeps someth
    measured with `run_recipe` like every other variant (interleaved timer, paired CI, the
    budget judged by its interval);
 2. a numeric format (sensitivity.FORMATS) that was measured, is not slower and misses the
-   budget is refined: dynamic INT8 first tries per-token activations (a variant), then the
+   budget is refined: dynamic INT8 first tries per-token activations (a variant; one that
+   holds the budget but is slower than per-tensor INT8 does not end the search), then the
    sensitivity ranking falls back the most sensitive units, k = 1, 2, 4, ... until the budget
    holds, then bisects between the last k that failed and the first that held (the fewest
-   units kept), and that format is done;
+   units kept); where this CPU computes BF16 natively (AVX512-BF16/AMX) and the format has a
+   `bf16` list, the same recipe with those kept units in BF16 instead of FP32 is tried too
+   (mixed precision), and the pick keeps whichever is faster within the budget; then that
+   format is done;
 3. graph / layout / call-mode steps (`STEPS`) are added to the best so far, one at a time, where
    preflight allows them.
 
@@ -44,6 +48,8 @@ __all__ = ["tune", "TuneOptions", "TuneResult", "TrialLog", "STEPS", "content_ha
 STEPS = ("channels_last", "freeze", "inference_mode")
 #: Data samples hashed into the log's header (enough to tell one data set from another).
 HASH_SAMPLES = 4096
+#: Formats whose kept units can run in BF16 instead of FP32 (their `bf16` list parameter).
+MIXED_FORMATS = ("dynamic_int8", "static_int8")
 
 
 class TuneOptions:
@@ -52,13 +58,16 @@ class TuneOptions:
     scripts), `max_candidates`, `include_compile`, `sensitivity_samples` (evaluation samples of
     the ranking), `steps` (graph/layout/call-mode steps to try on the best), `refine_slower`
     (also refine a format measured slower than the original: off by default, since keeping
-    layers in FP32 rarely turns a slower format into a faster one)."""
+    layers in FP32 rarely turns a slower format into a faster one), `capabilities` (the CPU's,
+    env.cpu_capabilities() when None: whether kept units are also tried in BF16)."""
 
     def __init__(self, run: Any = None, candidates: Optional[list[Recipe]] = None,
                  max_candidates: Optional[int] = None, include_compile: bool = False,
                  sensitivity_samples: Optional[int] = None, steps: tuple = STEPS,
-                 refine_slower: bool = False) -> None:
+                 refine_slower: bool = False,
+                 capabilities: Optional[tuple] = None) -> None:
         self.run = run
+        self.capabilities = capabilities
         self.candidates = candidates
         self.max_candidates = max_candidates
         self.include_compile = include_compile
@@ -149,6 +158,11 @@ def _allowed(loaded: LoadedModel, recipe: Recipe) -> bool:
     return not any(p.kind not in DATA_KINDS for p in preflight(loaded, recipe))
 
 
+def _slower(a: TuneTrial, b: TuneTrial) -> bool:
+    """Trial `a`'s speedup is below `b`'s (point estimates; a missing one counts as slower)."""
+    return (a.trial.speedup or 0.0) < (b.trial.speedup or 0.0)
+
+
 class _Search:
     """One tune: the trials so far, the log, and how one more trial is measured (or read)."""
 
@@ -158,6 +172,7 @@ class _Search:
         self.loaded, self.budget, self.options, self.task = loaded, budget, options, task
         self.log, self.on_trial, self.result = log, on_trial, result
         self.done: dict[str, int] = {}  # recipe key -> trial index (no recipe measured twice)
+        self.capabilities: tuple = tuple(env.cpu_capabilities())
 
     def measure(self, recipe: Recipe, **how: Any) -> int:
         """Run (or read from the log) one trial; its index in the result."""
@@ -218,8 +233,10 @@ class _Search:
                 v.steps[at].params.pop(k, None)
             if _allowed(self.loaded, v):
                 j = self.measure(v, stage="variant", format=fmt, base=i)
-                if self.trial(j).trial.meets_bound:
+                if self.trial(j).trial.meets_bound and not _slower(self.trial(j), t):
                     return
+                # it holds the budget but lost speed (torchao's per-token kernels are slower in
+                # eager mode): keeping a few units out of the faster format may keep more
         self.fall_back(i, at, samples)
 
     def fall_back(self, i: int, at: int, samples: Optional[int]) -> None:
@@ -253,18 +270,41 @@ class _Search:
             if ok:
                 held = (k, j)
                 break
-            failed, k = j, k * 2
+            if k >= units - 1:
+                break
+            # all but one unit is the last try (7 units: 1, 2, 4, 6, not 1, 2, 4 and stop)
+            failed, k = j, min(k * 2, units - 1)
         if held is None:
             return
         lo = len(self.trial(failed).kept)
-        hi, _ = held
+        hi, fewest = held
         while hi - lo > 1:  # the fewest units that keep the budget
             mid = (lo + hi) // 2
             j, ok = attempt(mid, failed)
             if ok:
-                hi = mid
+                hi, fewest = mid, j
             else:
                 lo, failed = mid, j
+        self.mixed(fewest)
+
+    def mixed(self, i: int) -> None:
+        """Trial `i` (units kept in FP32 that hold the budget) with those units in BF16:
+        faster where the CPU computes BF16 natively, usually as faithful as FP32. Not tried
+        where BF16 is emulated (slower than FP32 there), said once in the notes."""
+        from .techniques.hooks import fast_formats
+        t = self.trial(i)
+        at = _format_step(t.trial.recipe)
+        if at is None or t.trial.recipe.steps[at].name not in MIXED_FORMATS:
+            return
+        if "bf16" not in fast_formats(self.capabilities):
+            note = ("kept units stay in FP32: this CPU has no native BF16 (AVX512-BF16/AMX), "
+                    "so mixed precision was not tried")
+            if note not in self.result.notes:
+                self.result.notes.append(note)
+            return
+        r = _with_params(t.trial.recipe, at, bf16=["*"])
+        if _allowed(self.loaded, r):
+            self.measure(r, stage="mixed", format=t.format, kept=list(t.kept), base=i)
 
     def add_steps(self, steps: tuple) -> None:
         for name in steps:
@@ -319,6 +359,8 @@ def tune(loaded: LoadedModel, budget: Optional[QualityBudget] = None, options: A
     token = _Deadline(task.cancel_token, None if time_limit_s is None
                       else time.monotonic() + time_limit_s)
     search = _Search(loaded, budget, run, Task(task.on_progress, token), log, on_trial, result)
+    if options.capabilities is not None:
+        search.capabilities = tuple(options.capabilities)
     try:
         for recipe in plan:
             at = _format_step(recipe)

@@ -37,17 +37,27 @@ class FidelityAccumulator:
         self.noise = 0.0
         self.nonfinite = 0
 
-    def add(self, ref: torch.Tensor, out: torch.Tensor) -> Optional[float]:
-        """Add one batch; returns the running top-1 agreement (None without a class axis)."""
+    def add(self, ref: torch.Tensor, out: torch.Tensor,
+            mask: Optional[torch.Tensor] = None) -> Optional[float]:
+        """Add one batch; returns the running top-1 agreement (None without a class axis).
+        `mask` (batch x tokens, `token_mask`): per-token outputs are compared on the real
+        tokens only; padded positions are zeroed on both sides."""
         ref, out = ref.detach().double(), out.detach().double()
         if ref.shape != out.shape:
             raise RuntimeError(f"the optimized model returns shape {tuple(out.shape)}, "
                                f"the original {tuple(ref.shape)}")
-        self.nonfinite += int((~torch.isfinite(out)).sum())
+        self.nonfinite += int((~torch.isfinite(out)).sum())  # padding included: never hidden
+        real = None
+        if mask is not None and ref.dim() == 3 and tuple(mask.shape) == tuple(ref.shape[:2]):
+            real = mask.to(torch.bool)
+            zero = torch.zeros((), dtype=ref.dtype)
+            ref = torch.where(real.unsqueeze(-1), ref, zero)
+            out = torch.where(real.unsqueeze(-1), out, zero)
         if ref.dim() >= 2 and ref.shape[-1] > 1:
             # Argmax over the last axis: the class for logits, the token for per-token outputs.
-            self.agree += int((ref.argmax(-1) == out.argmax(-1)).sum())
-            self.positions += ref.argmax(-1).numel()
+            same = ref.argmax(-1) == out.argmax(-1)
+            self.agree += int((same & real).sum() if real is not None else same.sum())
+            self.positions += int(real.sum()) if real is not None else same.numel()
         r = ref.reshape(ref.shape[0], -1) if ref.dim() > 0 else ref.reshape(1, 1)
         o = out.reshape(r.shape)
         rn, on = r.norm(dim=1), o.norm(dim=1)
@@ -75,6 +85,15 @@ class FidelityAccumulator:
         return Fidelity(self.agree / self.positions if self.positions else None,
                         self.cos_sum / n, self.cos_min if self.samples else math.nan,
                         self.max_err, sqnr, self.samples, self.nonfinite)
+
+
+def token_mask(inputs: Inputs) -> Optional[torch.Tensor]:
+    """The attention mask of a tokenized batch (1 = a real token, 0 = padding), or None.
+    Text data is padded to a fixed length, so most positions of a short sentence are padding:
+    their hidden states are computed but read by nobody (mean pooling and the heads skip them),
+    so fidelity leaves them out instead of letting them outweigh the sentence."""
+    mask = inputs.kwargs.get("attention_mask")
+    return mask if isinstance(mask, torch.Tensor) and mask.dim() == 2 else None
 
 
 def fidelity(ref: torch.Tensor, out: torch.Tensor) -> Fidelity:
@@ -155,7 +174,7 @@ def evaluate(before: Variant, after: Variant,
                             f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
         task.check()
         out = after(inputs)
-        agreement = fid.add(ref, out)
+        agreement = fid.add(ref, out, token_mask(inputs))
         a_b = a_a = None
         if labels is not None:
             labeled = True

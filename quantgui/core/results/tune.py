@@ -15,9 +15,10 @@ from . import _json as j
 from .recommendation import Trial, pick
 
 #: Why a trial was tried: a candidate from recommend's order, a variant of a format that missed
-#: the budget (activation scheme), a fallback (units kept in higher precision), a graph / layout /
-#: call-mode step added to the best so far.
-STAGES = ("candidate", "variant", "fallback", "step")
+#: the budget (activation scheme), a fallback (units kept in higher precision), mixed (the
+#: fallback that held with its kept units in BF16 instead of FP32), a graph / layout / call-mode
+#: step added to the best so far.
+STAGES = ("candidate", "variant", "fallback", "mixed", "step")
 
 
 @dataclass
@@ -82,15 +83,18 @@ class Effect:
 @dataclass
 class Choice:
     """One decision in the chosen recipe and what it bought: `kind` "keep" (units kept in
-    higher precision: `what` are their names), "variant" (an activation scheme) or "step" (a
-    graph / layout / call-mode step), with the trial that has it and the one without."""
+    higher precision: `what` are their names), "bf16" (kept units in BF16 instead of FP32),
+    "variant" (an activation scheme) or "step" (a graph / layout / call-mode step), with the
+    trial that has it and the one without."""
     kind: str
     what: list[str]
     with_: Effect
     without: Effect
 
     def words(self) -> str:
-        head = {"keep": "kept in higher precision: ", "variant": "changed: ",
+        head = {"keep": "kept in higher precision: ",
+                "bf16": "kept units in BF16 instead of FP32 (mixed precision): ",
+                "variant": "changed: ",
                 "step": "added step: "}.get(self.kind, "")
         return (f"{head}{', '.join(self.what)} -> with: {self.with_.words()}; "
                 f"without: {self.without.words()}")
@@ -116,6 +120,8 @@ def explain(trials: list[TuneTrial], best: Optional[int]) -> list[Choice]:
         if t.stage == "fallback":
             what = [u for u in t.kept if u not in b.kept]
             kind = "keep"
+        elif t.stage == "mixed":
+            what, kind = list(t.kept), "bf16"
         elif t.stage == "step":
             what, kind = [t.added or "?"], "step"
         else:
