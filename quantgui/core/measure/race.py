@@ -28,12 +28,17 @@ from .latency import _checked_call, _time_calls, _warm_up, bootstrap_ratio_ci
 #: Rounds the race wants; it may run to MAX_STRETCH x its budget to get them.
 RACE_ROUNDS = 10
 MAX_STRETCH = 3.0
+#: A sample is at least this long: switching engines costs the next calls (the previous one's
+#: threads still spinning: OpenMP after PyTorch, oneTBB after OpenVINO), a cost a deployment
+#: running one model never pays; samples of ~1 ms paid it on every sample and ranked
+#: OpenVINO INT8 below eager INT8 on a CNN the peers' 50 ms samples rank it above.
+RACE_SAMPLE_S = 0.02
 BASELINE = "__original__"
 
 
 def race(baseline: Variant, contenders: dict[str, Variant], inputs: Inputs, *,
          budget_s: float = 3.0, min_rounds: int = RACE_ROUNDS, max_rounds: int = 200,
-         warmup: int = 2, min_sample_s: float = 1e-3, resamples: int = 1000,
+         warmup: int = 2, min_sample_s: float = RACE_SAMPLE_S, resamples: int = 1000,
          task: Optional[Task] = None) -> Race:
     """Race `contenders` ({name: variant}) against `baseline` on the same batch."""
     task = task or quiet_task()
