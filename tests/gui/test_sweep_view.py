@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from quantgui.core.results.sweep import SweepResult
+from tests.gui.cluster_helpers import enter_address, record_requests
 
 RUN_TIMEOUT_MS = 120_000
 
@@ -88,15 +89,9 @@ def test_cluster_setting_is_kept_and_reaches_the_engine_request(make_window, qtb
     qtbot.keyClicks(address, "nohost")
     qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
     assert "Cluster address: HOST:PORT" in view.status.text() and not window.engine.busy
-    address.clear()
-    qtbot.keyClicks(address, "127.0.0.2:1")  # nothing listens there
-    qtbot.keyClick(address, Qt.Key.Key_Return)
+    enter_address(qtbot, address, "127.0.0.2:1")  # nothing listens there
     assert qsettings.value("sweep/cluster") == "127.0.0.2:1"
-    sent = []
-    submit = window.engine.submit
-    monkeypatch.setattr(window.engine, "submit",
-                        lambda method, params=None, **kw: (sent.append((method, params)),
-                                                           submit(method, params, **kw))[1])
+    sent = record_requests(window, monkeypatch)
     with qtbot.waitSignal(view.failed, timeout=60_000) as failed:
         qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
     method, params = sent[0]

@@ -5,6 +5,7 @@ far, "Use this recipe" loading it (with its budget) into the recipe panel."""
 from PySide6.QtCore import Qt
 
 from tests.gui.conftest import LOAD_TIMEOUT_MS, RUN_TIMEOUT_MS
+from tests.gui.cluster_helpers import enter_address, record_requests
 
 
 def _open_grad_slow(qtbot, w, tmp_path):
@@ -78,15 +79,9 @@ def test_cluster_setting_is_the_sweeps_reaches_the_request_and_fails_in_one_line
     qtbot.keyClicks(address, "nohost")
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     assert "Cluster address: HOST:PORT" in view.status.text() and not window.engine.busy
-    address.clear()
-    qtbot.keyClicks(address, "127.0.0.2:1")
-    qtbot.keyClick(address, Qt.Key.Key_Return)
+    enter_address(qtbot, address, "127.0.0.2:1")
     assert qsettings.value("sweep/cluster") == "127.0.0.2:1"  # the one Cluster setting
-    sent = []
-    submit = window.engine.submit
-    monkeypatch.setattr(window.engine, "submit",
-                        lambda method, params=None, **kw: (sent.append((method, params)),
-                                                           submit(method, params, **kw))[1])
+    sent = record_requests(window, monkeypatch)
     with qtbot.waitSignal(view.failed, timeout=60_000) as failed:
         qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     method, params = sent[0]

@@ -243,6 +243,21 @@ class RayExecutor(Executor):
         return out
 
     # --- the sweep -------------------------------------------------------------------------------
+    def ship(self, model: dict[str, Any]) -> tuple[dict, list, list]:
+        """Pack the model (a missing file fails before any connecting), connect, put its files
+        into the object store once (each node takes them out once) and find the nodes:
+        (reference, file names, object refs), what every task on the cluster is given."""
+        ref, names, files = pack(model)
+        connect(self.address)
+        blobs = [ray.put(b) for b in files]
+        try:
+            self._discover()
+        except (TimeoutError, ray.exceptions.GetTimeoutError, ray.exceptions.RayError) as exc:
+            raise UserError(f"--cluster {self.address}: the nodes did not answer "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                            ) from None
+        return ref, names, blobs
+
     def _submit(self, item: _Item, node: _Node, ref: dict, names: list, blobs: list) -> Any:
         resources = {TIMING_RESOURCE: 1} if node.timing_resource else None
         cpus = min(float(item.threads), node.cpus) if node.timing_resource else node.cpus
@@ -267,15 +282,7 @@ class RayExecutor(Executor):
     def run(self, model: dict[str, Any], spec: Any, task: Task,
             on_point: Optional[Any] = None) -> SweepResult:
         from ..sweep import recipe_name, summarize
-        ref, names, files = pack(model)  # a missing model file fails before any connecting
-        connect(self.address)
-        blobs = [ray.put(b) for b in files]  # once into the object store; once per node out
-        try:
-            self._discover()
-        except (TimeoutError, ray.exceptions.GetTimeoutError, ray.exceptions.RayError) as exc:
-            raise UserError(f"--cluster {self.address}: the nodes did not answer "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-                            ) from None
+        ref, names, blobs = self.ship(model)
         result = SweepResult(model.get("source", ""), [recipe_name(r) for r in spec.recipes],
                              spec.batches, spec.threads, executor=f"ray ({self.address})")
         queues: dict[str, list[_Item]] = {}

@@ -28,10 +28,8 @@ from ..errors import UserError
 from ..progress import Task
 from ..results.cluster_tune import ClusterTuneResult, MachineTune
 from ..results.tune import TuneResult, TuneTrial
-from .ray_executor import (HEARTBEAT_S, HEARTBEAT_TIMEOUT_S, TIMING_RESOURCE, RayExecutor,
-                           connect)
+from .ray_executor import HEARTBEAT_S, HEARTBEAT_TIMEOUT_S, TIMING_RESOURCE, RayExecutor
 from .tune_worker import tune_on_node
-from .worker import pack
 
 
 @ray.remote(num_cpus=0)
@@ -129,15 +127,7 @@ class RayTuner:
             log_path: Any = None, resume: bool = False,
             on_trial: Optional[Callable[[str, TuneTrial], None]] = None) -> ClusterTuneResult:
         ex = self.executor
-        ref, names, files = pack(model)  # a missing model file fails before any connecting
-        connect(ex.address)
-        blobs = [ray.put(b) for b in files]
-        try:
-            ex._discover()
-        except (TimeoutError, ray.exceptions.GetTimeoutError, ray.exceptions.RayError) as exc:
-            raise UserError(f"--cluster {ex.address}: the nodes did not answer "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-                            ) from None
+        ref, names, blobs = ex.ship(model)
         runs = []
         for machine, nodes in sorted(ex.types().items()):
             path = None if log_path is None else per_type_path(log_path, machine)
