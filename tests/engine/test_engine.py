@@ -49,7 +49,8 @@ def test_run_streams_every_sample_and_answers_a_typed_result(engine):
     items = progress_items(events)
     assert all(m["id"] == answer["id"] for m in events)
     assert {"step": "dynamic_int8"} == next(i["values"] for i in items if i["phase"] == "apply")
-    times = [i["values"] for i in items if i["phase"] == "time"]
+    # a busy machine ends the timing early with one more "time" report, without a sample
+    times = [i["values"] for i in items if i["phase"] == "time" and i["values"]]
     # every timed sample reaches the client (the plots draw each one)
     assert len(times) == 2 * answer["value"]["result"]["speedup"]["rounds"]
     assert all(t["latency_ms"] > 0 and t["which"] in ("before", "after") for t in times)
