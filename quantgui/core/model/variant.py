@@ -97,15 +97,15 @@ class Variant:
         if code is not None:
             code.calls += 1
         try:
-            if isinstance(prepared, FedInputs) and prepared.owner is self.module \
-                    and not self.module.in_torch:
+            fed = isinstance(prepared, FedInputs) and prepared.owner is self.module
+            if fed and not self.module.in_torch:
                 # another engine: no autograd to switch off, inputs already in its form
                 return self.module.run_feeds(prepared.feeds)
             if self.autocast_dtype is not None:
                 with self.context():
                     return call(self.module, prepared)
             grad = torch.inference_mode if self.grad_mode == "inference_mode" else torch.no_grad
-            if isinstance(prepared, FedInputs) and prepared.owner is self.module:
+            if fed:  # AOTInductor: torch ops, under the grad mode
                 with grad():
                     return self.module.run_feeds(prepared.feeds)
             engine = self.quantized_engine
