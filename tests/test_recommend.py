@@ -42,9 +42,14 @@ def test_recommend_meets_the_bound_on_digits_mlp(mlp):
     rec = rec_mod.recommend(mlp, options=FAST, task=task, max_candidates=3)
     winners = [t for t in rec.trials if t.verdict == "faster" and t.meets_bound]
     # Whether a candidate proves faster in 0.3 s depends on the machine's load (a loaded one
-    # gives inconclusive verdicts); what must hold is the rule: the fastest proven one wins.
+    # gives inconclusive verdicts); what must hold is the rule: the fastest proven one wins,
+    # by the final race when it proved one (screening's 0.3 s can rank two close ones wrong).
     if winners:
-        assert rec.best is max(winners, key=lambda t: t.speedup), rec.table()
+        raced = rec.race.winner if rec.race is not None else None
+        if raced is not None:
+            assert rec.best.recipe.describe() == raced.recipe, rec.table()
+        else:
+            assert rec.best is max(winners, key=lambda t: t.speedup), rec.table()
         assert rec.best.meets_bound and rec.best.accuracy_drop <= 0.01
         assert rec.best.ci95[0] > 1.03
     else:
