@@ -97,11 +97,19 @@ def test_each_type_is_tuned_on_its_node_and_its_log_resumes(ray_cluster, tmp_pat
     assert code == 0, stderr
     again = ClusterTuneResult.from_json(json.loads(stdout))
     for entry, before in zip(again.types, result.types):
-        trials = entry.result.trials
-        fresh = [t.trial.recipe.describe() for t in trials if not t.from_log]
-        last = before.result.trials[-1].trial.recipe.describe()
-        assert fresh == ([last] if entry.machine == cut.machine else []), entry.machine
-        assert len(trials) == len(before.result.trials)
+        trials, kept = entry.result.trials, before.result.trials
+        names = [t.trial.recipe.describe() for t in trials]
+        if entry.machine != cut.machine:
+            assert not any(not t.from_log for t in trials), entry.machine
+            assert names == [t.trial.recipe.describe() for t in kept]
+        else:
+            # The logged trials are read, not measured; the cut one is measured again. Its new
+            # verdict may differ on a busy machine (e.g. inconclusive, then faster), and then the
+            # search may go on from it (steps added to a new best): only the start is fixed.
+            n = len(kept) - 1
+            assert all(t.from_log for t in trials[:n]) and not trials[n].from_log
+            assert names[:n + 1] == [t.trial.recipe.describe() for t in kept]
+            assert not any(t.from_log for t in trials[n:])
         assert len(open(entry.log).read().splitlines()) == 1 + len(trials)
 
 
