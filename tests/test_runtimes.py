@@ -141,6 +141,42 @@ def test_openvino_fp32_and_nncf_int8_on_the_cnn(cnn, tmp_path):
     assert int8.size_ratio < 0.5 and int8.fidelity.cosine > 0.99
 
 
+def test_fixed_shapes_fold_the_batch_into_the_graph(mlp, cnn, tmp_path):
+    """shapes=fixed: the graph takes only the example's shape (the run's batch of 64), the
+    evaluation gives it full batches only (320 of the 360 test samples), calibration takes
+    whole batches (70 samples asked -> 2 batches of 64), and the saved file says so."""
+    options = RunOptions(time_budget_s=0.05, min_rounds=2, max_rounds=4, warmup=1)
+    ort = run_recipe(mlp, Recipe.of(("onnxruntime", {"quantize": "dynamic",
+                                                     "shapes": "fixed"})), options)
+    step = ort.steps[0]
+    assert step.decisions["shapes"] == "fixed" and step.decisions["dynamic_axes"] is False
+    assert "evaluation used 320 of 360 samples" in " ".join(step.notes)
+    assert ort.fidelity.cosine > 0.999
+    shapes = [list(i.shape) for i in ort.variant.module.run_flat.session.get_inputs()]
+    assert shapes == [list(mlp.example.args[0].shape)]
+    with pytest.raises(Exception):
+        ort.variant(mlp.example.slice(0, 3))
+    saved = save_model(ort.variant, mlp.example, tmp_path / "ort")
+    assert saved.check.passed and any("fixed to the example" in n for n in saved.notes)
+
+    static = run_recipe(cnn, Recipe.of(("onnxruntime", {
+        "quantize": "static", "calibration_samples": 70, "shapes": "fixed"})), options)
+    assert static.steps[0].decisions["calibration_samples"] == 128
+    assert static.fidelity.cosine > 0.99
+
+    ov = run_recipe(cnn, Recipe.of(("openvino", {"precision": "int8", "shapes": "fixed",
+                                                 "calibration_samples": 70})), options)
+    d = ov.steps[0].decisions
+    assert d["shapes"] == "fixed" and d["dynamic_axes"] is False
+    assert d["calibration_samples"] == 128 and ov.fidelity.cosine > 0.99
+    assert "evaluation used 320 of 360 samples" in " ".join(ov.steps[0].notes)
+    with pytest.raises(Exception):
+        ov.variant(cnn.example.slice(0, 3))
+    # the dynamic default still takes any batch
+    dyn, (dstep,) = optimize(cnn, Recipe.of("openvino"), FAST)
+    assert dstep.decisions["shapes"] == "dynamic" and dyn(cnn.example.slice(0, 3)).shape == (3, 10)
+
+
 def test_aoti_fixed_shape_package_evaluates_full_batches_only(mlp, tmp_path):
     """AOTInductor with dynamic=False is shape-specialized: the 360-sample test set at batch
     64 leaves a short last batch of 40 that must never reach it."""
@@ -227,15 +263,16 @@ def test_recommend_orders_runtimes_by_cpu(mlp, cnn):
         avx2 = [r.describe() for r in recommend.candidate_recipes(loaded, ["AVX2"])]
         first_eager_int8 = next(i for i, d in enumerate(avx2)
                                 if d.startswith(("dynamic_int8", "static_int8")))
-        for runtime in ("onnxruntime", "openvino"):
+        # fixed shapes: the recommendation is for the run's batch
+        for runtime in ("onnxruntime:shapes=fixed", "openvino:shapes=fixed"):
             assert avx2.index(runtime) < first_eager_int8, avx2
         amx = [r.describe() for r in recommend.candidate_recipes(
             loaded, ["AVX2", "AVX512", "VNNI", "AVX512-BF16", "AMX-BF16", "AMX-INT8"])]
         eager = next(i for i, d in enumerate(amx) if d.startswith(("dynamic_int8",
                                                                    "static_int8", "bf16")))
-        assert eager < amx.index("onnxruntime"), amx
+        assert eager < amx.index("onnxruntime:shapes=fixed"), amx
     mlp_avx2 = [r.describe() for r in recommend.candidate_recipes(mlp, ["AVX2"])]
-    assert "onnxruntime:quantize=dynamic,per_channel=True" in mlp_avx2
+    assert "onnxruntime:quantize=dynamic,per_channel=True,shapes=fixed" in mlp_avx2
     with_compile = [r.describe() for r in recommend.candidate_recipes(
         cnn, ["AVX2"], include_compile=True)]
     assert "compile + inference_mode" in with_compile and "aoti" in with_compile

@@ -299,13 +299,15 @@ def dynamic_shapes(binder: Binder, module: nn.Module, inputs: Inputs) -> Any:
     return shapes.dynamic_shapes(module, tuple(inputs.args), dict(inputs.kwargs))
 
 
-def export_onnx(module: nn.Module, example: Inputs, path: Path) -> dict[str, Any]:
-    """torch.onnx.export with the dynamo exporter, dynamic batch/sequence axes when the model
-    allows; a UserError naming the exporter's first line when it fails."""
+def export_onnx(module: nn.Module, example: Inputs, path: Path,
+                dynamic_axes: bool = True) -> dict[str, Any]:
+    """torch.onnx.export with the dynamo exporter, dynamic batch/sequence axes when asked and
+    the model allows (else fixed to the example's shapes); a UserError naming the exporter's
+    first line when it fails."""
     binder = Binder(module, example)
     grown = export_inputs(example)
     errors = []
-    for dynamic in (True, False):
+    for dynamic in ((True, False) if dynamic_axes else (False,)):
         inputs = grown if dynamic else example
         try:
             with quiet():
@@ -342,3 +344,36 @@ def max_abs_diff(reference: Any, got: Any) -> float:
     diffs = [(a.float() - b.float()).abs().max().item() for a, b in zip(ref, new)
              if a.shape == b.shape and a.numel()]
     return max(diffs) if diffs else 0.0
+
+
+SHAPES_HELP = ("dynamic: the saved model takes any batch size (and sequence length where the "
+               "model allows). fixed: the graph is fixed to the run's example shapes; its shape "
+               "arithmetic folds away, which is faster at small batches (a small transformer at "
+               "batch 1 in ONNX Runtime: 122 us fixed vs 147 us dynamic), but the saved file "
+               "takes only that shape.")
+
+
+def calibration_batches(ctx: Any, samples: int, fixed: bool, runtime: str) -> list[Inputs]:
+    """The user's training data in batches of the run's batch size (else the example), for an
+    INT8 calibration; a graph `fixed` to the example's shape takes full batches only."""
+    data = ctx.train
+    if data is None or len(data) == 0:
+        ctx.note(f"{runtime}: no training data; INT8 calibrated on the example input")
+        return [ctx.example]
+    bs = ctx.batch_size
+    if fixed:  # round up to whole batches so a small sample count still gives one
+        samples = -(-samples // bs) * bs
+    batches = [inputs for inputs, _ in data.head(samples).batches(bs)]
+    if fixed:
+        batches = [b for b in batches if b.batch_size == bs]
+        if not batches:
+            ctx.note(f"{runtime}: fewer training samples than one batch; INT8 calibrated on "
+                     f"the example input")
+            return [ctx.example]
+    return batches
+
+
+def fixed_shapes(binder: Binder, example: Inputs, graph_names: Sequence[str]) -> dict:
+    """Graph input name -> the example's shape for that input."""
+    bound = binder.bind(tuple(example.args), dict(example.kwargs))
+    return {g: list(bound[b].shape) for g, b in zip(graph_names, binder.order(graph_names))}

@@ -20,7 +20,8 @@ import torch
 from ..errors import UserError
 from ..params import param
 from . import hooks
-from ._runtime_util import (Binder, RuntimeModule, export_inputs, export_onnx, first_line,
+from ._runtime_util import (SHAPES_HELP, Binder, RuntimeModule, calibration_batches,
+                            export_inputs, export_onnx, first_line, fixed_shapes,
                             graph_is_dynamic, missing, quiet, start)
 from .base import Technique
 from .hooks import ScriptCode
@@ -47,6 +48,7 @@ class Params:
             "(int8 only).", label="Keep FP32")
     calibration_samples: int = param(
         300, "Training samples NNCF calibrates INT8 on.", min=1, max=100_000)
+    shapes: str = param("dynamic", SHAPES_HELP, choices=("dynamic", "fixed"))
 
 
 def _flat_arrays(binder: Binder, inputs, order) -> list:
@@ -60,12 +62,16 @@ batches = [b.numpy() for b in samples.split(EXAMPLE.args[0].shape[0])]
 ov_model = nncf.quantize(ov_model, nncf.Dataset(batches), subset_size=len(batches))
 """
 
+SCRIPT_RESHAPE = """ov_model.reshape({p.get_any_name(): list(t.shape) for p, t in zip(  # fixed shapes
+    ov_model.inputs, list(EXAMPLE.args) + list(EXAMPLE.kwargs.values()))})
+"""
+
 SCRIPT = """import tempfile
 import openvino as ov
 call['channels_last'] = False  # OpenVINO picks its own layouts
 example = tuple(EXAMPLE.args) if not EXAMPLE.kwargs else dict(EXAMPLE.kwargs)
 ov_model = ov.convert_model(model.eval(), example_input=example)
-{quantize}path = os.path.join(tempfile.mkdtemp(prefix='openvino-'), 'model.xml')
+{reshape}{quantize}path = os.path.join(tempfile.mkdtemp(prefix='openvino-'), 'model.xml')
 ov.save_model(ov_model, path, compress_to_fp16=False)  # model.xml + model.bin
 def load(p):  # the minimal code to run the saved IR with OpenVINO
     compiled = ov.Core().compile_model(p, 'CPU', {{
@@ -101,15 +107,17 @@ class OpenVino(Technique):
         import openvino as ov
         module, threads, folder, base, phases, spec = start(variant, ctx, "openvino", "openvino")
         binder = Binder(module, ctx.example)
+        fixed = params.shapes == "fixed"
         with phases.phase("export", f"converting from {params.source}"), torch.no_grad():
             try:
                 if params.source == "onnx":
-                    exported = export_onnx(module, ctx.example, base / "model.onnx")
+                    exported = export_onnx(module, ctx.example, base / "model.onnx",
+                                           dynamic_axes=not fixed)
                     with quiet():
                         model = ov.convert_model(str(base / "model.onnx"))
                     ctx.decide("opset", exported["opset"])
                 else:
-                    grown = export_inputs(ctx.example)
+                    grown = ctx.example if fixed else export_inputs(ctx.example)
                     example = (dict(binder.bind(tuple(grown.args), dict(grown.kwargs)))
                                if grown.kwargs else tuple(grown.args))
                     with quiet():
@@ -119,11 +127,17 @@ class OpenVino(Technique):
             except Exception as exc:  # noqa: BLE001 - the converter fails in many ways
                 raise UserError(f"openvino.convert_model failed: {first_line(exc)}") from exc
         graph_names = [p.get_any_name() for p in model.inputs]
+        if fixed:  # before NNCF, so the quantized graph is the fixed one
+            try:
+                model.reshape(fixed_shapes(binder, ctx.example, graph_names))
+            except Exception as exc:  # noqa: BLE001 - say why, the user can pick dynamic
+                raise UserError(f"openvino: could not fix the model to the example's shapes: "
+                                f"{first_line(exc)}") from exc
         order = binder.order(graph_names)
         skipped = [p.strip() for p in params.skip_layers.split(",") if p.strip()]
         if params.precision == "int8":
             import nncf
-            batches = self._calibration(ctx, params.calibration_samples)
+            batches = calibration_batches(ctx, params.calibration_samples, fixed, "openvino")
             ctx.decide("calibration_samples", sum(b.batch_size for b in batches))
             dataset = nncf.Dataset([_flat_arrays(binder, b, order) for b in batches])
             ignored = nncf.IgnoredScope(patterns=skipped, validate=False) if skipped else None
@@ -163,7 +177,8 @@ class OpenVino(Technique):
                            ("inference_precision", "f32"), ("threads", threads),
                            ("cpu_pinning", False),
                            ("streams", 1 if params.hint == "latency" else None),
-                           ("dynamic_axes", dynamic), ("ignored_patterns", skipped),
+                           ("shapes", params.shapes), ("dynamic_axes", dynamic),
+                           ("ignored_patterns", skipped),
                            ("quantizer", "nncf" if params.precision == "int8" else None)):
             ctx.decide(key, value)
         ctx.note("openvino: its oneTBB threads busy-wait after each request; interleaved "
@@ -178,20 +193,14 @@ class OpenVino(Technique):
                             "artifact": str(xml)})
         return result
 
-    @staticmethod
-    def _calibration(ctx, samples: int) -> list:
-        data = ctx.train
-        if data is None or len(data) == 0:
-            ctx.note("openvino: no training data; INT8 calibrated on the example input")
-            return [ctx.example]
-        return [inputs for inputs, _ in data.head(samples).batches(ctx.batch_size)]
-
     # --- knowledge hooks ------------------------------------------------------------------------
 
     def script(self, step):
         precision = step.param("precision", "fp32")
         hint = str(step.param("hint", "latency")).upper()
-        body = SCRIPT.format(hint=hint, quantize=SCRIPT_NNCF if precision == "int8" else "")
+        reshape = SCRIPT_RESHAPE if step.param("shapes", "dynamic") == "fixed" else ""
+        body = SCRIPT.format(hint=hint, reshape=reshape,
+                             quantize=SCRIPT_NNCF if precision == "int8" else "")
         samples = 0
         if precision == "int8":
             samples = int(step.decided("calibration_samples", 0) or 0) or int(
@@ -214,9 +223,11 @@ class OpenVino(Technique):
             return []
         fast_int8 = bool(set(capabilities) & {"VNNI", "AMX-INT8"})
         band = hooks.RUNTIME_FIRST if not fast_int8 else hooks.RUNTIME_LATER
-        hints = [hooks.Hint(("openvino",), band + 3, "OpenVINO FP32: fused CPU kernels")]
+        # Fixed shapes: the recommendation is for the run's batch (see runtime_ort).
+        fixed = {"shapes": "fixed"}
+        hints = [hooks.Hint((("openvino", fixed),), band + 3, "OpenVINO FP32: fused CPU kernels")]
         if not missing(INT8_MODULES, "openvino") and (traits.conv_net or fast_int8):
-            hints.append(hooks.Hint((("openvino", {"precision": "int8"}),), band + 4,
+            hints.append(hooks.Hint((("openvino", {"precision": "int8", **fixed}),), band + 4,
                                     "OpenVINO + NNCF INT8 calibrated on your data"))
         return hints
 
