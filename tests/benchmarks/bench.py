@@ -196,7 +196,7 @@ def timer_agreement(base_variant, variant, example, budget_s: float, repeats: in
         timing = measure.time_interleaved(base_variant, variant, example, budget_s=budget_s,
                                           min_rounds=6, warmup=2)
         ours.append(timing.after.median_ms)
-        m = Timer("run(p)", globals={"run": variant.run_prepared, "p": prepared},
+        m = Timer("run(p)", globals={"run": variant.timed, "p": prepared},
                   num_threads=torch.get_num_threads()).blocked_autorange(min_run_time=budget_s / 2)
         theirs.append(m.median * 1e3)
     pairs = [o / t - 1 for o, t in zip(ours, theirs)]
@@ -272,8 +272,8 @@ def bench_row(model_name: str, loaded, example, steps: list[tuple[str, dict]], q
         return row
     prepared_b, prepared_q = base.prepare(example), variant.prepare(example)
     contenders = [
-        Timed("fp32", lambda: base.run_prepared(prepared_b)),
-        Timed("quantgui", lambda: variant.run_prepared(prepared_q)),
+        Timed("fp32", lambda: base.timed(prepared_b)),
+        Timed("quantgui", lambda: variant.timed(prepared_q)),
         Timed("hand", hand.caller(x), hand.block),
     ]
     # A shared CPU can slow one round several-fold; retry a noisy race, keep the calmest.

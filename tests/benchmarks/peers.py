@@ -199,7 +199,7 @@ def peer_row(name: str, loaded, example, rounds: int, threads: int) -> dict:
     row.update(quantgui_recipe=recipe, recommend_s=round(search_s, 1))
     if variant is not None:
         prepared = variant.prepare(example)
-        contenders.append(bench.Timed("QuantGUI", lambda: variant.run_prepared(prepared)))
+        contenders.append(bench.Timed("QuantGUI", lambda: variant.timed(prepared)))
         row["QuantGUI"] = {"size": _size(saved_bytes(bench_eager(variant)), base_bytes),
                            "cos": quality(kind, example, reference,
                                           variant.run_prepared(prepared))}
@@ -229,7 +229,21 @@ def peer_row(name: str, loaded, example, rounds: int, threads: int) -> dict:
           and row[p]["cos"] >= MIN_COS]
     if "QuantGUI" in row and ok:
         row["ratio"] = round(row["QuantGUI"]["speedup"] / max(ok), 3)
+        best = max((p for p in PEERS if "speedup" in row.get(p, {}) and row[p]["cos"] >= MIN_COS),
+                   key=lambda p: row[p]["speedup"])
+        row.update(best_peer=best, **paired(res[best], res["QuantGUI"]))
     return row
+
+
+def paired(peer_ms: list[float], ours_ms: list[float]) -> dict:
+    """QuantGUI against the best peer round by round (both timed in the same round): the p10-p90
+    of peer/QuantGUI latency, and what it says. Taking the best of four noisy peers favours the
+    peers, so a median ratio just under 1 alone does not mean slower."""
+    import numpy as np
+    per_round = [p / o for p, o in zip(peer_ms, ours_ms)]
+    p10, p90 = (float(v) for v in np.percentile(per_round, [10, 90]))
+    verdict = "faster" if p10 > 1.0 else "slower" if p90 < 1.0 else "par"
+    return {"ratio_p10": round(p10, 3), "ratio_p90": round(p90, 3), "vs_best_peer": verdict}
 
 
 def bench_eager(variant):
@@ -276,7 +290,8 @@ def markdown(rows: list[dict], caps: list[str], cpu: str) -> str:
     lines = [f"CPU: {cpu} ({', '.join(caps)}); speedup vs PyTorch FP32, one process, order "
              f"rotated each round; cos = min per-sample cosine vs FP32 (encoder: mean-pooled).",
              "", "| model | batch | QuantGUI's pick | QuantGUI | ORT FP32 | ORT INT8 | OV FP32 | "
-             "OV + NNCF INT8 | QuantGUI / best peer |", "|---|---|---|---|---|---|---|---|---|"]
+             "OV + NNCF INT8 | QuantGUI / best peer [per-round p10-p90] |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['model']} | {r['batch']} | failed: {r['error'][:60]} |"
@@ -284,6 +299,8 @@ def markdown(rows: list[dict], caps: list[str], cpu: str) -> str:
             continue
         noisy = " (noisy)" if r.get("noise", 0) > bench.NOISE_OK else ""
         ratio = f"{r['ratio']:.2f}{noisy}" if "ratio" in r else "-"
+        if "vs_best_peer" in r:  # per-round p10-p90 against the best peer, and its verdict
+            ratio += f" [{r['ratio_p10']:.2f}-{r['ratio_p90']:.2f}: {r['vs_best_peer']}]"
         lines.append(f"| {r['model']} | {r['batch']} | {r['quantgui_recipe']} | "
                      + " | ".join(_cell(r.get(k)) for k in ("QuantGUI",) + PEERS)
                      + f" | {ratio} |")

@@ -199,7 +199,7 @@ def encoder_row(loaded, batch: int, threads: int, rounds: int, time_limit: float
         if name == "bf16":
             entry["bf16"] = "native" if env.has_fast_bf16() else "emulated"
         row["contenders"][name] = entry
-        contenders.append(bench.Timed(name, lambda v=variant, p=prepared: v.run_prepared(p)))
+        contenders.append(bench.Timed(name, lambda v=variant, p=prepared: v.timed(p)))
     log(f"tune_encoder: batch {batch}: racing {len(contenders)} contenders, {rounds} rounds")
     res = bench.race(contenders, rounds, min_sample_s=0.05)
     row["noise"] = round(bench.race_noise(res), 3)

@@ -32,7 +32,7 @@ MAX_STRETCH = 3.0
 #: threads still spinning: OpenMP after PyTorch, oneTBB after OpenVINO), a cost a deployment
 #: running one model never pays; samples of ~1 ms paid it on every sample and ranked
 #: OpenVINO INT8 below eager INT8 on a CNN the peers' 50 ms samples rank it above.
-RACE_SAMPLE_S = 0.02
+RACE_SAMPLE_S = latency.ENGINE_SAMPLE_S
 BASELINE = "__original__"
 
 

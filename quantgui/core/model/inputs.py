@@ -87,6 +87,11 @@ class EngineModule(torch.nn.Module):
     def run_feeds(self, feeds: list) -> Any:
         raise NotImplementedError
 
+    def run_engine(self, feeds: list) -> Any:
+        """The engine's own call, its outputs left in its own form (what a deployment of the
+        saved file runs; `run_feeds` also makes them torch tensors)."""
+        return self.run_feeds(feeds)
+
 
 def call(model: Callable, inputs: Inputs) -> Any:
     return model(*inputs.args, **inputs.kwargs)
