@@ -1,5 +1,6 @@
 """recommend(): tries candidates, keeps the fastest within the quality bound, anytime on cancel."""
 
+from collections import Counter
 import json
 
 import pytest
@@ -173,7 +174,7 @@ def test_a_trial_short_of_rounds_is_decided_by_the_final_race(timed):
                                   "3 rounds)")
     back = Recommendation.from_json(json.loads(json.dumps(rec.to_json())))
     assert back.race == race and back.best.recipe.describe() == "bf16"
-    assert "final race of 1 over 3 rounds, order rotated: bf16 2.00x" in rec.table()
+    assert "final race of 1 over 3 rounds, order balanced: bf16 2.00x" in rec.table()
 
 
 def test_nothing_above_1x_is_not_raced_nor_recommended(timed):
@@ -227,8 +228,9 @@ def test_the_final_race_picks_among_the_finalists_in_one_rotated_run(timed):
     assert Recommendation.from_json(rec.to_json()).best.recipe.describe() == "fp16"
 
 
-def test_race_rotates_the_order_and_pairs_rounds(monkeypatch):
-    """Each round times every contender once, the order shifted by one each round."""
+def test_race_balances_the_order_and_pairs_rounds(monkeypatch):
+    """Each round times every contender once; over the rounds each one directly follows every
+    other one equally often (a rotation would put the same one after the baseline each time)."""
     from quantgui.core.measure import latency
     from quantgui.core.measure.race import BASELINE, race
     from quantgui.core.model.inputs import Inputs
@@ -255,11 +257,22 @@ def test_race_rotates_the_order_and_pairs_rounds(monkeypatch):
         ("a", pytest.approx(2.0), (pytest.approx(2.0), pytest.approx(2.0))),
         ("b", pytest.approx(4.0), (pytest.approx(4.0), pytest.approx(4.0)))]
     assert out.winner.recipe == "b"
-    # the timed calls (each re-warmed by one untimed call before it): rotated per round
+    # the timed calls (each re-warmed by one untimed call before it)
     timed_calls = order[-2 * 3 * 6:][1::2]
     rounds = [timed_calls[i:i + 3] for i in range(0, len(timed_calls), 3)]
     names = [BASELINE, "a", "b"]
-    assert rounds == [names[r % 3:] + names[:r % 3] for r in range(6)]
+    assert all(sorted(r) == sorted(names) for r in rounds)
+    follows = Counter((r[i], r[i + 1]) for r in rounds for i in range(2))
+    assert follows == {(x, y): 2 for x in names for y in names if x != y}
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
+def test_balanced_orders_put_each_after_each_other_equally_often(n):
+    from quantgui.core.measure.race import balanced_orders
+    orders = balanced_orders(n)
+    assert all(sorted(o) == list(range(n)) for o in orders)
+    follows = Counter((o[i], o[i + 1]) for o in orders for i in range(n - 1))
+    assert len(follows) == n * (n - 1) and len(set(follows.values())) == 1
 
 
 def test_cancel_after_first_trial_returns_best_so_far(timed):

@@ -115,7 +115,11 @@ def _time(t: Timed, calls: int) -> float:
 
 def race(contenders: list[Timed], rounds: int, min_sample_s: float = 0.02,
          warm_s: float = 0.2) -> dict[str, list[float]]:
-    """Per-round per-call ms of each contender; the order rotates every round."""
+    """Per-round per-call ms of each contender; the orders balanced so each directly follows
+    every other equally often (QuantGUI's race does the same: a plain rotation put the same
+    contender after PyTorch's spinning OpenMP threads every round, 4% slower for it)."""
+    from quantgui.core.measure.race import balanced_orders
+    orders = balanced_orders(len(contenders))
     est = {}
     for t in contenders:
         _time(t, 1)
@@ -130,8 +134,8 @@ def race(contenders: list[Timed], rounds: int, min_sample_s: float = 0.02,
     gc.disable()
     try:
         for r in range(rounds):
-            k = r % len(contenders)
-            for t in contenders[k:] + contenders[:k]:
+            for i in orders[r % len(orders)]:
+                t = contenders[i]
                 out[t.name].append(_time(t, calls))
     finally:
         gc.enable()

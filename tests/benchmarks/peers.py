@@ -4,7 +4,8 @@
     python tests/benchmarks/peers.py --spin-check
 
 For each model at batch 1 and its default batch, in one process, interleaved with the order
-rotated every round (bench.race), speedup = median over rounds of FP32/contender latency:
+balanced across rounds (bench.race: each follows every other equally often), speedup = median
+over rounds of FP32/contender latency:
 - PyTorch FP32 (eval, no_grad): the baseline;
 - QuantGUI: what `recommend` picks on this machine within its quality bound (accuracy drop <= 1
   point with labels, else cosine >= 0.99), applied with `optimize`, called as QuantGUI calls it;
@@ -288,7 +289,8 @@ def _cell(entry: Optional[dict]) -> str:
 
 def markdown(rows: list[dict], caps: list[str], cpu: str) -> str:
     lines = [f"CPU: {cpu} ({', '.join(caps)}); speedup vs PyTorch FP32, one process, order "
-             f"rotated each round; cos = min per-sample cosine vs FP32 (encoder: mean-pooled).",
+             f"balanced across rounds; cos = min per-sample cosine vs FP32 (encoder: "
+             f"mean-pooled).",
              "", "| model | batch | QuantGUI's pick | QuantGUI | ORT FP32 | ORT INT8 | OV FP32 | "
              "OV + NNCF INT8 | QuantGUI / best peer [per-round p10-p90] |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -10,7 +10,7 @@ deterministically from the documentation Python ships (`pydoc_data.topics`), wri
 file and tokenized by the model's own tokenizer through QuantGUI's text-data path (padded to
 --max-length tokens).
 
-Per batch size, side by side in one interleaved race (bench.race: the order rotates every round):
+Per batch size, side by side in one interleaved race (bench.race: orders balanced across rounds):
 FP32, plain dynamic INT8 (`dynamic_int8 + inference_mode`), `bf16 + inference_mode` (native or
 emulated BF16, said in the table) and the auto-tune's pick for `--min-cosine 0.99`
 (`quantgui.core.tune` with a time limit; it judges 256 sentences per trial). Per contender:

@@ -1,10 +1,12 @@
-"""Time several variants against the original in one interleaved run, the order rotated.
+"""Time several variants against the original in one interleaved run, the order balanced.
 
 `time_interleaved` compares one variant with the original; a search that picks among several
 needs them on the same footing: the same moments of the machine, and each one following every
 other one equally often (an engine whose threads keep spinning after a call slows whichever
-runs next; rotating spreads that over all). Each round times every contender once, in the
-order shifted by one from the round before; a contender's speedup is the original's median
+runs next). Each round times every contender once, in the orders of a Williams design
+(`balanced_orders`): a plain rotation keeps who-follows-whom fixed, and the contender that
+always came right after PyTorch's baseline (its OpenMP threads still spinning) timed 4% slower
+than the same OpenVINO model placed elsewhere. A contender's speedup is the original's median
 over its median, as in every run, its CI the bootstrap over rounds (`bootstrap_ratio_ci`:
 rounds stay paired). Unlike a single run, the race insists on
 `min_rounds` (it is what decides), within `MAX_STRETCH` times its budget.
@@ -36,6 +38,22 @@ RACE_SAMPLE_S = latency.ENGINE_SAMPLE_S
 BASELINE = "__original__"
 
 
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of range(n) in which each item directly follows every other one equally often
+    (a Williams design: n orders for even n, 2n for odd n)."""
+    if n <= 1:
+        return [list(range(n))]
+    seq, lo, hi = [0], 1, n - 1
+    while len(seq) < n:
+        seq.append(lo)
+        lo += 1
+        if len(seq) < n:
+            seq.append(hi)
+            hi -= 1
+    orders = [[(x + r) % n for x in seq] for r in range(n)]
+    return orders + [o[::-1] for o in orders] if n % 2 else orders
+
+
 def race(baseline: Variant, contenders: dict[str, Variant], inputs: Inputs, *,
          budget_s: float = 3.0, min_rounds: int = RACE_ROUNDS, max_rounds: int = 200,
          warmup: int = 2, min_sample_s: float = RACE_SAMPLE_S, resamples: int = 1000,
@@ -58,6 +76,7 @@ def race(baseline: Variant, contenders: dict[str, Variant], inputs: Inputs, *,
     rounds = max(2, min(max_rounds, max(fits, min_rounds)))
     names = list(sides)
     values: dict[str, list[float]] = {n: [] for n in names}
+    orders = balanced_orders(len(names))
     total, done = rounds * len(names), 0
     gc.collect()
     gc_was_enabled = gc.isenabled()
@@ -68,8 +87,7 @@ def race(baseline: Variant, contenders: dict[str, Variant], inputs: Inputs, *,
             if r >= min(rounds, 2) and latency.clock() - started > MAX_STRETCH * budget_s + round_s:
                 rounds = r  # the estimate was far off (a busy machine): stop at a round
                 break
-            k = r % len(names)
-            for name in names[k:] + names[:k]:
+            for name in (names[i] for i in orders[r % len(orders)]):
                 task.check()
                 if rewarm:
                     sides[name].run_prepared(prepared[name])

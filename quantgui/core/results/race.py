@@ -3,8 +3,8 @@
 A search screens each candidate alone for about a second against the original; that ranks
 candidates less surely than their CIs suggest (each pair sees a different moment of the
 machine, and a slow model gets too few rounds to decide at all). So the few best that meet the
-budget are raced in one interleaved run, the order rotated every round, and the pick is read
-from that run (measure/race.py). JSON: `Recommendation.race`."""
+budget are raced in one interleaved run, each following every other equally often, and the
+pick is read from that run (measure/race.py). JSON: `Recommendation.race`."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class Race:
         """'final race of 3 over 12 rounds: A 8.1x (7.9-8.3), B 6.0x (5.8-6.1), ...'."""
         parts = [f"{e.recipe} {e.speedup:.2f}x ({e.ci95[0]:.2f}-{e.ci95[1]:.2f})"
                  for e in sorted(self.entries, key=lambda e: -e.speedup)]
-        return (f"final race of {len(self.entries)} over {self.rounds} rounds, order rotated: "
+        return (f"final race of {len(self.entries)} over {self.rounds} rounds, order balanced: "
                 + ", ".join(parts))
 
     def to_json(self) -> dict[str, Any]:
