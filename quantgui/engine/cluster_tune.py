@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .methods import Call, CancelledWith, ProtocolError, _need, _only
+from .calls import Call, CancelledWith, _need, _only
+from .protocol import ProtocolError
 
 
 def cluster_tune(params: dict, call: Call, budget: Any, options: Any) -> dict[str, Any]:

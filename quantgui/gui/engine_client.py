@@ -23,55 +23,20 @@ Torch-free: this module and the protocol are all the GUI process needs of the en
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from quantgui.engine import protocol as P
 
+from .engine_outcomes import CANCEL_RESTARTED, CRASHED, EngineError, exit_reason
+
 #: How long a cancelled request may take to end before the engine is killed and restarted
 #: (0.8 s, so that the window says "cancelled" within 1 s even then).
 CANCEL_GRACE_MS = 800
 #: How long shutdown waits for the engine to exit by itself before killing it.
 SHUTDOWN_WAIT_MS = 2000
-CANCEL_RESTARTED = "cancelled (the engine was restarted to stop it)"
-CRASHED = "crashed"  # the client's own error kind: the engine process died during the request
-
-
-@dataclass
-class EngineError:
-    """A request's error (the protocol's ErrorInfo, plus "crashed" from this side)."""
-
-    kind: str
-    message: str
-    gui_text: Optional[str] = None
-    details: str = ""
-    data: dict = field(default_factory=dict)
-
-    @property
-    def user_error(self) -> bool:
-        return self.kind not in (P.INTERNAL, P.PROTOCOL, CRASHED)
-
-    @property
-    def text(self) -> str:
-        return self.gui_text or self.message
-
-
-def exit_reason(code: int, crashed: bool) -> str:
-    """Words for how the engine process ended (QProcess: on a crash the code is the signal)."""
-    if not crashed:
-        return f"exit code {code}"
-    try:
-        name = signal.Signals(code).name
-    except ValueError:
-        name = f"signal {code}"
-    return f"{name}, probably out of memory" if code == signal.SIGKILL else name
-
-
 class Request(QObject):
     """One request to the engine. Connect, then `start()`; signals arrive on the GUI thread."""
 
@@ -453,15 +418,3 @@ class EngineClient(QObject):
                 data={"reason": reason, "method": req.method}))
         self.restart(f"The engine stopped ({reason})" + (f" during {what}" if what else "")
                      + f"; it was restarted{reopen}.")
-
-
-def engine_pid_alive(pid: int) -> bool:
-    """Whether a process with this pid still runs (tests: no engine left behind); a zombie
-    (exited, not reaped by its parent) counts as alive: it would be a leak too."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -4,7 +4,7 @@
 
 For each built-in example and a BERT-sized encoder, for every applicable technique and the
 combinations the recommender would try first, three things are timed in the same process,
-rotating each round: the FP32 baseline (eval, no_grad), QuantGUI's variant (open_model +
+in orders balanced across rounds: the FP32 baseline (eval, no_grad), QuantGUI's variant (open_model +
 optimize, called exactly as QuantGUI's timer calls it) and the hand-written form that was
 fastest on this machine (every engine / API tried, see hand_written.py).
 
@@ -519,7 +519,8 @@ def performance_section(rows: list[dict], environment: dict, app: dict, quick: b
         + (f"; load average at the end {load[0]:.1f}" if load else "")
         + f"; `python tests/benchmarks/bench.py{' --quick' if quick else ''}` ({elapsed / 60:.0f} min).",
         "",
-        "Each row times three things in one process, rotating their order every round: the FP32 "
+        "Each row times three things in one process, their order balanced across rounds (each "
+        "follows every other equally often): the FP32 "
         "model as a careful user runs it (eval, `no_grad`), QuantGUI's optimized variant (opened "
         "with `open_model`, built with `optimize`, called exactly as QuantGUI's timer calls it) "
         "and the same optimization written by hand in plain PyTorch/torchao in its fastest form "

@@ -8,6 +8,7 @@ times (each importing torch), and the head alone is all that test needs."""
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,35 @@ def test_a_cluster_address_where_nothing_listens_is_one_line_at_once():
         rx.reachable("127.0.0.2:1", "auto")
     with pytest.raises(UserError, match="expected HOST:PORT"):
         rx.reachable("ray://nohost", "ray://nohost")
+
+
+def test_connect_to_another_address_is_not_answered_by_the_old_connection(tmp_path):
+    """A process that joined one cluster and is asked for another (the engine outlives a sweep)
+    does not silently keep the first: it tries the new one, and where nothing answers there it
+    says so and keeps the first. Asked for the same one again, it keeps it. A subprocess: this
+    one is already a driver of the suite's cluster."""
+    import subprocess
+    import sys
+    code = (
+        "import ray\n"
+        "from quantgui.core.cluster import ray_executor as rx\n"
+        "from quantgui.core.errors import UserError\n"
+        "rx.connect('auto')\n"
+        "first = ray.get_runtime_context().get_node_id()\n"
+        "try:\n"
+        "    rx.connect('127.0.0.2:1')\n"
+        "    print('kept silently')\n"
+        "except UserError as exc:\n"
+        "    print('refused:', exc)\n"
+        "assert ray.is_initialized() and ray.get_runtime_context().get_node_id() == first\n"
+        "rx.connect('auto')\n"
+        "assert ray.get_runtime_context().get_node_id() == first\n"
+        "print('same kept')\n"
+        "ray.shutdown()\n")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "refused: --cluster 127.0.0.2:1: nothing answers at 127.0.0.2:1" in proc.stdout
+    assert "same kept" in proc.stdout and "kept silently" not in proc.stdout

@@ -38,7 +38,8 @@ def shared_engine(qapp):
     """One engine process for the windows of the whole GUI suite (starting one takes seconds:
     torch's import); a window given it leaves it running when it closes. At the end it is
     shut down and must be gone."""
-    from quantgui.gui.engine_client import EngineClient, engine_pid_alive
+    from quantgui.gui.engine_client import EngineClient
+    from quantgui.gui.engine_outcomes import engine_pid_alive
     client = EngineClient()
     client.start()
     yield client
@@ -98,7 +99,7 @@ def make_window(qtbot, qsettings, shared_engine):
     for engine in own:
         engine.shutdown()
     QApplication.processEvents()
-    from quantgui.gui.engine_client import engine_pid_alive
+    from quantgui.gui.engine_outcomes import engine_pid_alive
     alive = [pid for pid in pids if engine_pid_alive(pid)]
     assert not alive, f"engine processes still running after close: {alive}"
     assert not shared_engine.busy, "requests of a closed window still pending"

@@ -135,7 +135,7 @@ def test_cancel_answers_within_one_second(window, qtbot):
 
 
 def _close_during_run(make_window, qtbot):
-    from quantgui.gui.engine_client import engine_pid_alive
+    from quantgui.gui.engine_outcomes import engine_pid_alive
     w = make_window(own_engine=True, time_budget_s=5.0, max_rounds=100_000)
     with qtbot.waitSignal(w.modelLoaded, timeout=LOAD_TIMEOUT_MS):
         w.open_source(None)

@@ -28,9 +28,13 @@ def test_runtime_panels_have_their_params(qtbot):
     assert isinstance(ort.editors["per_channel"].widget, QCheckBox)
     assert isinstance(ort.editors["skip_layers"].widget, QLineEdit)
     assert isinstance(ort.editors["calibration_samples"].widget, QSpinBox)
+    for name in ("onnxruntime", "openvino"):
+        shapes = panels.panel(name).editors["shapes"].widget
+        assert [shapes.itemText(i) for i in range(shapes.count())] == ["dynamic", "fixed"]
+        assert shapes.currentText() == "dynamic"  # the saved file takes any batch by default
     ov = panels.panel("openvino")
     assert set(ov.editors) == {"precision", "source", "hint", "skip_layers",
-                               "calibration_samples"}
+                               "calibration_samples", "shapes"}
     assert set(panels.panel("aoti").editors) == {"dynamic", "max_autotune"}
 
 
@@ -43,9 +47,12 @@ def test_clicking_the_onnxruntime_panel_builds_its_step(qtbot):
     combo = ort.editors["quantize"].widget
     with qtbot.waitSignal(panels.changed):
         combo.setCurrentIndex(combo.findText("dynamic"))
+    shapes = ort.editors["shapes"].widget
+    with qtbot.waitSignal(panels.changed):
+        shapes.setCurrentIndex(shapes.findText("fixed"))
     recipe = panels.recipe()
     assert [s.name for s in recipe.steps] == ["onnxruntime"]
-    assert recipe.steps[0].params == {"quantize": "dynamic"}
+    assert recipe.steps[0].params == {"quantize": "dynamic", "shapes": "fixed"}
     panels.grab().save("/tmp/runtime_panel.png")
 
 

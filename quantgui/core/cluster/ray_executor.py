@@ -116,19 +116,30 @@ def reachable(target: str, flag: str, timeout_s: float = 5.0) -> None:
                         f"({exc.strerror or exc})") from None
 
 
+#: The cluster this process joined through `connect` ("" for its private local one); None
+#: when it did not join one, or the connection was made by someone else (then it is kept).
+_joined: Optional[str] = None
+
+
 def connect(address: str) -> None:
     """Join the cluster `address` names (`auto`: the one $RAY_ADDRESS names, else a private
     local one on loopback; never one found by scanning this machine's processes, which may be
-    another user's); already connected: keep that connection."""
-    if ray.is_initialized():
+    another user's). Already connected to it, or to one this function did not make: keep that
+    connection. Connected here to another one (the engine process outlives a sweep): leave it,
+    once the new one answers, and join the new one."""
+    global _joined
+    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    if ray.is_initialized() and (_joined is None or _joined == target):
         return
+    if target:
+        reachable(target, address)
+    if ray.is_initialized():
+        ray.shutdown()
+        _joined = None
     quiet_ray_notices()
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # never report usage, whoever started it
     # Ray's C++ side logs retries and warnings straight to stderr: the CLI owes one line.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
-    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
-    if target:
-        reachable(target, address)
     try:
         if not target:
             start_local(num_cpus=max(1, (os.cpu_count() or 1)))
@@ -139,6 +150,7 @@ def connect(address: str) -> None:
             import logging  # Ray Client logs the kwargs it forwards at INFO: not the user's
             logging.getLogger("ray.client_builder").setLevel(logging.WARNING)
             ray.init(address=address, log_to_driver=False, namespace="quantgui")
+        _joined = target
     except ValueError as exc:
         if "ray[client]" in str(exc):  # ray:// is the Ray Client: its own extra dependencies
             raise UserError(f"--cluster {address}: ray:// needs the Ray Client (pip install "

@@ -47,9 +47,10 @@ from ..model.variant import Variant
 from ..progress import Task, quiet_task
 from ..safeload import short_reason as _reason
 from .example_input import (DATA_EXAMPLE_BATCH, HOW_TO_GIVE, ExampleInputRequired,
-                            _describe_object, _few, input_kinds, load_example_file,
+                            _describe_object, input_kinds, load_example_file,
                             resolve as _resolve_example)
 from .inspection import check_weights, model_info
+from .state_dicts import load_strict, strip_prefix
 
 EXAMPLE_BATCH = 64          # built-in examples: the first 64 test digits
 NO_EXAMPLE = f"no example input: {HOW_TO_GIVE}"
@@ -171,40 +172,6 @@ def _open_exported(path: Path, trust: bool) -> _Opened:
                    notes=notes)
 
 
-def _strip_prefix(state: Mapping, model: nn.Module) -> tuple[dict, Optional[str]]:
-    """Weights saved from DataParallel / DDP carry a 'module.' prefix the bare model lacks."""
-    state = dict(state)
-    expected = model.state_dict()
-    if (state and all(k.startswith("module.") for k in state)
-            and not any(k.startswith("module.") for k in expected)):
-        return {k[len("module."):]: v for k, v in state.items()}, \
-            "removed the 'module.' prefix (weights saved from DataParallel)"
-    return state, None
-
-
-def _load_strict(model: nn.Module, state: dict, path: Path, arch: str) -> None:
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)} in the model"
-              for k, v in expected.items()
-              if k in state and isinstance(v, torch.Tensor) and isinstance(state[k], torch.Tensor)
-              and state[k].shape != v.shape]
-    parts = []
-    if missing:
-        parts.append(f"missing keys {_few(missing)}")
-    if unexpected:
-        parts.append(f"unexpected keys {_few(unexpected)}")
-    if shapes:
-        parts.append(f"shape mismatch {_few(shapes, 2)}")
-    if parts:
-        raise UserError(f"{path}: the weights do not match {arch}: {'; '.join(parts)}")
-    try:
-        model.load_state_dict(state, strict=True)
-    except Exception as exc:
-        raise UserError(f"{path}: the weights do not match {arch} ({_reason(exc)})") from None
-
-
 def _from_state_dict(state: Mapping, path: Path, arch: Optional[str],
                      arch_kwargs: Optional[dict], notes: list[str]) -> _Opened:
     if not arch:
@@ -212,10 +179,10 @@ def _from_state_dict(state: Mapping, path: Path, arch: Optional[str],
         raise ArchitectureRequired(f"{what}; say which architecture they belong to: "
                                    f"{ARCH_HINT}").for_gui(what)
     model, canonical = arch_specs.build(arch, arch_kwargs)
-    state, note = _strip_prefix(state, model)
+    state, note = strip_prefix(state, model)
     if note:
         notes.append(note)
-    _load_strict(model, state, path, arch)
+    load_strict(model, state, path, arch)
     origin = {"arch": canonical, "kwargs": dict(arch_kwargs or {}), "weights": str(path.resolve())}
     return _Opened(model.eval(), "state_dict", origin, notes=notes)
 
