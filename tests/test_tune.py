@@ -265,3 +265,37 @@ def test_log_refusals_are_one_line(tmp_path):
     log.write_text(f"{header}\n{row[:40]}\n{row}\n")  # damaged in the middle: not a torn end
     with pytest.raises(UserError, match=r"trials.jsonl: line 2: not a trial log line"):
         tune(tm.loaded(), COSINE, cheap(), log_path=log, resume=True)
+
+
+def test_the_final_race_decides_between_the_best_few(calls):
+    """As in recommend: the best trials within the budget are timed together at the end, and
+    the race's winner is the pick; the race round-trips with the result and is in its lines."""
+    twins = [Recipe.of("inference_mode"),
+             Recipe.of(("prune", {"amount": 0.05}), "inference_mode")]  # the same speed
+    result = tune(tm.loaded(), COSINE, TuneOptions(run=FAST, candidates=twins, steps=()))
+    assert not result.cancelled and len(calls) == 2
+    assert all(t.trial.meets_bound for t in result.trials), [why(t) for t in result.trials]
+    race = result.race
+    assert race is not None and race.rounds >= 2
+    assert {e.recipe for e in race.entries} == {r.describe() for r in twins}
+    assert result.best.trial.recipe.describe() == race.winner.recipe
+    assert "final race of 2 over" in result.message
+    assert any(line.startswith("final race of 2 over") for line in result.lines())
+    data = json.loads(json.dumps(result.to_json(), allow_nan=False))
+    again = TuneResult.from_json(data)
+    assert again.to_json() == result.to_json() and again.race.winner.recipe == race.winner.recipe
+
+
+def test_no_race_without_the_variants_of_logged_trials(tmp_path, calls):
+    """A resumed tune's logged trials have no variant to run again: no race (racing only the
+    fresh ones could crown one its own timing put below a logged one)."""
+    log = tmp_path / "trials.jsonl"
+    twins = [Recipe.of("inference_mode"),
+             Recipe.of(("prune", {"amount": 0.05}), "inference_mode")]
+    token = CancelToken()
+    tune(tm.loaded(), COSINE, TuneOptions(run=FAST, candidates=twins, steps=()),
+         Task(None, token), log_path=log, on_trial=lambda t: token.cancel())
+    resumed = tune(tm.loaded(), COSINE, TuneOptions(run=FAST, candidates=twins, steps=()),
+                   log_path=log, resume=True)
+    assert [t.from_log for t in resumed.trials] == [True, False]
+    assert resumed.race is None and resumed.best is not None

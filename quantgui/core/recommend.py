@@ -300,9 +300,11 @@ def finalists(trials: list[Trial]) -> list[Trial]:
     interval and above 1x by their point estimate (a slow model's candidates can be
     "inconclusive" for lack of rounds alone), the fastest `RACE_SIZE` by that estimate."""
     ok = [t for t in trials if t.meets_bound and t.result is not None
-          and t.result.variant is not None and t.verdict in (FASTER, INCONCLUSIVE)
-          and (t.speedup or 0.0) > 1.0]
-    return sorted(ok, key=lambda t: -(t.speedup or 0.0))[:RACE_SIZE]
+          and t.verdict in (FASTER, INCONCLUSIVE) and (t.speedup or 0.0) > 1.0]
+    top = sorted(ok, key=lambda t: -(t.speedup or 0.0))[:RACE_SIZE]
+    # A trial without its variant (read from a tune's log) cannot run again: racing the others
+    # without it could crown one its own timing put below it.
+    return top if all(t.result.variant is not None for t in top) else []
 
 
 def final_race(loaded: LoadedModel, trials: list[Trial], options: Any,

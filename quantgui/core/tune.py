@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 import hashlib
-import json
 import time
 from typing import Any, Callable, Optional
 
@@ -321,6 +320,23 @@ class _Search:
                              base=best, added=name)
 
 
+def _final_race(loaded: LoadedModel, result: TuneResult, run: Any, task: Task,
+                token: "_Deadline") -> Optional[Any]:
+    """recommend's final race over the tune's best few (one interleaved run decides between
+    them, not their separate timings); a time limit reached during it keeps the pick by those
+    timings and says so, a cancel stops the tune."""
+    from .recommend import final_race
+    try:
+        return final_race(loaded, [t.trial for t in result.trials], run,
+                          Task(task.on_progress, token))
+    except Cancelled:
+        if task.cancel_token.cancelled:
+            raise
+        result.notes.append("the final race did not fit in the time limit: the pick is the "
+                            "fastest by its own timing")
+        return None
+
+
 def tune(loaded: LoadedModel, budget: Optional[QualityBudget] = None, options: Any = None,
          task: Optional[Task] = None, log_path: Any = None, resume: bool = False,
          time_limit_s: Optional[float] = None,
@@ -367,6 +383,7 @@ def tune(loaded: LoadedModel, budget: Optional[QualityBudget] = None, options: A
             i = search.measure(recipe, format=None if at is None else recipe.steps[at].name)
             search.refine(i, options.sensitivity_samples, options.refine_slower)
         search.add_steps(options.steps)
+        result.race = _final_race(loaded, result, run, task, token)
         task.report("tune", len(result.trials), len(result.trials), result.message)
     except Cancelled:
         result.cancelled = True

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from ..budget import BOUNDS, QualityBudget
 from ..recipe import Recipe
 from . import _json as j
+from .race import Race
 from .recommendation import Trial, pick
 
 #: Why a trial was tried: a candidate from recommend's order, a variant of a format that missed
@@ -142,11 +143,14 @@ class TuneResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = math.nan
     environment: dict[str, Any] = field(default_factory=dict)
+    #: the best few timed together at the end, as in recommend (None: nothing to decide)
+    race: Optional[Race] = None
 
     @property
     def best_index(self) -> Optional[int]:
-        """The fastest trial whose verdict is "faster" and that meets the budget (`pick`)."""
-        chosen = pick([t.trial for t in self.trials])
+        """The final race's winner, else the fastest trial whose verdict is "faster" and that
+        meets the budget (`pick`)."""
+        chosen = pick([t.trial for t in self.trials], self.race)
         return None if chosen is None else next(
             i for i, t in enumerate(self.trials) if t.trial is chosen)
 
@@ -187,12 +191,18 @@ class TuneResult:
             return (f"keep the original: nothing tried is faster and meets the budget "
                     f"({self.budget.describe()}; {tried})")
         e = Effect.of(self.best_index, best.trial)
+        raced = None if self.race is None else self.race.entry(e.recipe)
+        if raced is not None:
+            tried += (f"; final race of {len(self.race.entries)} over {self.race.rounds} "
+                      f"rounds: {raced.speedup:.2f}x")
         return f"{e.recipe}: {e.words()} ({tried})"
 
     def lines(self) -> list[str]:
         """The explanation as plain lines (strings from files are not in it: recipe texts
         are technique names and glob patterns, printed through the CLI's safe stream)."""
         out = [c.words() for c in self.explanation]
+        if self.race is not None:
+            out.append(self.race.words())
         best = self.best
         if best is not None and best.format and not best.kept:
             out.insert(0, f"no layer kept in higher precision: every layer {best.format} "
@@ -209,6 +219,7 @@ class TuneResult:
             "message": self.message, "cancelled": self.cancelled, "stopped": self.stopped,
             "candidates": self.candidates, "log": self.log, "notes": list(self.notes),
             "seconds": self.seconds, "environment": dict(self.environment),
+            "race": None if self.race is None else self.race.to_json(),
             "trials": [t.to_json() for t in self.trials]})
 
     @classmethod
@@ -222,4 +233,4 @@ class TuneResult:
         return cls(budget, trials, data.get("cancelled") is True, stopped,
                    j.whole(data, "candidates", 0), j.maybe_text(data, "log"),
                    j.texts(data, "notes"), j.real(data, "seconds"),
-                   dict(j.obj(data, "environment")))
+                   dict(j.obj(data, "environment")), Race.from_json(data.get("race")))
