@@ -328,3 +328,19 @@ def test_an_exporter_failure_names_the_op(tmp_path):
         export_onnx(_Eigen(), Inputs.of(torch.randn(4, 3, 3)), tmp_path / "m.onnx")
     assert str(info.value) == ("the ONNX exporter failed: no ONNX conversion for the op "
                                "aten._linalg_eigh.default")
+
+
+def test_tune_adds_pytorch_steps_to_the_best_pytorch_recipe_not_to_another_engine(mlp):
+    """inference_mode after ONNX Runtime changes nothing (the engine is not PyTorch): the tune
+    does not measure it, and adds it to the best recipe PyTorch runs instead."""
+    from quantgui.core.budget import QualityBudget
+    from quantgui.core.tune import TuneOptions, tune
+    run = RunOptions(time_budget_s=0.2, min_rounds=4, warmup=1, eval_limit=2, threads=1)
+    only_ort = [Recipe.of(("onnxruntime", {"quantize": "dynamic"}))]
+    both = only_ort + [Recipe.of("dynamic_int8")]
+    for candidates, added in ((only_ort, []), (both, ["dynamic_int8 + inference_mode"])):
+        result = tune(mlp, QualityBudget(min_cosine=0.9), TuneOptions(
+            run=run, candidates=candidates, steps=("inference_mode",)))
+        assert result.best is not None, [t.trial.row() for t in result.trials]
+        assert [t.trial.recipe.describe() for t in result.trials if t.stage == "step"] == added
+        assert all(t.base == 1 for t in result.trials if t.stage == "step")

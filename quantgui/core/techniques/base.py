@@ -78,6 +78,9 @@ class Technique:
     #: Replaces layers with quantized ones: if no layer changed type, the step did nothing
     #: (the verdict says so).
     quantizes: ClassVar[bool] = False
+    #: Runs the model in another engine (ONNX Runtime, OpenVINO): PyTorch's call-mode steps
+    #: after it (inference_mode) change nothing, so the tune does not add them.
+    outside_torch: ClassVar[bool] = False
 
     def applies_to(self, model: nn.Module) -> Optional[str]:
         return None

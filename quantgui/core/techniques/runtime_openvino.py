@@ -94,6 +94,7 @@ class OpenVino(Technique):
     Params = Params
     stage = 60
     group = "runtime"
+    outside_torch = True
 
     def applies_to(self, model):
         return missing(MODULES, "openvino")

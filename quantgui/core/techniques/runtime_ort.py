@@ -166,6 +166,7 @@ class OnnxRuntime(Technique):
     Params = Params
     stage = 60
     group = "runtime"
+    outside_torch = True
 
     def applies_to(self, model):
         return missing(("onnxruntime", "onnx", "onnxscript"), "onnx")
