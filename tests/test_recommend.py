@@ -1,6 +1,7 @@
 """recommend(): tries candidates, keeps the fastest within the quality bound, anytime on cancel."""
 
 from collections import Counter
+from dataclasses import replace
 import json
 
 import pytest
@@ -73,7 +74,9 @@ def test_cosine_bound_without_labels(digits):
     from quantgui.core.model.data import Dataset
     unlabeled = Dataset(test.inputs.slice(0, 64), None, "unlabeled")
     loaded = LoadedModel(model, None, test.inputs.slice(0, 64), unlabeled, None)
-    rec = rec_mod.recommend(loaded, options=FAST,
+    # no slow cap: on a busy machine the INT8 trial's first calls can look 3x slower and be
+    # dropped unmeasured (failed CI once); this test is about the bound, not the speed
+    rec = rec_mod.recommend(loaded, options=replace(FAST, slow_cap=1e9),
                             candidates=[Recipe.of("dynamic_int8", "inference_mode")])
     assert rec.bound["by"] == "cosine" and rec.bound["min_cosine"] == 0.99
     assert rec.trials[0].cosine is not None and "cosine" in rec.trials[0].quality_note
