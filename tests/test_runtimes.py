@@ -208,13 +208,15 @@ def test_aoti_fixed_shape_package_evaluates_full_batches_only(mlp, tmp_path):
 
 def test_runtime_recipe_json_round_trip(tmp_path):
     recipe = Recipe.of("prune", ("onnxruntime", {"quantize": "static", "per_channel": False,
-                                                 "skip_layers": "classifier"}))
+                                                 "skip_layers": "classifier",
+                                                 "shapes": "fixed"}))
     path = tmp_path / "r.json"
     recipe.save(path)
     again = Recipe.load(path)
     assert again.to_json() == recipe.to_json()
-    (_, p1), (_, p2) = again.validate()[0], again.validate()[1]
+    (_, p2) = again.validate()[1]
     assert p2.quantize == "static" and p2.per_channel is False and p2.skip_layers == "classifier"
+    assert p2.shapes == "fixed"
     bad = {"steps": [{"name": "openvino", "params": {"precision": "int4"}}]}
     path.write_text(json.dumps(bad))
     with pytest.raises(UserError, match="precision"):
@@ -344,3 +346,22 @@ def test_tune_adds_pytorch_steps_to_the_best_pytorch_recipe_not_to_another_engin
         assert result.best is not None, [t.trial.row() for t in result.trials]
         assert [t.trial.recipe.describe() for t in result.trials if t.stage == "step"] == added
         assert all(t.base == 1 for t in result.trials if t.stage == "step")
+
+
+def test_the_script_rebuilds_onnxruntime_static_int8_from_a_partial_last_batch(cnn, tmp_path):
+    """The standalone script's export is fixed to the example's shape (batch 64): its
+    calibration of 70 samples (64 + 6) takes the full batch only, and the script runs to a
+    reloaded .onnx file."""
+    import os
+    import subprocess
+    from quantgui.core.export.script import write_script
+    recipe = Recipe.of(("onnxruntime", {"quantize": "static", "calibration_samples": 70}))
+    variant, steps = optimize(cnn, recipe, FAST)
+    assert steps[0].decisions["calibration_samples"] == 70
+    export = write_script(tmp_path, cnn, recipe, steps, variant, cnn.example)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONPATH")}
+    proc = subprocess.run([sys.executable, str(export.script), "--rounds", "2", "--out",
+                           str(tmp_path / "rebuilt")], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rebuilt.onnx (onnx; reloaded, max abs diff 0)" in proc.stdout, proc.stdout

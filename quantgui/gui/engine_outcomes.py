@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass
 
 from quantgui.engine import protocol as P
 
@@ -16,22 +15,12 @@ CRASHED = "crashed"  # the client's own error kind: the engine process died duri
 
 
 @dataclass
-class EngineError:
-    """A request's error (the protocol's ErrorInfo, plus "crashed" from this side)."""
-
-    kind: str
-    message: str
-    gui_text: Optional[str] = None
-    details: str = ""
-    data: dict = field(default_factory=dict)
+class EngineError(P.ErrorInfo):
+    """A request's error: the protocol's ErrorInfo, plus the kind "crashed" from this side."""
 
     @property
     def user_error(self) -> bool:
         return self.kind not in (P.INTERNAL, P.PROTOCOL, CRASHED)
-
-    @property
-    def text(self) -> str:
-        return self.gui_text or self.message
 
 
 def exit_reason(code: int, crashed: bool) -> str:

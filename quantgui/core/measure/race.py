@@ -77,6 +77,8 @@ def race(baseline: Variant, contenders: dict[str, Variant], inputs: Inputs, *,
     names = list(sides)
     values: dict[str, list[float]] = {n: [] for n in names}
     orders = balanced_orders(len(names))
+    whole = -(-rounds // len(orders)) * len(orders)  # every order as often as the others
+    rounds = whole if whole <= max_rounds else rounds
     total, done = rounds * len(names), 0
     gc.collect()
     gc_was_enabled = gc.isenabled()

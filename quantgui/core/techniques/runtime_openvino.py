@@ -58,7 +58,8 @@ def _flat_arrays(binder: Binder, inputs, order) -> list:
 
 SCRIPT_NNCF = """import nncf  # INT8 calibrated on the run's samples, in batches of the example's size
 samples = torch.load(CALIBRATION_FILE, map_location='cpu', weights_only=True)['args'][0]
-batches = [b.numpy() for b in samples.split(EXAMPLE.args[0].shape[0])]
+n = EXAMPLE.args[0].shape[0]  # full batches: a fixed-shape model takes no other
+batches = [b.numpy() for b in samples.split(n) if len(b) == n] or [EXAMPLE.args[0].numpy()]
 ov_model = nncf.quantize(ov_model, nncf.Dataset(batches), subset_size=len(batches))
 """
 

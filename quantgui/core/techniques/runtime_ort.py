@@ -131,9 +131,10 @@ SCRIPT_STATIC = """from onnxruntime.quantization import (CalibrationDataReader, 
                                       quantize_static)
 samples = torch.load(CALIBRATION_FILE, map_location='cpu', weights_only=True)['args'][0]
 names = [i.name for i in ort.InferenceSession(path).get_inputs()]
+n = EXAMPLE.args[0].shape[0]  # this export is fixed to EXAMPLE's shape: full batches only
 class Reader(CalibrationDataReader):  # single-input models: batches of the example's size
     def __init__(self):
-        self.batches = iter(samples.split(EXAMPLE.args[0].shape[0]))
+        self.batches = iter([b for b in samples.split(n) if len(b) == n] or [EXAMPLE.args[0]])
     def get_next(self):
         batch = next(self.batches, None)
         return None if batch is None else {{names[0]: batch.numpy()}}
