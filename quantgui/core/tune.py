@@ -39,7 +39,7 @@ from .errors import Cancelled, TooSlow, UserError
 from .model.loaded import LoadedModel
 from .progress import CancelToken, Task, quiet_task
 from .recipe import Recipe, Step
-from .results.recommendation import Trial
+from .results.recommendation import Trial, pick
 from .results.tune import TuneResult, TuneTrial
 from .run.preflight import DATA_KINDS, preflight, require
 from .tune_log import TrialLog, recipe_key
@@ -313,7 +313,6 @@ class _Search:
         call-mode steps change nothing in another engine (ONNX Runtime, OpenVINO), while the
         best PyTorch recipe may still gain from them (the digits MLP's static INT8: 6.2x, with
         freeze 9.0x, past ONNX Runtime's 6.9x)."""
-        from .results.recommendation import pick
         from .techniques import get
         mine = [t.trial for t in self.result.trials
                 if not any(get(s.name).outside_torch for s in t.trial.recipe.steps)]
