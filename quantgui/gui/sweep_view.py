@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QLineEdit,
 
 from . import sweep_export
 from .plots import theme as th
+from .plots.log_axis import log_x_plot
 from .profile_chart import ProfileChart
 from .safe_text import html_text, printable
 from .sweep_cluster import LOCAL, ClusterChoice
@@ -107,10 +108,9 @@ class SweepView(QWidget):
         exports = QHBoxLayout()
         for b in (self.csv_button, self.json_button, self.report_button):
             exports.addWidget(b)
-        self.latency_plot, self.throughput_plot = pg.PlotWidget(), pg.PlotWidget()
+        self.latency_plot, self.throughput_plot = log_x_plot(), log_x_plot()
         for plot, label in ((self.latency_plot, "latency (ms)"),
                             (self.throughput_plot, "throughput (samples/s)")):
-            plot.setLogMode(x=True, y=False)
             plot.setLabel("bottom", "batch size")
             plot.setLabel("left", label)
             plot.setMinimumHeight(160)

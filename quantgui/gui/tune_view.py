@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPla
 
 from .budget_box import BudgetBox
 from .plots import theme as th
+from .plots.log_axis import log_x_plot
 from .safe_text import printable
 from .sweep_cluster import LOCAL, ClusterChoice, model_reference
 
@@ -105,9 +106,8 @@ class TuneView(QWidget):
         self.explanation.setMinimumHeight(48)
         self.explanation.setPlaceholderText("Why the chosen recipe: which layers were kept in "
                                             "higher precision and what each choice bought.")
-        self.plot = pg.PlotWidget()
+        self.plot = log_x_plot()  # trials span 10x and more in latency
         self.plot.setMinimumHeight(200)
-        self.plot.setLogMode(x=True, y=False)  # trials span 10x and more in latency
         self.plot.setLabel("bottom", "latency after (ms, median; log scale)")
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # points, cosines: as they are
         self.key = QLabel("")
